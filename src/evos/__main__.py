@@ -1,0 +1,5 @@
+"""``python -m evos`` is the ``evos`` command."""
+
+from evos.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""Authorization compatible with the KUKSA databroker's JWT scheme.
+
+Clients send ``authorization: Bearer <JWT>``; the token is signed RS256 with the key whose public half
+the broker was given (``--jwt-public-key``). Its ``scope`` claim is a space-separated list of grants
+``ACTION[:PATTERN]``, ACTION one of ``read``, ``actuate``, ``provide`` (``create`` is accepted and
+ignored: evos does not create signals at run time); without a pattern the grant covers every signal.
+Patterns are KUKSA path patterns (``Vehicle.Cabin.*``). ``actuate`` and ``provide`` also allow
+reading the signals they cover, as in KUKSA. Tokens must carry ``exp`` and the audience ``kuksa.val``.
+Publishing values needs ``provide``; actuating and claiming actuators as a provider need ``actuate``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import jwt
+
+from evos.errors import InvalidArgumentError, NotPermittedError, UnauthenticatedError
+from evos.vss import compile_pattern
+
+Action = Literal["read", "actuate", "provide"]
+_ACTIONS = ("read", "actuate", "provide", "create")
+AUDIENCE = "kuksa.val"  # KUKSA databroker tokens must name this audience
+LEEWAY_S = 60  # clock skew allowed on `exp`, as KUKSA's decoder
+# an action is also allowed by these grants
+_IMPLIED_BY: dict[str, tuple[str, ...]] = {
+    "read": ("read", "actuate", "provide"),
+    "actuate": ("actuate",),
+    "provide": ("provide",),
+}
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """What one token allows: per action, predicates over paths."""
+
+    grants: dict[str, tuple[Callable[[str], bool], ...]] = field(default_factory=dict)
+    subject: str = ""
+
+    def allows(self, action: Action, path: str) -> bool:
+        return any(match(path) for grant in _IMPLIED_BY[action] for match in self.grants.get(grant, ()))
+
+    def check(self, action: Action, path: str) -> None:
+        """Raise NotPermittedError naming the action and path unless the token grants it."""
+        if not self.allows(action, path):
+            raise NotPermittedError(f"{path}: permission denied: the token does not grant '{action}'")
+
+
+def _everything(_path: str) -> bool:
+    return True
+
+
+ALLOW_ALL = Permissions(grants=dict.fromkeys(("read", "actuate", "provide"), (_everything,)))
+
+
+def parse_scope(scope: str) -> dict[str, tuple[Callable[[str], bool], ...]]:
+    """Grants from a KUKSA scope string; raises InvalidArgumentError on an unknown action or bad pattern."""
+    grants: dict[str, list[Callable[[str], bool]]] = {}
+    for item in scope.split():
+        action, _, pattern = item.partition(":")
+        if action not in _ACTIONS:
+            raise InvalidArgumentError(f"scope {item!r}: unknown action {action!r} (use {', '.join(_ACTIONS)})")
+        grants.setdefault(action, []).append(compile_pattern(pattern) if pattern else _everything)
+    return {action: tuple(preds) for action, preds in grants.items()}
+
+
+class TokenVerifier:
+    """Checks bearer tokens against one RS256 public key and turns them into Permissions."""
+
+    def __init__(self, public_key_pem: str) -> None:
+        self._key = public_key_pem
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TokenVerifier:
+        try:
+            return cls(Path(path).read_text("utf-8"))
+        except OSError as exc:
+            raise InvalidArgumentError(f"cannot read JWT public key {path}: {exc.strerror or exc}") from exc
+
+    def verify(self, authorization: str | None) -> Permissions:
+        """Permissions of an ``authorization`` header value; UnauthenticatedError if missing or invalid."""
+        if not authorization:
+            raise UnauthenticatedError("authorization required: send 'authorization: Bearer <JWT>'")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise UnauthenticatedError("malformed authorization header: expected 'Bearer <JWT>'")
+        try:
+            claims = jwt.decode(
+                token.strip(), self._key, algorithms=["RS256"], audience=AUDIENCE, leeway=LEEWAY_S,
+                options={"require": ["exp", "scope"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise UnauthenticatedError("token expired") from exc
+        except jwt.InvalidTokenError as exc:
+            raise UnauthenticatedError(f"invalid token: {exc}") from exc
+        scope = claims.get("scope", "")
+        if not isinstance(scope, str):
+            raise UnauthenticatedError("invalid token: 'scope' must be a space-separated string")
+        try:
+            return Permissions(grants=parse_scope(scope), subject=str(claims.get("sub", "")))
+        except InvalidArgumentError as exc:
+            raise UnauthenticatedError(f"invalid token: {exc}") from exc

@@ -1,0 +1,275 @@
+"""Command-line shells of the broker: run it, and talk to a running one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal as os_signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+
+from evos.broker._client import BrokerClient
+from evos.broker._core import Broker, Datapoint
+from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
+from evos.errors import EvosError
+from evos.vss import Signal, load_catalog, parse_value
+
+console = Console()
+err_console = Console(stderr=True)
+T = TypeVar("T")
+
+AddressOpt = Annotated[str, typer.Option(
+    "--address", "-a", envvar="EVOS_BROKER_ADDRESS", help="Broker gRPC address HOST:PORT.")]
+TokenOpt = Annotated[str | None, typer.Option(
+    "--token", envvar="EVOS_TOKEN", help="JWT bearer token, for a broker with authorization on.")]
+TokenFileOpt = Annotated[Path | None, typer.Option(
+    "--token-file", help="File holding the JWT bearer token (instead of --token).", exists=True, dir_okay=False)]
+CaOpt = Annotated[Path | None, typer.Option(
+    "--tls-ca", help="PEM root certificate: connect with TLS and trust this CA.", exists=True, dir_okay=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+VssOpt = Annotated[Path | None, typer.Option(
+    "--vss", help="VSS catalog JSON to load instead of the built-in VSS 6.0 (descriptions included).",
+    exists=True, dir_okay=False)]
+OverlayOpt = Annotated[list[Path] | None, typer.Option(
+    "--overlay", help="Overlay file (JSON or vspec-style YAML) that adds or changes signals; repeatable.",
+    exists=True, dir_okay=False)]
+JwtOpt = Annotated[Path | None, typer.Option(
+    "--jwt-public-key", help="PEM public key (RS256) that signs client tokens; turns authorization on.",
+    exists=True, dir_okay=False)]
+TlsCertOpt = Annotated[Path | None, typer.Option(
+    "--tls-cert", help="PEM server certificate: serve TLS (needs --tls-key).", exists=True, dir_okay=False)]
+TlsKeyOpt = Annotated[Path | None, typer.Option(
+    "--tls-key", help="PEM private key of --tls-cert.", exists=True, dir_okay=False)]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def run_async(main: Awaitable[T]) -> T:
+    """Run a coroutine, turning evos errors into a one-line message and exit code 1."""
+    try:
+        return asyncio.run(main)  # type: ignore[arg-type]
+    except EvosError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+async def serve(
+    broker: Broker, config: ServerConfig, banner: str, extra: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Serve until SIGINT/SIGTERM, then stop cleanly."""
+    server = BrokerServer(broker, config)
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (os_signal.SIGINT, os_signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if not server.access.enabled:
+        err_console.print(Panel(
+            "[bold]Authorization is OFF.[/] Any client that reaches this address can read, publish and "
+            "actuate every signal. Start with --jwt-public-key FILE to require tokens.",
+            title="WARNING", border_style="bold red"))
+    tls = "TLS" if config.tls_cert else "plaintext"
+    console.print(f"[bold green]{banner}[/] listening on [bold]{server.address}[/] ({tls}, "
+                  f"{len(broker.catalog)} signals, KUKSA kuksa.val.v1 + v2)", highlight=False)
+    try:
+        if extra is not None:
+            await extra()
+        await stop.wait()
+    finally:
+        console.print("stopping", style="dim")
+        await server.stop()
+
+
+def build_broker(vss: Path | None, overlay: list[Path] | None) -> Broker:
+    return Broker(load_catalog(vss, overlay or ()))
+
+
+def broker_command(
+    address: Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
+                                         help="Listen on HOST:PORT (port 0 picks a free one).")] = DEFAULT_ADDRESS,
+    vss: VssOpt = None,
+    overlay: OverlayOpt = None,
+    jwt_public_key: JwtOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+) -> None:
+    """Run the vehicle data broker alone (KUKSA-compatible gRPC, kuksa.val.v1 and v2)."""
+
+    async def main() -> None:
+        config = ServerConfig(address=address, jwt_public_key=jwt_public_key, tls_cert=tls_cert, tls_key=tls_key)
+        await serve(build_broker(vss, overlay), config, "evos broker")
+
+    run_async(main())
+
+
+def _token(token: str | None, token_file: Path | None) -> str | None:
+    return token_file.read_text("utf-8").strip() if token_file else token
+
+
+def _client(address: str, token: str | None, token_file: Path | None, ca: Path | None) -> BrokerClient:
+    return BrokerClient(address, token=_token(token, token_file), root_cert=ca)
+
+
+def _show(value: Any) -> str:
+    if value is None:
+        return "[dim]n/a[/]"
+    if isinstance(value, tuple):
+        return json.dumps(list(value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+def signals_command(
+    pattern: Annotated[str, typer.Argument(help="Path, branch or wildcard pattern, e.g. 'Vehicle.Cabin.**'.")] = "",
+    address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+    tls_ca: CaOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """List signals of a running broker with type, datatype, unit and current value."""
+
+    async def main() -> None:
+        async with _client(address, token, token_file, tls_ca) as client:
+            found = await client.signals(pattern)
+            values = await client.get([s.path for s in found])
+        if as_json:
+            print(json.dumps([{**s.to_dict(), "path": s.path, "value": _plain(values[s.path].value)} for s in found],
+                             indent=1))
+            return
+        table = Table(title=f"{len(found)} signals")
+        for column in ("path", "type", "datatype", "unit", "value"):
+            table.add_column(column, overflow="fold")
+        for s in found:
+            table.add_row(s.path, s.entry_type.value, s.datatype.value, s.unit or "", _show(values[s.path].value))
+        console.print(table)
+
+    run_async(main())
+
+
+def get_command(
+    paths: Annotated[list[str], typer.Argument(help="Signal paths to read.")],
+    address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+    tls_ca: CaOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Read current values of signals ('n/a' for a signal never set)."""
+
+    async def main() -> None:
+        async with _client(address, token, token_file, tls_ca) as client:
+            values = await client.get(paths)
+        if as_json:
+            print(json.dumps({p: {"value": _plain(dp.value), "timestamp_s": dp.timestamp_s}
+                              for p, dp in values.items()}))
+            return
+        for path, dp in values.items():
+            console.print(f"{path} = {_show(dp.value)}", highlight=False)
+
+    run_async(main())
+
+
+async def _parse(client: BrokerClient, path: str, text: str) -> Any:
+    signal: Signal = await client.signal(path)
+    return parse_value(signal, text)
+
+
+def set_command(
+    path: Annotated[str, typer.Argument(help="Signal path.")],
+    value: Annotated[str, typer.Argument(help="Value as text: 42, 21.5, true, 'text', [1,2] for arrays.")],
+    address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+    tls_ca: CaOpt = None,
+) -> None:
+    """Publish the current value of a signal (as a provider would; needs 'provide' permission)."""
+
+    async def main() -> None:
+        async with _client(address, token, token_file, tls_ca) as client:
+            await client.publish({path: await _parse(client, path, value)})
+        console.print(f"{path} = {value}", highlight=False)
+
+    run_async(main())
+
+
+def actuate_command(
+    path: Annotated[str, typer.Argument(help="Actuator path.")],
+    value: Annotated[str, typer.Argument(help="Target value as text: 42, 21.5, true, 'text', [1,2].")],
+    address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+    tls_ca: CaOpt = None,
+) -> None:
+    """Ask the car to move an actuator to a target value (fails if no provider serves it)."""
+
+    async def main() -> None:
+        async with _client(address, token, token_file, tls_ca) as client:
+            await client.actuate({path: await _parse(client, path, value)})
+        console.print(f"{path} -> {value} (sent to its provider)", highlight=False)
+
+    run_async(main())
+
+
+def watch_command(
+    pattern: Annotated[str, typer.Argument(help="Path, branch or wildcard pattern to watch.")],
+    address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+    tls_ca: CaOpt = None,
+    duration: Annotated[float | None, typer.Option(
+        "--duration", help="Stop after this many seconds (default: until Ctrl-C).", min=0)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print each update as a JSON line, no table.")] = False,
+) -> None:
+    """Watch signals change live (a table refreshed on every update)."""
+
+    async def main() -> None:
+        async with _client(address, token, token_file, tls_ca) as client:
+            paths = [s.path for s in await client.signals(pattern)]
+            latest: dict[str, Datapoint] = {}
+
+            def table() -> Table:
+                t = Table(title=f"{pattern or 'all'}: {len(paths)} signals")
+                for column in ("path", "value", "age s"):
+                    t.add_column(column)
+                now = time.time()
+                for path in paths:
+                    dp = latest.get(path, Datapoint(None))
+                    age = f"{now - dp.timestamp_s:.1f}" if dp.timestamp_s else ""
+                    t.add_row(path, _show(dp.value), age)
+                return t
+
+            async def consume(live: Live | None) -> None:
+                async for batch in client.subscribe(paths):
+                    latest.update(batch)
+                    if live is not None:
+                        live.update(table())
+                    else:
+                        print(json.dumps({p: _plain(dp.value) for p, dp in batch.items()}), flush=True)
+
+            try:
+                if as_json:
+                    await asyncio.wait_for(consume(None), duration)
+                else:
+                    with Live(table(), console=console, refresh_per_second=8) as live:
+                        await asyncio.wait_for(consume(live), duration)
+            except TimeoutError:
+                pass
+
+    run_async(main())
+
+
+def register(app: typer.Typer) -> None:
+    """Add the broker commands to the evos CLI."""
+    app.command("broker")(broker_command)
+    app.command("signals")(signals_command)
+    app.command("get")(get_command)
+    app.command("set")(set_command)
+    app.command("actuate")(actuate_command)
+    app.command("watch")(watch_command)
+
+
+__all__ = ["build_broker", "register", "serve"]

@@ -1,0 +1,92 @@
+"""The gRPC server: KUKSA ``kuksa.val.v1`` and ``kuksa.val.v2`` services over one broker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from kuksa.val.v1 import val_pb2_grpc as v1_grpc
+from kuksa.val.v2 import val_pb2_grpc as v2_grpc
+
+from evos.broker._access import Access
+from evos.broker._auth import TokenVerifier
+from evos.broker._core import Broker
+from evos.broker._grpc_v1 import ValV1Servicer
+from evos.broker._grpc_v2 import ValV2Servicer
+from evos.errors import InvalidArgumentError, UnavailableError
+
+DEFAULT_ADDRESS = "127.0.0.1:55555"  # the KUKSA databroker's default
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Where and how the broker listens.
+
+    ``jwt_public_key``: PEM file of the RS256 key that signs client tokens; None turns authorization off.
+    ``tls_cert``/``tls_key``: PEM server certificate and key; None serves plaintext.
+    """
+
+    address: str = DEFAULT_ADDRESS
+    jwt_public_key: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+
+    def __post_init__(self) -> None:
+        host, sep, port = self.address.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise InvalidArgumentError(f"address {self.address!r} is not HOST:PORT")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise InvalidArgumentError("TLS needs both a certificate and a key (--tls-cert and --tls-key)")
+
+
+class BrokerServer:
+    """Serves a Broker over gRPC. ``await start()``, then ``await stop()``; ``port`` is the bound port."""
+
+    def __init__(self, broker: Broker, config: ServerConfig | None = None) -> None:
+        self.broker = broker
+        self.config = config or ServerConfig()
+        verifier = TokenVerifier.from_file(self.config.jwt_public_key) if self.config.jwt_public_key else None
+        self.access = Access(verifier)
+        tls = self.config.tls_cert, self.config.tls_key
+        self._tls = (Path(tls[1]).read_bytes(), Path(tls[0]).read_bytes()) if tls[0] and tls[1] else None
+        self._server: grpc.aio.Server | None = None
+        self.port = 0
+
+    @property
+    def address(self) -> str:
+        host = self.config.address.rpartition(":")[0]
+        return f"{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and start serving. Raises UnavailableError if the address cannot be bound."""
+        server = grpc.aio.server(options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ])
+        v1_grpc.add_VALServicer_to_server(ValV1Servicer(self.broker, self.access), server)
+        v2_grpc.add_VALServicer_to_server(ValV2Servicer(self.broker, self.access), server)
+        try:
+            if self._tls is not None:
+                credentials = grpc.ssl_server_credentials([self._tls])
+                port = server.add_secure_port(self.config.address, credentials)
+            else:
+                port = server.add_insecure_port(self.config.address)
+        except (OSError, RuntimeError) as exc:
+            raise UnavailableError(f"cannot listen on {self.config.address}: {exc}") from exc
+        if not port:
+            raise UnavailableError(f"cannot listen on {self.config.address}: address in use or not available")
+        self.port = port
+        await server.start()
+        self._server = server
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        if self._server is not None:
+            await self._server.stop(grace_s)
+            self._server = None
+
+    async def wait(self) -> None:
+        if self._server is not None:
+            await self._server.wait_for_termination()

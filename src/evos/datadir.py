@@ -1,0 +1,47 @@
+"""Where evos keeps state: ``--data-dir``, else ``$EVOS_DATA_DIR``, else the user's data directory.
+
+One running car owns a data directory at a time: ``claim`` takes an exclusive lock (released by the
+operating system even if the process is killed), so two cars never write the same files.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import platformdirs
+
+from evos.errors import UnavailableError
+
+ENV_VAR = "EVOS_DATA_DIR"
+LOCK_NAME = "evos.lock"
+
+
+def resolve(data_dir: Path | None) -> Path:
+    """The data directory to use (not created)."""
+    if data_dir is not None:
+        return data_dir
+    env = os.environ.get(ENV_VAR)
+    return Path(env) if env else Path(platformdirs.user_data_dir("evos"))
+
+
+@contextmanager
+def claim(data_dir: Path) -> Iterator[Path]:
+    """Create ``data_dir`` if needed and hold its lock; UnavailableError if another car holds it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with (data_dir / LOCK_NAME).open("a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise UnavailableError(f"data directory {data_dir} is in use by another running evos") from exc
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        try:
+            yield data_dir
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
