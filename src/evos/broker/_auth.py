@@ -39,8 +39,16 @@ class Permissions:
 
     grants: dict[str, tuple[Callable[[str], bool], ...]] = field(default_factory=dict)
     subject: str = ""
+    everywhere: frozenset[str] = field(init=False)  # actions granted on every path (the fast path)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "everywhere", frozenset(
+            action for action, implied_by in _IMPLIED_BY.items()
+            if any(_everything in self.grants.get(grant, ()) for grant in implied_by)))
 
     def allows(self, action: Action, path: str) -> bool:
+        if action in self.everywhere:
+            return True
         return any(match(path) for grant in _IMPLIED_BY[action] for match in self.grants.get(grant, ()))
 
     def check(self, action: Action, path: str) -> None:

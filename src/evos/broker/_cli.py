@@ -6,7 +6,7 @@ import asyncio
 import json
 import signal as os_signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -55,10 +55,14 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def run_async(main: Awaitable[T]) -> T:
-    """Run a coroutine, turning evos errors into a one-line message and exit code 1."""
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine (on uvloop where installed), turning evos errors into a one-line message and exit 1."""
     try:
-        return asyncio.run(main)  # type: ignore[arg-type]
+        try:
+            import uvloop
+        except ImportError:  # not on this platform
+            return asyncio.run(main)
+        return uvloop.run(main)
     except EvosError as exc:
         raise fail(str(exc)) from None
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from evos.errors import AlreadyProvidedError, InvalidArgumentError, NoProviderError
 from evos.vss import Catalog, EntryType, Signal, Value, validate
@@ -26,8 +26,7 @@ Field = Literal["value", "target"]
 ActuationHandler = Callable[[dict[str, Value]], None]
 
 
-@dataclass(frozen=True, slots=True)
-class Datapoint:
+class Datapoint(NamedTuple):
     """A signal's value and when it was produced (seconds since the Unix epoch).
 
     ``value is None`` means *not available*: the signal has never been set.

@@ -143,13 +143,7 @@ class ValV2Servicer(v2_grpc.VALServicer):
         return v2.PublishValueResponse()
 
     def _publish(self, datapoints: dict[str, t2.Datapoint]) -> None:
-        values: dict[str, Any] = {}
-        stamps: dict[str, float] = {}
-        for path, dp in datapoints.items():
-            values[path] = value_from_v2(dp.value, path)
-            if dp.HasField("timestamp"):
-                stamps[path] = timestamp_from(dp)  # type: ignore[assignment]
-        self._broker.apply(values=values, source_timestamps=stamps or None)
+        self._broker.apply(*_values_of(datapoints.items()))
 
     async def OpenProviderStream(
         self, request_iterator: AsyncIterator[v2.OpenProviderStreamRequest], context: Any
@@ -218,22 +212,23 @@ class _ProviderSession:
     def _on_publish_values_request(self, req: v2.PublishValuesRequest) -> None:
         by_id = self._catalog.by_id
         owners = self._servicer.signal_owners
-        datapoints: dict[str, t2.Datapoint] = {}
+        allows = self._perms.allows
+        entries: list[tuple[str, t2.Datapoint]] = []
         status: dict[int, t2.Error] = {}
         for signal_id, dp in req.data_points.items():
             signal = by_id.get(signal_id)
             if signal is None:
                 status[signal_id] = t2.Error(code=t2.ERROR_CODE_NOT_FOUND, message=f"unknown signal id {signal_id}")
-            elif owners.get(signal_id, self) is not self:
+            elif owners and owners.get(signal_id, self) is not self:
                 raise AlreadyProvidedError(f"{signal.path}: provided by another provider", path=signal.path)
-            elif not self._perms.allows("provide", signal.path):
+            elif not allows("provide", signal.path):
                 status[signal_id] = t2.Error(
                     code=t2.ERROR_CODE_PERMISSION_DENIED, message=f"{signal.path}: permission denied (provide)")
             else:
-                datapoints[signal.path] = dp
+                entries.append((signal.path, dp))
         if not status:
             try:
-                self._servicer._publish(datapoints)
+                self._broker.apply(*_values_of(entries))
             except EvosError as exc:
                 failed = self._catalog.signals.get(exc.path or "")
                 status[failed.id if failed else 0] = t2.Error(
@@ -271,6 +266,17 @@ _V2_ERROR = {
     grpc.StatusCode.INVALID_ARGUMENT: t2.ERROR_CODE_INVALID_ARGUMENT,
     grpc.StatusCode.PERMISSION_DENIED: t2.ERROR_CODE_PERMISSION_DENIED,
 }
+
+
+def _values_of(entries: Iterable[tuple[str, t2.Datapoint]]) -> tuple[dict[str, Any], None, None, dict[str, float]]:
+    """``Broker.apply`` arguments (values, targets, timestamp, source timestamps) from published Datapoints."""
+    values: dict[str, Any] = {}
+    stamps: dict[str, float] = {}
+    for path, dp in entries:
+        values[path] = value_from_v2(dp.value, path)
+        if dp.HasField("timestamp"):
+            stamps[path] = timestamp_from(dp)  # type: ignore[assignment]
+    return values, None, None, stamps
 
 
 async def _throttled(sub: Subscription, interval_s: float) -> AsyncIterator[dict[str, Datapoint]]:

@@ -54,23 +54,11 @@ class Datatype(enum.Enum):
     FLOAT_ARRAY = "float[]"
     DOUBLE_ARRAY = "double[]"
 
-    @property
-    def is_array(self) -> bool:
-        return self.value.endswith("[]")
-
-    @property
-    def element(self) -> Datatype:
-        """The scalar datatype of the elements (itself for scalars)."""
-        return Datatype(self.value.removesuffix("[]"))
-
-    @property
-    def kind(self) -> Kind:
-        return _KIND[self.element]
-
-    @property
-    def int_bounds(self) -> tuple[int, int] | None:
-        """Inclusive (min, max) of an integer datatype, None for other kinds."""
-        return _INT_BOUNDS.get(self.element)
+    # Filled in below for every member (plain attributes: validation reads them for every value).
+    is_array: bool
+    element: Datatype  # the scalar datatype of the elements (itself for scalars)
+    kind: Kind
+    int_bounds: tuple[int, int] | None  # inclusive (min, max) of an integer datatype
 
 
 _INT_BOUNDS = {
@@ -90,6 +78,11 @@ _KIND = {
     Datatype.DOUBLE: Kind.FLOAT,
     **dict.fromkeys(_INT_BOUNDS, Kind.INT),
 }
+for _member in Datatype:
+    _member.is_array = _member.value.endswith("[]")
+    _member.element = Datatype(_member.value.removesuffix("[]"))
+    _member.kind = _KIND[_member.element]
+    _member.int_bounds = _INT_BOUNDS.get(_member.element)
 
 
 class EntryType(enum.Enum):
