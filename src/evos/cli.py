@@ -10,19 +10,8 @@ import typer
 
 import evos
 from evos import datadir
-from evos.broker import DEFAULT_ADDRESS, ServerConfig
-from evos.broker._cli import (
-    JwtOpt,
-    OverlayOpt,
-    TlsCertOpt,
-    TlsKeyOpt,
-    VssOpt,
-    build_broker,
-    console,
-    register,
-    run_async,
-    serve,
-)
+from evos.broker import DEFAULT_ADDRESS
+from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, console, register, serve_command
 
 app = typer.Typer(
     name="evos", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
@@ -45,14 +34,7 @@ def up_command(
     tls_key: TlsKeyOpt = None,
 ) -> None:
     """Run the whole car in one process on embedded defaults (for now: the broker with the VSS 6.0 catalog)."""
-
-    async def main() -> None:
-        config = ServerConfig(address=address, jwt_public_key=jwt_public_key, tls_cert=tls_cert, tls_key=tls_key)
-        with datadir.claim(datadir.resolve(data_dir)) as directory:
-            console.print(f"data directory: {directory}", highlight=False)
-            await serve(build_broker(vss, overlay), config, "evos car")
-
-    run_async(main())
+    serve_command("evos car", address, vss, overlay, jwt_public_key, tls_cert, tls_key, datadir.resolve(data_dir))
 
 
 @app.command("version")

@@ -6,7 +6,7 @@ import asyncio
 import json
 import signal as os_signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -16,6 +16,7 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
+from evos import datadir
 from evos.broker._client import BrokerClient
 from evos.broker._core import Broker, Datapoint
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
@@ -69,9 +70,7 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(130) from None
 
 
-async def serve(
-    broker: Broker, config: ServerConfig, banner: str, extra: Callable[[], Awaitable[None]] | None = None
-) -> None:
+async def serve(broker: Broker, config: ServerConfig, banner: str) -> None:
     """Serve until SIGINT/SIGTERM, then stop cleanly."""
     server = BrokerServer(broker, config)
     await server.start()
@@ -88,16 +87,29 @@ async def serve(
     console.print(f"[bold green]{banner}[/] listening on [bold]{server.address}[/] ({tls}, "
                   f"{len(broker.catalog)} signals, KUKSA kuksa.val.v1 + v2)", highlight=False)
     try:
-        if extra is not None:
-            await extra()
         await stop.wait()
     finally:
         console.print("stopping", style="dim")
         await server.stop()
 
 
-def build_broker(vss: Path | None, overlay: list[Path] | None) -> Broker:
-    return Broker(load_catalog(vss, overlay or ()))
+def serve_command(
+    banner: str, address: str, vss: Path | None, overlay: list[Path] | None, jwt_public_key: Path | None,
+    tls_cert: Path | None, tls_key: Path | None, data_dir: Path | None = None,
+) -> None:
+    """Run a broker server from command-line options until SIGINT/SIGTERM (holding ``data_dir`` if given)."""
+
+    async def main() -> None:
+        config = ServerConfig(address=address, jwt_public_key=jwt_public_key, tls_cert=tls_cert, tls_key=tls_key)
+        broker = Broker(load_catalog(vss, overlay or ()))
+        if data_dir is None:
+            await serve(broker, config, banner)
+            return
+        with datadir.claim(data_dir) as directory:
+            console.print(f"data directory: {directory}", highlight=False)
+            await serve(broker, config, banner)
+
+    run_async(main())
 
 
 def broker_command(
@@ -110,12 +122,7 @@ def broker_command(
     tls_key: TlsKeyOpt = None,
 ) -> None:
     """Run the vehicle data broker alone (KUKSA-compatible gRPC, kuksa.val.v1 and v2)."""
-
-    async def main() -> None:
-        config = ServerConfig(address=address, jwt_public_key=jwt_public_key, tls_cert=tls_cert, tls_key=tls_key)
-        await serve(build_broker(vss, overlay), config, "evos broker")
-
-    run_async(main())
+    serve_command("evos broker", address, vss, overlay, jwt_public_key, tls_cert, tls_key)
 
 
 def _token(token: str | None, token_file: Path | None) -> str | None:
@@ -276,4 +283,4 @@ def register(app: typer.Typer) -> None:
     app.command("watch")(watch_command)
 
 
-__all__ = ["build_broker", "register", "serve"]
+__all__ = ["register", "serve", "serve_command"]

@@ -21,7 +21,7 @@ from evos.broker._access import Access
 from evos.broker._auth import Permissions
 from evos.broker._convert import datapoint_to_v1, metadata_to_v1, value_from_v1
 from evos.broker._core import Broker, Datapoint
-from evos.broker._status import classify, streaming, unary
+from evos.broker._status import classify, permissions_or_abort, streaming, unary
 from evos.errors import EvosError, InvalidArgumentError
 from evos.vss import Signal
 
@@ -141,10 +141,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
     async def StreamedUpdate(
         self, request_iterator: AsyncIterator[v1.StreamedUpdateRequest], context: Any
     ) -> AsyncIterator[v1.StreamedUpdateResponse]:
-        try:
-            perms = self._access.permissions(context)
-        except EvosError as exc:
-            await context.abort(classify(exc)[0], str(exc))
+        perms = await permissions_or_abort(self._access, context)
         async for request in request_iterator:
             errors = self._apply(request.updates, perms) if request.updates else []
             response = v1.StreamedUpdateResponse(errors=errors)

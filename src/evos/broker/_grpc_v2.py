@@ -16,7 +16,7 @@ import evos
 from evos.broker._access import Access
 from evos.broker._convert import datapoint_to_v2, metadata_to_v2, timestamp_from, value_from_v2, value_to_v2
 from evos.broker._core import Broker, Datapoint, Provision, Subscription
-from evos.broker._status import classify, log, streaming, unary
+from evos.broker._status import classify, log, permissions_or_abort, streaming, unary
 from evos.errors import AlreadyProvidedError, EvosError, InvalidArgumentError
 from evos.vss import Signal
 
@@ -139,19 +139,13 @@ class ValV2Servicer(v2_grpc.VALServicer):
         perms = self._access.permissions(context)
         signal = self._signal(request.signal_id)
         perms.check("provide", signal.path)
-        self._publish({signal.path: request.data_point})
+        self._broker.apply(*_values_of([(signal.path, request.data_point)]))
         return v2.PublishValueResponse()
-
-    def _publish(self, datapoints: dict[str, t2.Datapoint]) -> None:
-        self._broker.apply(*_values_of(datapoints.items()))
 
     async def OpenProviderStream(
         self, request_iterator: AsyncIterator[v2.OpenProviderStreamRequest], context: Any
     ) -> AsyncIterator[v2.OpenProviderStreamResponse]:
-        try:
-            perms = self._access.permissions(context)
-        except EvosError as exc:
-            await context.abort(classify(exc)[0], str(exc))
+        perms = await permissions_or_abort(self._access, context)
         session = _ProviderSession(self, perms)
         reader = asyncio.create_task(session.read(request_iterator))
         try:

@@ -34,6 +34,15 @@ def classify(exc: errors.EvosError) -> tuple[grpc.StatusCode, int, str]:
 T = TypeVar("T")
 
 
+async def permissions_or_abort(access: Any, context: grpc.aio.ServicerContext) -> Any:
+    """The caller's permissions, or the call aborted with UNAUTHENTICATED (for streaming handlers)."""
+    try:
+        return access.permissions(context)
+    except errors.EvosError as exc:
+        await context.abort(classify(exc)[0], str(exc))
+        raise  # unreachable: abort raises
+
+
 def unary(method: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
     """Turn evos errors raised by a unary handler into the matching gRPC status."""
 
