@@ -31,8 +31,12 @@ def resolve(data_dir: Path | None) -> Path:
 @contextmanager
 def claim(data_dir: Path) -> Iterator[Path]:
     """Create ``data_dir`` if needed and hold its lock; UnavailableError if another car holds it."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with (data_dir / LOCK_NAME).open("a+") as lock:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock = (data_dir / LOCK_NAME).open("a+")
+    except OSError as exc:
+        raise UnavailableError(f"data directory {data_dir} cannot be used: {exc.strerror or exc}") from exc
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:

@@ -60,6 +60,10 @@ class BrokerUnreachableError(UnavailableError):
     """A client could not reach the broker at the given address."""
 
 
+class InternalError(EvosError):
+    """Something failed that should not have: a bug, reported instead of silently ignored."""
+
+
 class DataError(EvosError):
     """A data file (catalog, overlay, ...) is invalid. The message names the file and the entry."""
 

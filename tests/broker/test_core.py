@@ -153,7 +153,9 @@ def test_second_provider_refused_until_first_leaves(broker: Broker) -> None:
 
 
 async def test_target_subscriber_acts_as_v1_provider(broker: Broker) -> None:
-    with broker.subscribe([DOOR], field="target") as sub:
+    with broker.subscribe([DOOR], field="target"), pytest.raises(NoProviderError):  # a watcher is no provider
+        broker.actuate(DOOR, True)
+    with broker.subscribe([DOOR], field="target", provides=True) as sub:
         assert (await sub.get())[DOOR] is NOT_AVAILABLE
         broker.actuate(DOOR, True)
         assert (await asyncio.wait_for(sub.get(), 1))[DOOR].value is True

@@ -11,12 +11,15 @@ Publishing values needs ``provide``; actuating and claiming actuators as a provi
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from evos.errors import InvalidArgumentError, NotPermittedError, UnauthenticatedError
 from evos.vss import compile_pattern
@@ -39,6 +42,7 @@ class Permissions:
 
     grants: dict[str, tuple[Callable[[str], bool], ...]] = field(default_factory=dict)
     subject: str = ""
+    expires_s: float | None = None  # when the token stops being accepted (`exp` + leeway, epoch seconds)
     everywhere: frozenset[str] = field(init=False)  # actions granted on every path (the fast path)
 
     def __post_init__(self) -> None:
@@ -50,6 +54,11 @@ class Permissions:
         if action in self.everywhere:
             return True
         return any(match(path) for grant in _IMPLIED_BY[action] for match in self.grants.get(grant, ()))
+
+    def check_fresh(self) -> None:
+        """Raise UnauthenticatedError once the token has expired (long-lived streams check each message)."""
+        if self.expires_s is not None and time.time() > self.expires_s:
+            raise UnauthenticatedError("token expired")
 
     def check(self, action: Action, path: str) -> None:
         """Raise NotPermittedError naming the action and path unless the token grants it."""
@@ -68,9 +77,11 @@ def parse_scope(scope: str) -> dict[str, tuple[Callable[[str], bool], ...]]:
     """Grants from a KUKSA scope string; raises InvalidArgumentError on an unknown action or bad pattern."""
     grants: dict[str, list[Callable[[str], bool]]] = {}
     for item in scope.split():
-        action, _, pattern = item.partition(":")
+        action, colon, pattern = item.partition(":")
         if action not in _ACTIONS:
             raise InvalidArgumentError(f"scope {item!r}: unknown action {action!r} (use {', '.join(_ACTIONS)})")
+        if colon and not pattern:
+            raise InvalidArgumentError(f"scope {item!r}: empty path pattern after ':'")
         grants.setdefault(action, []).append(compile_pattern(pattern) if pattern else _everything)
     return {action: tuple(preds) for action, preds in grants.items()}
 
@@ -78,8 +89,15 @@ def parse_scope(scope: str) -> dict[str, tuple[Callable[[str], bool], ...]]:
 class TokenVerifier:
     """Checks bearer tokens against one RS256 public key and turns them into Permissions."""
 
-    def __init__(self, public_key_pem: str) -> None:
-        self._key = public_key_pem
+    def __init__(self, public_key_pem: str, leeway_s: float = LEEWAY_S) -> None:
+        self.leeway_s = leeway_s
+        try:
+            key = serialization.load_pem_public_key(public_key_pem.encode())
+        except ValueError as exc:
+            raise InvalidArgumentError(f"JWT public key is not a PEM public key: {exc}") from exc
+        if not isinstance(key, rsa.RSAPublicKey):
+            raise InvalidArgumentError("JWT public key must be an RSA key (tokens are RS256)")
+        self._key = key
 
     @classmethod
     def from_file(cls, path: str | Path) -> TokenVerifier:
@@ -87,6 +105,8 @@ class TokenVerifier:
             return cls(Path(path).read_text("utf-8"))
         except OSError as exc:
             raise InvalidArgumentError(f"cannot read JWT public key {path}: {exc.strerror or exc}") from exc
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"{path}: {exc}") from None
 
     def verify(self, authorization: str | None) -> Permissions:
         """Permissions of an ``authorization`` header value; UnauthenticatedError if missing or invalid."""
@@ -97,7 +117,7 @@ class TokenVerifier:
             raise UnauthenticatedError("malformed authorization header: expected 'Bearer <JWT>'")
         try:
             claims = jwt.decode(
-                token.strip(), self._key, algorithms=["RS256"], audience=AUDIENCE, leeway=LEEWAY_S,
+                token.strip(), self._key, algorithms=["RS256"], audience=AUDIENCE, leeway=self.leeway_s,
                 options={"require": ["exp", "scope"]},
             )
         except jwt.ExpiredSignatureError as exc:
@@ -108,6 +128,7 @@ class TokenVerifier:
         if not isinstance(scope, str):
             raise UnauthenticatedError("invalid token: 'scope' must be a space-separated string")
         try:
-            return Permissions(grants=parse_scope(scope), subject=str(claims.get("sub", "")))
+            return Permissions(grants=parse_scope(scope), subject=str(claims.get("sub", "")),
+                               expires_s=float(claims["exp"]) + self.leeway_s)
         except InvalidArgumentError as exc:
             raise UnauthenticatedError(f"invalid token: {exc}") from exc

@@ -20,7 +20,7 @@ from evos import datadir
 from evos.broker._client import BrokerClient
 from evos.broker._core import Broker, Datapoint
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
-from evos.errors import EvosError
+from evos.errors import EvosError, NotPermittedError
 from evos.vss import Signal, load_catalog, parse_value
 
 console = Console()
@@ -155,7 +155,11 @@ def signals_command(
     async def main() -> None:
         async with _client(address, token, token_file, tls_ca) as client:
             found = await client.signals(pattern)
-            values = await client.get([s.path for s in found])
+            try:
+                values = await client.get([s.path for s in found])
+            except NotPermittedError as exc:  # metadata is public, values need `read`
+                err_console.print(f"[yellow]values not shown:[/] {exc}", highlight=False)
+                values = {s.path: Datapoint(None) for s in found}
         if as_json:
             print(json.dumps([{**s.to_dict(), "path": s.path, "value": _plain(values[s.path].value)} for s in found],
                              indent=1))

@@ -273,6 +273,6 @@ def _datapoint(signal: Signal, dp: t2.Datapoint) -> Datapoint:
     if not dp.value.WhichOneof("typed_value"):
         return Datapoint(None, None)
     value = value_from_v2(dp.value, signal.path)
-    return Datapoint(tuple(value) if signal.datatype.is_array else value, timestamp_from(dp))
+    return Datapoint(tuple(value) if signal.datatype.is_array else value, timestamp_from(dp, signal.path))
 
 

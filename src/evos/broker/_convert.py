@@ -7,8 +7,10 @@ unsigned as ``uint32``, arrays in their ``*_array`` wrappers.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 from kuksa.val.v1 import types_pb2 as t1
 from kuksa.val.v2 import types_pb2 as t2
@@ -17,6 +19,7 @@ from evos.broker._core import Datapoint
 from evos.errors import InvalidValueError
 from evos.vss import Datatype, EntryType, Kind, Signal, Value
 
+MAX_TIMESTAMP_S = 253_402_300_799  # 9999-12-31T23:59:59Z, the protobuf Timestamp limit
 _FIELD = {
     Datatype.BOOLEAN: "bool",
     Datatype.STRING: "string",
@@ -51,16 +54,22 @@ V2_ENTRY_TYPE = {et: t2.EntryType.Value("ENTRY_TYPE_" + et.name) for et in Entry
 V1_ENTRY_TYPE = {et: t1.EntryType.Value("ENTRY_TYPE_" + et.name) for et in EntryType}
 
 
+def _float32(raw: float) -> float:
+    """A float32 from the wire as the shortest decimal that is the same float32 (0.1, not 0.10000000149)."""
+    return float(str(np.float32(raw)))
+
+
 def _unwrap(message: Any, oneof: str, path: str) -> Any:
     field = message.WhichOneof(oneof)
     if field is None:
-        raise InvalidValueError(f"{path}: no value given")
+        raise InvalidValueError(f"{path}: no value given", path=path)
     raw = getattr(message, field)
+    if field == "float_array":
+        return [_float32(x) for x in raw.values]
     if field.endswith("_array"):
         return list(raw.values)
     if field == "float":
-        # float32 on the wire: round-trip through repr of the nearest short decimal
-        return float(f"{raw:.7g}")
+        return _float32(raw)
     return raw
 
 
@@ -74,17 +83,23 @@ def value_from_v1(message: t1.Datapoint, path: str) -> Any:
     return _unwrap(message, "value", path)
 
 
-def timestamp_from(message: Any) -> float | None:
-    """Seconds since the epoch from a Datapoint's timestamp, or None if it has none."""
+def timestamp_from(message: Any, path: str) -> float | None:
+    """Seconds since the epoch from a Datapoint's timestamp, or None if it has none.
+
+    Raises InvalidValueError for a timestamp outside 1970-01-01 .. 9999-12-31 or with bad nanos.
+    """
     if not message.HasField("timestamp"):
         return None
     stamp = message.timestamp
+    if not 0 <= stamp.seconds <= MAX_TIMESTAMP_S or not 0 <= stamp.nanos < 1_000_000_000:
+        raise InvalidValueError(
+            f"{path}: timestamp {stamp.seconds} s {stamp.nanos} ns is outside 1970-01-01..9999-12-31", path=path)
     return float(stamp.seconds + stamp.nanos * 1e-9)
 
 
 def _stamp(timestamp_s: float) -> Timestamp:
-    seconds = int(timestamp_s)
-    return Timestamp(seconds=seconds, nanos=int((timestamp_s - seconds) * 1e9))
+    seconds = math.floor(timestamp_s)
+    return Timestamp(seconds=seconds, nanos=min(int((timestamp_s - seconds) * 1e9), 999_999_999))
 
 
 def value_to_v2(datatype: Datatype, value: Value) -> t2.Value:

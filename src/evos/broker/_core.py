@@ -62,9 +62,11 @@ class Subscription:
     ends the iteration.
     """
 
-    def __init__(self, broker: Broker, paths: tuple[str, ...], field: Field, max_batches: int) -> None:
+    def __init__(self, broker: Broker, paths: tuple[str, ...], field: Field, max_batches: int,
+                 provides: bool = False) -> None:
         self.paths = paths
         self.field = field
+        self.provides = provides
         self.conflated = 0
         self._broker = broker
         self._max_batches = max_batches
@@ -212,12 +214,7 @@ class Broker:
             if signal is None:
                 signal = self.catalog.get(path)  # raises with a suggestion
             checked_values.append((path, validate(signal, value)))
-        checked_targets: list[tuple[str, Value]] = []
-        for path, value in (targets or {}).items():
-            checked = validate(self._actuator(path), value)  # KUKSA's order: value errors before "no provider"
-            if path not in self._providers and not self._subscribers["target"].get(path):
-                raise NoProviderError(f"{path}: no provider is registered for this actuator", path=path)
-            checked_targets.append((path, checked))
+        checked_targets = [(path, self.check_target(path, value)) for path, value in (targets or {}).items()]
         if not checked_values and not checked_targets:
             raise InvalidArgumentError("nothing to set: the request holds no values")
         now_s = time.time() if timestamp_s is None else timestamp_s
@@ -235,6 +232,16 @@ class Broker:
                     per_provider.setdefault(provision, {})[path] = value
             for provision, batch in per_provider.items():
                 provision.handler(batch)
+
+    def check_target(self, path: str, value: Any) -> Value:
+        """The checked target value for an actuator, or the error an actuation would raise (nothing changes).
+
+        Checks in KUKSA's order: unknown path, not an actuator, bad value, then no provider.
+        """
+        checked = validate(self._actuator(path), value)
+        if path not in self._providers and not any(s.provides for s in self._subscribers["target"].get(path, ())):
+            raise NoProviderError(f"{path}: no provider is registered for this actuator", path=path)
+        return checked
 
     def provide(self, paths: Iterable[str], handler: ActuationHandler) -> Provision:
         """Claim actuators: their actuation requests go to ``handler(batch)``, which must not block.
@@ -270,11 +277,14 @@ class Broker:
 
     # ---- subscriptions -------------------------------------------------------------------------
     def subscribe(
-        self, patterns: Iterable[str], field: Field = "value", max_batches: int | None = None
+        self, patterns: Iterable[str], field: Field = "value", max_batches: int | None = None,
+        provides: bool = False,
     ) -> Subscription:
         """Subscribe to the signals matched by ``patterns`` (paths, branches or wildcards).
 
-        ``field="target"`` follows actuator target values instead of current values.
+        ``field="target"`` follows actuator target values instead of current values; with
+        ``provides=True`` such a subscriber carries the actuations out (a KUKSA v1-style provider), so
+        its actuators count as provided.
         """
         paths: dict[str, None] = {}
         for pattern in patterns:
@@ -282,15 +292,16 @@ class Broker:
                 paths[signal.path] = None
         if not paths:
             raise InvalidArgumentError("subscribe needs at least one path or pattern")
-        return self.subscribe_paths(tuple(paths), field, max_batches)
+        return self.subscribe_paths(tuple(paths), field, max_batches, provides)
 
     def subscribe_paths(
-        self, paths: tuple[str, ...], field: Field = "value", max_batches: int | None = None
+        self, paths: tuple[str, ...], field: Field = "value", max_batches: int | None = None,
+        provides: bool = False,
     ) -> Subscription:
-        """Subscribe to exact leaf paths (checked against the catalog)."""
+        """Subscribe to exact leaf paths (checked against the catalog); see ``subscribe``."""
         for path in paths:
             self.catalog.get(path)
-        sub = Subscription(self, paths, field, max_batches or self.config.queue_batches)
+        sub = Subscription(self, paths, field, max_batches or self.config.queue_batches, provides)
         store = self._values if field == "value" else self._targets
         sub._push({path: store.get(path, NOT_AVAILABLE) for path in paths})
         index = self._subscribers[field]

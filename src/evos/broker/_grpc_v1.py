@@ -1,7 +1,7 @@
 """``kuksa.val.v1.VAL`` on top of the broker core, for clients (like the kuksa-client SDK) that still use it.
 
 Differences from the KUKSA databroker 0.6, on purpose:
-- ``Set`` is all-or-nothing: if one update fails, none is applied and every failure is listed.
+- ``Set`` is all-or-nothing: if one update fails, none is applied and every failing update is listed.
 - Setting an actuator target reaches the actuator's v2 provider (KUKSA stores it only); with no
   provider and no v1 target subscriber it fails with 503 "no provider", as v2 Actuate does.
 """
@@ -23,7 +23,7 @@ from evos.broker._convert import datapoint_to_v1, metadata_to_v1, value_from_v1
 from evos.broker._core import Broker, Datapoint
 from evos.broker._status import classify, permissions_or_abort, streaming, unary
 from evos.errors import EvosError, InvalidArgumentError
-from evos.vss import Signal
+from evos.vss import Signal, validate
 
 _VALUE, _TARGET, _METADATA = "value", "target", "metadata"
 _VIEW_FIELDS = {
@@ -103,7 +103,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
         return response
 
     def _apply(self, updates: Any, perms: Permissions) -> list[t1.DataEntryError]:
-        """Apply v1 EntryUpdates all-or-nothing; returns the per-entry errors (empty on success)."""
+        """Apply v1 EntryUpdates all-or-nothing; returns every entry's error (empty on success)."""
         values: dict[str, Any] = {}
         targets: dict[str, Any] = {}
         errors: list[t1.DataEntryError] = []
@@ -112,23 +112,20 @@ class ValV1Servicer(v1_grpc.VALServicer):
             try:
                 signal = self._catalog.get(path)
                 fields = set(update.fields)
-                if t1.FIELD_VALUE in fields:
-                    perms.check("provide", path)
-                    values[path] = value_from_v1(update.entry.value, path)
-                if t1.FIELD_ACTUATOR_TARGET in fields:
-                    perms.check("actuate", path)
-                    targets[path] = value_from_v1(update.entry.actuator_target, path)
                 if t1.FIELD_VALUE not in fields and t1.FIELD_ACTUATOR_TARGET not in fields:
                     raise InvalidArgumentError(
-                        f"{signal.path}: nothing to set: give FIELD_VALUE or FIELD_ACTUATOR_TARGET", path=path)
+                        f"{path}: nothing to set: give FIELD_VALUE or FIELD_ACTUATOR_TARGET", path=path)
+                if t1.FIELD_VALUE in fields:
+                    perms.check("provide", path)
+                    values[path] = validate(signal, value_from_v1(update.entry.value, path))
+                if t1.FIELD_ACTUATOR_TARGET in fields:
+                    perms.check("actuate", path)
+                    targets[path] = self._broker.check_target(
+                        path, value_from_v1(update.entry.actuator_target, path))
             except EvosError as exc:
                 errors.append(t1.DataEntryError(path=path, error=_error(exc)))
-        if errors:
-            return errors
-        try:
+        if not errors:
             self._broker.apply(values=values, targets=targets)
-        except EvosError as exc:
-            errors.append(t1.DataEntryError(path=exc.path or "", error=_error(exc)))
         return errors
 
     @unary
@@ -166,34 +163,40 @@ class ValV1Servicer(v1_grpc.VALServicer):
                     target_paths[signal.path] = None
         if not value_paths and not target_paths:
             raise InvalidArgumentError("subscribe to FIELD_VALUE or FIELD_ACTUATOR_TARGET")
-        merged: asyncio.Queue[tuple[str, dict[str, Datapoint]]] = asyncio.Queue()
+        # a v1 client that subscribes to targets with the right to actuate is a provider of them
+        provides = all(perms.allows("actuate", path) for path in target_paths)
         subs = []
-        if value_paths:
-            subs.append(self._broker.subscribe_paths(tuple(value_paths), "value"))
-        if target_paths:
-            subs.append(self._broker.subscribe_paths(tuple(target_paths), "target"))
-        signals = self._catalog.signals
-        # the first response carries the current state of every subscribed entry
-        first: dict[str, t1.DataEntry] = {}
-        for sub in subs:
-            for path, dp in (sub.get_nowait() or {}).items():
-                _fill(first.setdefault(path, t1.DataEntry(path=path)), sub.field, signals[path], dp)
-        pumps = [asyncio.create_task(_pump(sub.field, sub, merged)) for sub in subs]
+        waiting: dict[asyncio.Future[dict[str, Datapoint]], Any] = {}
         try:
+            if value_paths:
+                subs.append(self._broker.subscribe_paths(tuple(value_paths), "value"))
+            if target_paths:
+                subs.append(self._broker.subscribe_paths(tuple(target_paths), "target", provides=provides))
+            signals = self._catalog.signals
+            # the first response carries the current state of every subscribed entry
+            first: dict[str, t1.DataEntry] = {}
+            for sub in subs:
+                for path, dp in (sub.get_nowait() or {}).items():
+                    _fill(first.setdefault(path, t1.DataEntry(path=path)), sub.field, signals[path], dp)
             yield _response(first, value_paths, target_paths)
-            while True:
-                field, batch = await merged.get()
-                entries = {}
-                for path, dp in batch.items():
-                    entries[path] = entry = t1.DataEntry(path=path)
-                    _fill(entry, field, signals[path], dp)
-                yield v1.SubscribeResponse(updates=[
-                    v1.EntryUpdate(entry=e, fields=[t1.FIELD_VALUE if field == "value" else t1.FIELD_ACTUATOR_TARGET])
-                    for e in entries.values()
-                ])
+            # then whichever subscription has a batch next; each keeps its own bounded, conflating queue
+            waiting.update((asyncio.ensure_future(sub.get()), sub) for sub in subs)
+            while waiting:
+                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    sub = waiting.pop(task)
+                    batch = task.result()
+                    field = t1.FIELD_VALUE if sub.field == "value" else t1.FIELD_ACTUATOR_TARGET
+                    entries = []
+                    for path, dp in batch.items():
+                        entry = t1.DataEntry(path=path)
+                        _fill(entry, sub.field, signals[path], dp)
+                        entries.append(v1.EntryUpdate(entry=entry, fields=[field]))
+                    yield v1.SubscribeResponse(updates=entries)
+                    waiting[asyncio.ensure_future(sub.get())] = sub
         finally:
-            for pump in pumps:
-                pump.cancel()
+            for task in waiting:
+                task.cancel()
             for sub in subs:
                 sub.close()
 
@@ -216,9 +219,3 @@ def _response(entries: dict[str, t1.DataEntry], value_paths: dict[str, None],
             [t1.FIELD_ACTUATOR_TARGET] if path in target_paths else [])
         updates.append(v1.EntryUpdate(entry=entry, fields=fields))
     return v1.SubscribeResponse(updates=updates)
-
-
-async def _pump(field: str, sub: Any, out: asyncio.Queue[tuple[str, dict[str, Datapoint]]]) -> None:
-    """Forward a subscription's batches to a merged queue."""
-    async for batch in sub:
-        out.put_nowait((field, batch))

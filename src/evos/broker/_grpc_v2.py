@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
@@ -17,10 +18,11 @@ from evos.broker._access import Access
 from evos.broker._convert import datapoint_to_v2, metadata_to_v2, timestamp_from, value_from_v2, value_to_v2
 from evos.broker._core import Broker, Datapoint, Provision, Subscription
 from evos.broker._status import classify, log, permissions_or_abort, streaming, unary
-from evos.errors import AlreadyProvidedError, EvosError, InvalidArgumentError
+from evos.errors import AlreadyProvidedError, EvosError, InternalError, InvalidArgumentError, UnavailableError
 from evos.vss import Signal
 
 _SERVER_NAME = "evos-databroker"
+OUTBOX_MESSAGES = 1024  # messages waiting for a provider before its stream is ended as not reading
 MAX_BUFFER_SIZE = 1000  # batches a v2 subscriber may ask to buffer, KUKSA's limit
 
 
@@ -66,6 +68,7 @@ class ValV2Servicer(v2_grpc.VALServicer):
 
     @unary
     async def GetServerInfo(self, request: v2.GetServerInfoRequest, context: Any) -> v2.GetServerInfoResponse:
+        self._access.permissions(context)
         return v2.GetServerInfoResponse(name=_SERVER_NAME, version=evos.__version__, commit_hash="")
 
     # ---- subscriptions -------------------------------------------------------------------------
@@ -99,6 +102,7 @@ class ValV2Servicer(v2_grpc.VALServicer):
         interval_s = filter_.min_sample_interval.interval_ms / 1000.0 if filter_ is not None else 0.0
         with self._broker.subscribe_paths(tuple(datatypes), "value", buffer_size or None) as sub:
             async for batch in _throttled(sub, interval_s):
+                perms.check_fresh()
                 yield {path: datapoint_to_v2(datatypes[path], dp) for path, dp in batch.items()}
 
     # ---- actuation -----------------------------------------------------------------------------
@@ -153,8 +157,10 @@ class ValV2Servicer(v2_grpc.VALServicer):
             # ends it, even after the client half-closes its side (kuksa-client does so at once).
             while True:
                 item = await session.outbox.get()
-                if isinstance(item, EvosError):
-                    await context.abort(classify(item)[0], str(item))
+                if isinstance(item, EvosError) or session.ending is not None:
+                    error = item if isinstance(item, EvosError) else session.ending
+                    await context.abort(classify(error)[0], str(error))  # type: ignore[arg-type]
+                perms.check_fresh()
                 yield item
         finally:
             reader.cancel()
@@ -170,26 +176,45 @@ class _ProviderSession:
         self._catalog = servicer._catalog
         self._perms = perms
         self._provisions: list[Provision] = []
-        self.outbox: asyncio.Queue[v2.OpenProviderStreamResponse | EvosError] = asyncio.Queue()
+        self.outbox: asyncio.Queue[v2.OpenProviderStreamResponse | EvosError] = asyncio.Queue(OUTBOX_MESSAGES)
+        self.ending: EvosError | None = None
 
     async def read(self, requests: AsyncIterator[v2.OpenProviderStreamRequest]) -> None:
         try:
             async for request in requests:
+                self._perms.check_fresh()
                 action = request.WhichOneof("action")
                 handler = getattr(self, f"_on_{action}", None)
                 if handler is not None:
                     handler(getattr(request, action))
         except EvosError as exc:
-            self.outbox.put_nowait(exc)
+            self._end(exc)
         except grpc.RpcError:
             pass
+        except Exception as exc:  # a malformed message must end the stream, not leave it half alive
+            log.exception("provider stream failed")
+            self._end(InternalError(f"provider stream failed: {type(exc).__name__}: {exc}"))
+
+    def _send(self, message: v2.OpenProviderStreamResponse) -> None:
+        try:
+            self.outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self._end(UnavailableError(
+                f"provider does not read its stream: more than {OUTBOX_MESSAGES} messages waiting"))
+
+    def _end(self, error: EvosError) -> None:
+        """End the stream with ``error``: release the claims now, report once the outbox drains."""
+        self.close()
+        self.ending = error
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbox.put_nowait(error)
 
     def _on_provide_actuation_request(self, req: v2.ProvideActuationRequest) -> None:
         signals = [self._servicer._signal(sid) for sid in req.actuator_identifiers]
         for signal in signals:
             self._perms.check("actuate", signal.path)  # KUKSA: claiming actuators needs `actuate`
         self._provisions.append(self._broker.provide((s.path for s in signals), self._forward))
-        self.outbox.put_nowait(v2.OpenProviderStreamResponse(provide_actuation_response=v2.ProvideActuationResponse()))
+        self._send(v2.OpenProviderStreamResponse(provide_actuation_response=v2.ProvideActuationResponse()))
 
     def _on_provide_signal_request(self, req: v2.ProvideSignalRequest) -> None:
         owners = self._servicer.signal_owners
@@ -201,7 +226,7 @@ class _ProviderSession:
                 raise AlreadyProvidedError(f"{signal.path}: already provided by another provider", path=signal.path)
         for signal_id in ids:
             owners[signal_id] = self
-        self.outbox.put_nowait(v2.OpenProviderStreamResponse(provide_signal_response=v2.ProvideSignalResponse()))
+        self._send(v2.OpenProviderStreamResponse(provide_signal_response=v2.ProvideSignalResponse()))
 
     def _on_publish_values_request(self, req: v2.PublishValuesRequest) -> None:
         by_id = self._catalog.by_id
@@ -220,6 +245,8 @@ class _ProviderSession:
                     code=t2.ERROR_CODE_PERMISSION_DENIED, message=f"{signal.path}: permission denied (provide)")
             else:
                 entries.append((signal.path, dp))
+        if not status and not entries:
+            return  # an empty publish changes nothing
         if not status:
             try:
                 self._broker.apply(*_values_of(entries))
@@ -228,7 +255,7 @@ class _ProviderSession:
                 status[failed.id if failed else 0] = t2.Error(
                     code=_V2_ERROR.get(classify(exc)[0], t2.ERROR_CODE_INVALID_ARGUMENT), message=str(exc))
         if status:
-            self.outbox.put_nowait(v2.OpenProviderStreamResponse(
+            self._send(v2.OpenProviderStreamResponse(
                 publish_values_response=v2.PublishValuesResponse(request_id=req.request_id, status=status)))
 
     def _on_batch_actuate_stream_response(self, resp: v2.BatchActuateStreamResponse) -> None:
@@ -236,11 +263,13 @@ class _ProviderSession:
             log.warning("provider reported actuation error for %s: %s", resp.signal_id, resp.error.message)
 
     def _on_provider_error_indication(self, ind: v2.ProviderErrorIndication) -> None:
-        log.warning("provider reported error %s", t2.ProviderError.Name(ind.provider_error))
+        code = ind.provider_error
+        log.warning("provider reported error %s",
+                    t2.ProviderError.Name(code) if code in t2.ProviderError.values() else code)
 
     def _forward(self, batch: dict[str, Any]) -> None:
         signals = self._catalog.signals
-        self.outbox.put_nowait(v2.OpenProviderStreamResponse(
+        self._send(v2.OpenProviderStreamResponse(
             batch_actuate_stream_request=v2.BatchActuateStreamRequest(actuate_requests=[
                 v2.ActuateRequest(signal_id=t2.SignalID(id=signals[path].id),
                                   value=value_to_v2(signals[path].datatype, value))
@@ -250,6 +279,7 @@ class _ProviderSession:
     def close(self) -> None:
         for provision in self._provisions:
             provision.close()
+        self._provisions.clear()
         owners = self._servicer.signal_owners
         for signal_id in [i for i, owner in owners.items() if owner is self]:
             del owners[signal_id]
@@ -269,7 +299,7 @@ def _values_of(entries: Iterable[tuple[str, t2.Datapoint]]) -> tuple[dict[str, A
     for path, dp in entries:
         values[path] = value_from_v2(dp.value, path)
         if dp.HasField("timestamp"):
-            stamps[path] = timestamp_from(dp)  # type: ignore[assignment]
+            stamps[path] = timestamp_from(dp, path)  # type: ignore[assignment]
     return values, None, None, stamps
 
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from kuksa.val.v1 import val_pb2_grpc as v1_grpc
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
@@ -41,6 +43,20 @@ class ServerConfig:
             raise InvalidArgumentError("TLS needs both a certificate and a key (--tls-cert and --tls-key)")
 
 
+def _read_tls(cert_path: Path, key_path: Path) -> tuple[bytes, bytes]:
+    """(key, certificate) PEM bytes, checked; InvalidArgumentError names the file that is wrong."""
+    pems = []
+    for path, load in ((key_path, lambda b: serialization.load_pem_private_key(b, password=None)),
+                       (cert_path, x509.load_pem_x509_certificate)):
+        try:
+            data = Path(path).read_bytes()
+            load(data)
+        except (OSError, ValueError, TypeError) as exc:
+            raise InvalidArgumentError(f"{path}: not a usable PEM file: {exc}") from exc
+        pems.append(data)
+    return pems[0], pems[1]
+
+
 class BrokerServer:
     """Serves a Broker over gRPC. ``await start()``, then ``await stop()``; ``port`` is the bound port."""
 
@@ -50,7 +66,7 @@ class BrokerServer:
         verifier = TokenVerifier.from_file(self.config.jwt_public_key) if self.config.jwt_public_key else None
         self.access = Access(verifier)
         tls = self.config.tls_cert, self.config.tls_key
-        self._tls = (Path(tls[1]).read_bytes(), Path(tls[0]).read_bytes()) if tls[0] and tls[1] else None
+        self._tls = _read_tls(tls[0], tls[1]) if tls[0] and tls[1] else None
         self._server: grpc.aio.Server | None = None
         self.port = 0
 

@@ -21,6 +21,7 @@ _MAP: list[tuple[type[errors.EvosError], grpc.StatusCode, int, str]] = [
     (errors.UnauthenticatedError, grpc.StatusCode.UNAUTHENTICATED, 401, "unauthorized"),
     (errors.AlreadyProvidedError, grpc.StatusCode.ALREADY_EXISTS, 409, "already_exists"),
     (errors.UnavailableError, grpc.StatusCode.UNAVAILABLE, 503, "unavailable"),
+    (errors.InternalError, grpc.StatusCode.INTERNAL, 500, "internal_error"),
 ]
 
 

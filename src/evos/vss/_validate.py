@@ -38,7 +38,10 @@ def _check_scalar(signal: Signal, datatype: Datatype, value: Any) -> Scalar:
         if value_type is float:
             number = value
         elif value_type is int:
-            number = float(value)
+            try:
+                number = float(value)
+            except OverflowError:
+                raise _fail(signal, value, f"is outside the range of {datatype.value}") from None
         else:
             raise _fail(signal, value, f"is {value_type.__name__}, expected a number ({datatype.value})")
         if not math.isfinite(number):
