@@ -12,12 +12,14 @@ import evos
 from evos import datadir
 from evos.broker import DEFAULT_ADDRESS
 from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, console, register, serve_command
+from evos.twin._cli import app as twin_app
 
 app = typer.Typer(
     name="evos", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
     help="evos: an open operating system for smart electric cars, on a digital twin.",
 )
 register(app)
+app.add_typer(twin_app)
 
 
 @app.command("up")

@@ -1,0 +1,177 @@
+"""``evos twin ...``: the digital twin for people — presets, cycle simulation, EPA validation."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from evos.errors import EvosError
+from evos.twin import _epa
+from evos.twin._cycles import BUILTIN, load_cycle
+from evos.twin._simulate import CycleResult, simulate_cycle
+from evos.twin._vehicles import list_vehicles, load_vehicle
+
+app = typer.Typer(name="twin", no_args_is_help=True, help="The digital twin: vehicles, drive cycles, energy.")
+console = Console()
+err_console = Console(stderr=True)
+
+VehicleOpt = Annotated[str, typer.Option("--vehicle", "-v", help="Preset name (see 'evos twin vehicles') or a "
+                                                                   "vehicle file (TOML/YAML).")]
+
+
+def _fail(exc: EvosError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(1)
+
+
+@app.command("vehicles")
+def vehicles_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the vehicle presets with their key figures."""
+    rows: list[dict[str, Any]] = []
+    for name in list_vehicles():
+        v = load_vehicle(name)
+        rows.append({"preset": name, "name": v.name, "mass_kg": round(v.mass_kg), "power_kw": v.peak_power_kw,
+                     "battery_kwh": v.battery.gross_kwh, "chemistry": v.battery.chemistry,
+                     "motors": len(v.motors)})
+    if as_json:
+        print(json.dumps(rows, indent=1))
+        return
+    table = Table(title="vehicle presets (sources in each file)")
+    for column in ("preset", "name", "test mass kg", "power kW", "battery kWh", "chemistry", "motors"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["preset"], r["name"], str(r["mass_kg"]), f"{r['power_kw']:.0f}",
+                      f"{r['battery_kwh']:.1f}", r["chemistry"], str(r["motors"]))
+    console.print(table)
+
+
+def _summary(result: CycleResult) -> dict[str, Any]:
+    e = result.energy_j
+    return {
+        "vehicle": result.vehicle, "cycle": result.cycle, "distance_km": round(result.distance_m / 1e3, 3),
+        "duration_s": float(result.time_s[-1] - result.time_s[0]),
+        "battery_kwh": round(result.battery_kwh, 4), "wall_kwh": round(result.wall_kwh, 4),
+        "kwh_per_100km": round(result.kwh_per_100km, 3), "wall_kwh_per_100km": round(result.wall_kwh_per_100km, 3),
+        "regen_share": round(result.regen_share, 4), "soc_used_pct": round(result.soc_used * 100, 3),
+        "trace_shortfall_s": result.trace_shortfall_s,
+        "energy_kwh": {k: round(v / 3.6e6, 5) for k, v in e.items()},
+    }
+
+
+@app.command("simulate")
+def simulate_command(
+    vehicle: VehicleOpt,
+    cycle: Annotated[str, typer.Option("--cycle", "-c", help=f"Built-in cycle ({', '.join(BUILTIN)}) or a CSV of "
+                                                              "time_s,speed_mps[,grade].")],
+    soc: Annotated[float, typer.Option("--soc", help="State of charge at the start, percent.", min=0, max=100)] = 90,
+    ambient: Annotated[float, typer.Option("--ambient", help="Ambient temperature, °C.")] = 23.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of speed, power and SoC over time.",
+                                              dir_okay=False)] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the per-second trace as CSV.",
+                                                 dir_okay=False)] = None,
+) -> None:
+    """Drive a vehicle over a cycle: distance, energy, kWh/100 km, regen share, SoC used."""
+    try:
+        result = simulate_cycle(load_vehicle(vehicle), load_cycle(cycle), soc0=soc / 100, ambient_c=ambient)
+    except EvosError as exc:
+        raise _fail(exc) from None
+    summary = _summary(result)
+    if as_json:
+        print(json.dumps(summary, indent=1))
+    else:
+        table = Table(title=f"{result.vehicle} on {result.cycle}")
+        table.add_column("measure")
+        table.add_column("value", justify="right")
+        for label, value in (("distance", f"{summary['distance_km']:.2f} km"),
+                             ("battery energy", f"{summary['battery_kwh']:.3f} kWh"),
+                             ("consumption (battery)", f"{summary['kwh_per_100km']:.2f} kWh/100 km"),
+                             ("consumption (wall, AC)", f"{summary['wall_kwh_per_100km']:.2f} kWh/100 km"),
+                             ("regenerated share of braking", f"{summary['regen_share'] * 100:.1f} %"),
+                             ("SoC used", f"{summary['soc_used_pct']:.2f} %")):
+            table.add_row(label, value)
+        for name, kwh in summary["energy_kwh"].items():
+            table.add_row(f"  energy: {name.replace('_', ' ')}", f"{kwh:.4f} kWh")
+        if result.trace_shortfall_s:
+            table.add_row("[yellow]could not follow the trace for[/]", f"{result.trace_shortfall_s:.0f} s")
+        console.print(table)
+    if csv_out is not None:
+        _write_csv(result, csv_out)
+    if plot is not None:
+        _plot(result, plot)
+
+
+def _write_csv(result: CycleResult, path: Path) -> None:
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["time_s", "speed_mps", "wheel_power_w", "battery_power_w", "soc", "battery_temp_c"])
+        for k in range(len(result.time_s)):
+            step = k - 1 if k else 0  # power of the step ending at this sample
+            writer.writerow([f"{result.time_s[k]:g}", f"{result.speed_mps[k]:.4f}",
+                             f"{result.wheel_power_w[step] if k else 0.0:.1f}",
+                             f"{result.battery_power_w[step] if k else 0.0:.1f}",
+                             f"{result.soc[k]:.6f}", f"{result.battery_temp_c[k]:.3f}"])
+
+
+def _plot(result: CycleResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(3, 1, figsize=(10, 7), sharex=True)
+    t = result.time_s
+    axes[0].plot(t, result.speed_mps * 3.6, color="tab:blue")
+    axes[0].set_ylabel("speed, km/h")
+    axes[1].plot(t[1:], result.wheel_power_w / 1e3, label="wheels", color="tab:gray", linewidth=0.8)
+    axes[1].plot(t[1:], result.battery_power_w / 1e3, label="battery", color="tab:red", linewidth=0.8)
+    axes[1].axhline(0, color="black", linewidth=0.5)
+    axes[1].set_ylabel("power, kW")
+    axes[1].legend(loc="upper right")
+    axes[2].plot(t, result.soc * 100, color="tab:green")
+    axes[2].set_ylabel("state of charge, %")
+    axes[2].set_xlabel("time, s")
+    fig.suptitle(f"{result.vehicle} — {result.cycle}: {result.kwh_per_100km:.2f} kWh/100 km (battery)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+@app.command("validate-epa")
+def validate_epa_command(
+    csv_path: Annotated[Path, typer.Argument(help="EPA Test Car List CSV (battery-electric rows with "
+                                                  "udds_kwh_100mi / hwy_kwh_100mi).", exists=True, dir_okay=False)],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.",
+                                                  dir_okay=False)] = None,
+) -> None:
+    """Predict each row's EPA UDDS and Highway wall energy from its own columns and shared defaults."""
+    try:
+        report = _epa.report(_epa.read_epa_csv(csv_path))
+    except EvosError as exc:
+        raise _fail(exc) from None
+    table = Table(title=f"EPA charge-depleting tests, AC wall energy (kWh/100 mi): {csv_path.name}")
+    for column in ("vehicle", "UDDS meas.", "UDDS pred.", "err %", "HWY meas.", "HWY pred.", "err %"):
+        table.add_column(column, justify="left" if column == "vehicle" else "right")
+
+    def cell(value: Any, fmt: str = "{:.2f}") -> str:
+        return "" if value is None else fmt.format(value)
+
+    for v in report["vehicles"]:
+        table.add_row(f"{v['make']} {v['model']}"[:40], cell(v["udds_kwh_100mi_measured"]),
+                      cell(v["udds_kwh_100mi_pred"]), cell(v.get("udds_error_pct"), "{:+.1f}"),
+                      cell(v["hwy_kwh_100mi_measured"]), cell(v["hwy_kwh_100mi_pred"]),
+                      cell(v.get("hwy_error_pct"), "{:+.1f}"))
+    console.print(table)
+    s = report["summary"]
+    if "median_abs_error_pct" in s:
+        console.print(f"{s['predictions_compared']} predictions: median absolute error "
+                      f"[bold]{s['median_abs_error_pct']:.2f} %[/], p90 [bold]{s['p90_abs_error_pct']:.2f} %[/], "
+                      f"mean {s['mean_abs_error_pct']:.2f} %, max {s['max_abs_error_pct']:.2f} %", highlight=False)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=1))

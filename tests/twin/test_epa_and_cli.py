@@ -1,0 +1,107 @@
+"""EPA validation (`evos twin validate-epa`) and the twin's command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from evos.twin import _epa
+from helpers import shared_file
+
+ENV = {**os.environ, "COLUMNS": "200"}
+HEADER = ("Represented Test Veh Make,Represented Test Veh Model,Test Vehicle ID,Test Veh Configuration #,"
+          "Vehicle Type,Drive System Code,Rated Horsepower,# of Gears,N/V Ratio,Equivalent Test Weight (lbs.),"
+          "Target Coef A (lbf),Target Coef B (lbf/mph),Target Coef C (lbf/mph**2),Set Coef A (lbf),"
+          "Set Coef B (lbf/mph),Set Coef C (lbf/mph**2),udds_kwh_100mi,hwy_kwh_100mi")
+# Three rows of the EPA 2022 Test Car List (public domain), as in ../shared/data/epa.
+ROWS = [
+    'Tesla,Model Y Long Range AWD,YD222-231326,0,Truck,A,390,1,108.0,4750,34.260,0.31910,0.014200,'
+    '7.72,-0.03870,0.013560,20.45,22.16',
+    'KIA,EV6,NKMXV00.0NU1,0,Car,R,225,1,126.3,4500,23.313,0.11939,0.022206,5.2,0.1,0.02,17.10,22.70',
+    'Ford,Mach-E RWD,MMA00001,0,Truck,R,266,1,109.4,4750,31.430,0.12790,0.021520,7.0,0.05,0.02,21.41,24.62',
+]
+
+
+def evos(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "evos", *args], capture_output=True, text=True, timeout=120, env=ENV)
+
+
+def test_validate_epa_json_contract(tmp_path: Path) -> None:
+    csv_path = tmp_path / "epa.csv"
+    csv_path.write_text("\n".join([HEADER, *ROWS]) + "\n")
+    out = tmp_path / "report.json"
+    result = evos("twin", "validate-epa", str(csv_path), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "median absolute error" in result.stdout
+    report = json.loads(out.read_text())
+    assert [v["test_vehicle_id"] for v in report["vehicles"]] == ["YD222-231326", "NKMXV00.0NU1", "MMA00001"]
+    for v in report["vehicles"]:
+        assert {"test_vehicle_id", "model", "udds_kwh_100mi_pred", "hwy_kwh_100mi_pred",
+                "udds_kwh_100mi_measured", "hwy_kwh_100mi_measured"} <= set(v)
+        assert 12 < v["udds_kwh_100mi_pred"] < 40 and 12 < v["hwy_kwh_100mi_pred"] < 40
+    assert {"median_abs_error_pct", "p90_abs_error_pct"} <= set(report["summary"])
+
+
+def test_prediction_uses_only_the_rows_columns() -> None:
+    rows = _epa.read_epa_csv(_write_rows(ROWS))
+    heavier = [r.__class__(**{**r.__dict__, "etw_lb": r.etw_lb + 500}) for r in rows]
+    base, heavy = _epa.predict(rows), _epa.predict(heavier)
+    assert all(h["udds"] > b["udds"] for b, h in zip(base, heavy, strict=True))  # mass matters in the city
+    alone = _epa.predict(rows[:1])
+    assert alone[0] == pytest.approx(base[0])  # no row affects another
+
+
+def _write_rows(rows: list[str]) -> Path:
+    import tempfile
+
+    path = Path(tempfile.mkdtemp()) / "epa.csv"
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    return path
+
+
+def test_full_epa_file_accuracy() -> None:
+    """The key result, measured: see docs/twin.md. Guards against regressions of the calibrated model."""
+    report = _epa.report(_epa.read_epa_csv(shared_file("data/epa/epa_2022_bev_tests.csv")))
+    summary = report["summary"]
+    assert summary["predictions_compared"] == 102
+    assert summary["median_abs_error_pct"] <= 3.5
+    assert summary["p90_abs_error_pct"] <= 20.0
+
+
+def test_bad_epa_csv(tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("make,model\nx,y\n")
+    result = evos("twin", "validate-epa", str(path))
+    assert result.returncode == 1 and "missing column" in result.stderr
+    path.write_text("\n".join([HEADER, ROWS[0].replace("4750", "heavy")]) + "\n")
+    result = evos("twin", "validate-epa", str(path))
+    assert result.returncode == 1 and "line 2" in result.stderr and "Equivalent Test Weight" in result.stderr
+
+
+def test_simulate_cli_outputs(tmp_path: Path) -> None:
+    png, csv_path = tmp_path / "run.png", tmp_path / "run.csv"
+    result = evos("twin", "simulate", "--vehicle", "xiaomi-su7", "--cycle", "udds", "--json",
+                  "--plot", str(png), "--csv", str(csv_path))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["distance_km"] == pytest.approx(11.99, abs=0.01)
+    assert 8 < summary["kwh_per_100km"] < 20
+    assert 0.5 < summary["regen_share"] < 1
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(csv_path.read_text().splitlines()) == 1371
+    table = evos("twin", "simulate", "-v", "byd-seal-rwd", "-c", "hwfet").stdout
+    assert "kWh/100 km" in table and "regenerated share" in table
+    listing = json.loads(evos("twin", "vehicles", "--json").stdout)
+    assert any(v["preset"] == "tesla-model-3-rwd-2022" for v in listing)
+
+
+def test_simulate_cli_bad_input(tmp_path: Path) -> None:
+    result = evos("twin", "simulate", "--vehicle", "nope", "--cycle", "udds")
+    assert result.returncode == 1 and "not a preset" in result.stderr
+    result = evos("twin", "simulate", "--vehicle", "xiaomi-su7", "--cycle", "nope")
+    assert result.returncode == 1 and "not a built-in cycle" in result.stderr
