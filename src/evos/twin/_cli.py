@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import track
 from rich.table import Table
 
-from evos.errors import EvosError
+from evos.errors import EvosError, InvalidArgumentError
 from evos.twin import _epa
 from evos.twin._cycles import BUILTIN, load_cycle
 from evos.twin._simulate import CycleResult, simulate_cycle
@@ -143,6 +144,106 @@ def _plot(result: CycleResult, path: Path) -> None:
     plt.close(fig)
 
 
+@app.command("range")
+def range_command(
+    vehicle: VehicleOpt,
+    procedure: Annotated[str, typer.Option("--procedure", "-p", help="epa (two-cycle label) or wltp.")] = "epa",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Range and consumption by a test procedure: the EPA label or WLTP."""
+    from evos.twin._procedures import epa_label, wltp
+
+    if procedure.lower() not in ("epa", "wltp"):
+        raise _fail(InvalidArgumentError(f"unknown procedure {procedure!r}: use epa or wltp"))
+    try:
+        car = load_vehicle(vehicle)
+    except EvosError as exc:
+        raise _fail(exc) from None
+    result = epa_label(car) if procedure.lower() == "epa" else wltp(car)
+    out = {"vehicle": car.name, "procedure": result.procedure, "range_km": round(result.range_km, 1),
+           "wall_kwh_per_100km": round(result.wall_kwh_per_100km, 2),
+           **{k: round(v, 2) for k, v in result.details.items()}}
+    if as_json:
+        print(json.dumps(out, indent=1))
+        return
+    table = Table(title=f"{car.name}: {result.procedure} {'label (adjusted)' if result.procedure == 'EPA' else ''}")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in out.items():
+        if key not in ("vehicle", "procedure"):
+            table.add_row(key.replace("_", " "), f"{value:,.1f}")
+    console.print(table)
+
+
+@app.command("performance")
+def performance_command(vehicle: VehicleOpt,
+                        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """0-100 km/h time and top speed from the same model."""
+    from evos.twin._procedures import acceleration_s, top_speed_kmh
+
+    try:
+        car = load_vehicle(vehicle)
+    except EvosError as exc:
+        raise _fail(exc) from None
+    out = {"vehicle": car.name, "zero_to_100_kmh_s": round(acceleration_s(car), 2),
+           "top_speed_kmh": round(top_speed_kmh(car), 1)}
+    if as_json:
+        print(json.dumps(out))
+    else:
+        console.print(f"{car.name}: 0-100 km/h in [bold]{out['zero_to_100_kmh_s']:.1f} s[/], "
+                      f"top speed [bold]{out['top_speed_kmh']:.0f} km/h[/]", highlight=False)
+
+
+@app.command("charge")
+def charge_command(
+    vehicle: VehicleOpt,
+    soc_from: Annotated[float, typer.Option("--from", help="Start state of charge, percent.", min=0, max=100)] = 10,
+    soc_to: Annotated[float, typer.Option("--to", help="Target state of charge, percent.", min=0, max=100)] = 80,
+    charger_kw: Annotated[float, typer.Option("--charger-kw", help="Charger power, kW.", min=0.1)] = 250.0,
+    ac: Annotated[bool, typer.Option("--ac", help="AC charging through the on-board charger (default DC).")] = False,
+    ambient: Annotated[float, typer.Option("--ambient", help="Ambient (and start pack) temperature, °C.")] = 23.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of power and SoC over time.",
+                                              dir_okay=False)] = None,
+) -> None:
+    """Charging time and energy from one state of charge to another, with the car's DC power curve."""
+    from evos.twin._charge import charge
+
+    try:
+        result = charge(load_vehicle(vehicle), soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient)
+    except EvosError as exc:
+        raise _fail(exc) from None
+    out = {"vehicle": result.vehicle, "mode": result.mode, "from_pct": soc_from, "to_pct": soc_to,
+           "minutes": round(result.duration_s / 60, 2), "energy_from_charger_kwh": round(result.grid_kwh, 3),
+           "peak_power_kw": round(float(result.battery_power_w.max()) / 1e3, 1),
+           "battery_temp_end_c": round(float(result.battery_temp_c[-1]), 1), "reached": result.reached}
+    if as_json:
+        print(json.dumps(out))
+    else:
+        console.print(f"{result.vehicle}: {result.mode} {soc_from:g} -> {soc_to:g} % at a {charger_kw:g} kW charger "
+                      f"in [bold]{out['minutes']:.1f} min[/], {out['energy_from_charger_kwh']:.1f} kWh, peak "
+                      f"{out['peak_power_kw']:.0f} kW, pack {out['battery_temp_end_c']:.0f} °C", highlight=False)
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(9, 4.5))
+        minutes = result.time_s / 60
+        ax.plot(minutes, result.battery_power_w / 1e3, color="tab:red", label="power into battery, kW")
+        ax.set_xlabel("time, min")
+        ax.set_ylabel("kW")
+        ax2 = ax.twinx()
+        ax2.plot(minutes, result.soc * 100, color="tab:green", label="state of charge, %")
+        ax2.set_ylabel("%")
+        fig.legend(loc="lower center", ncol=2)
+        ax.set_title(f"{result.vehicle}: {result.mode} charge {soc_from:g} -> {soc_to:g} %")
+        fig.tight_layout(rect=(0, 0.08, 1, 1))
+        fig.savefig(plot, dpi=110)
+        plt.close(fig)
+
+
 @app.command("validate-epa")
 def validate_epa_command(
     csv_path: Annotated[Path, typer.Argument(help="EPA Test Car List CSV (battery-electric rows with "
@@ -152,7 +253,12 @@ def validate_epa_command(
 ) -> None:
     """Predict each row's EPA UDDS and Highway wall energy from its own columns and shared defaults."""
     try:
-        report = _epa.report(_epa.read_epa_csv(csv_path))
+        rows = _epa.read_epa_csv(csv_path)
+        chunk = 50
+        parts = [_epa.report(rows[i:i + chunk]) for i in track(range(0, len(rows), chunk),
+                                                                 description="simulating", console=err_console,
+                                                                 transient=True)]
+        report = _epa.report_from_vehicles([v for part in parts for v in part["vehicles"]])
     except EvosError as exc:
         raise _fail(exc) from None
     table = Table(title=f"EPA charge-depleting tests, AC wall energy (kWh/100 mi): {csv_path.name}")

@@ -137,7 +137,6 @@ def report(rows: Sequence[EpaRow], **shared: Any) -> dict[str, Any]:
     """The ``validate-epa`` JSON: one object per row (CSV order) and a summary of absolute % errors."""
     predictions = predict(rows, **shared)
     vehicles = []
-    errors: list[float] = []
     for row, pred in zip(rows, predictions, strict=True):
         entry: dict[str, Any] = {"test_vehicle_id": row.test_vehicle_id, "make": row.make, "model": row.model}
         for cycle_name, prefix in (("udds", "udds"), ("hwfet", "hwy")):
@@ -145,11 +144,15 @@ def report(rows: Sequence[EpaRow], **shared: Any) -> dict[str, Any]:
             entry[f"{prefix}_kwh_100mi_pred"] = round(pred[cycle_name], 3)
             entry[f"{prefix}_kwh_100mi_measured"] = measured
             if measured:
-                error = (pred[cycle_name] / measured - 1) * 100
-                entry[f"{prefix}_error_pct"] = round(error, 2)
-                errors.append(abs(error))
+                entry[f"{prefix}_error_pct"] = round((pred[cycle_name] / measured - 1) * 100, 2)
         vehicles.append(entry)
-    summary: dict[str, Any] = {"rows": len(rows), "predictions_compared": len(errors)}
+    return report_from_vehicles(vehicles)
+
+
+def report_from_vehicles(vehicles: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report around per-row entries: the summary of their absolute percentage errors."""
+    errors = [abs(v[key]) for v in vehicles for key in ("udds_error_pct", "hwy_error_pct") if key in v]
+    summary: dict[str, Any] = {"rows": len(vehicles), "predictions_compared": len(errors)}
     if errors:
         ordered = sorted(errors)
         summary.update({

@@ -135,6 +135,31 @@ def _lfilter_rows(b0: np.ndarray, a1: np.ndarray, x: np.ndarray, initial: np.nda
     return out
 
 
+def _battery(p: _Params, bus: np.ndarray, dt: np.ndarray, soc0: float, ambient_c: float,
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(current A, open-circuit voltage V, temperature °C, SoC) for bus power ``bus`` (W, per step).
+
+    Two passes resolve the feedback of charge on open-circuit voltage and of heat on resistance.
+    """
+    n = bus.shape[0]
+    soc = np.full((n, 1), soc0) - np.cumsum(bus * dt, axis=1) / (p.capacity_as * p.ocv_pack(np.full((n, 1), soc0)))
+    temp = np.full_like(bus, ambient_c)
+    v_rc = np.zeros_like(bus)
+    a_rc = np.exp(-dt[:, :1] / p.tau) * np.ones((n, 1))
+    a_th = 1.0 - dt[:, :1] / (p.heat_capacity * p.thermal_r)
+    for _ in range(2):
+        ocv = p.ocv_pack(np.clip(soc, 0.0, 1.0))
+        r0 = p.r0_pack * phys.resistance_factor(temp)
+        current = phys.cell_current_a(bus, ocv - v_rc, r0)
+        v_rc = _lfilter_rows((1 - a_rc) * p.r1_pack, a_rc, current, np.zeros((n, 1)))
+        current = phys.cell_current_a(bus, ocv - v_rc, r0)
+        heat = current * current * r0 + v_rc * v_rc / np.maximum(p.r1_pack, 1e-12)
+        temp = ambient_c + _lfilter_rows(dt[:, :1] / p.heat_capacity * np.ones((n, 1)), a_th * np.ones((n, 1)),
+                                         heat, np.zeros((n, 1)))
+        soc = soc0 - np.cumsum(current * dt, axis=1) / p.capacity_as
+    return current, ocv, temp, soc
+
+
 def simulate_batch(vehicles: Sequence[Vehicle], cycle: Cycle, soc0: float = 0.9, ambient_c: float = 23.0,
                    ) -> list[CycleResult]:
     """Simulate each vehicle over ``cycle`` (vectorised across vehicles and time)."""
@@ -167,22 +192,8 @@ def simulate_batch(vehicles: Sequence[Vehicle], cycle: Cycle, soc0: float = 0.9,
     loss = np.minimum(loss, np.where(mech < 0, regen, np.inf))  # regen never turns into a net draw
     bus = mech + loss + p.aux  # DC bus power drawn from the battery
 
-    # ---- battery: two passes resolve the open-circuit voltage and resistance feedback -----------
-    soc = np.full((n, 1), soc0) - np.cumsum(bus * dt, axis=1) / (p.capacity_as * p.ocv_pack(np.full((n, 1), soc0)))
-    temp = np.full_like(bus, ambient_c)
-    v_rc = np.zeros_like(bus)
-    a_rc = np.exp(-dt[:, :1] / p.tau) * np.ones((n, 1))
-    for _ in range(2):
-        ocv = p.ocv_pack(np.clip(soc, 0.0, 1.0))
-        r0 = p.r0_pack * phys.resistance_factor(temp)
-        current = phys.cell_current_a(bus, ocv - v_rc, r0)
-        v_rc = _lfilter_rows((1 - a_rc) * p.r1_pack, a_rc, current, np.zeros((n, 1)))
-        current = phys.cell_current_a(bus, ocv - v_rc, r0)
-        heat = current * current * r0 + v_rc * v_rc / np.maximum(p.r1_pack, 1e-12)
-        a_th = 1.0 - dt[:, :1] / (p.heat_capacity * p.thermal_r)
-        temp = ambient_c + _lfilter_rows(dt[:, :1] / p.heat_capacity * np.ones((n, 1)), a_th * np.ones((n, 1)),
-                                         heat, np.zeros((n, 1)))
-        soc = soc0 - np.cumsum(current * dt, axis=1) / p.capacity_as
+    # ---- battery --------------------------------------------------------------------------------
+    current, ocv, temp, soc = _battery(p, bus, dt, soc0, ambient_c)
     chemical = ocv * current
     battery_loss = chemical - bus
 
@@ -192,31 +203,35 @@ def simulate_batch(vehicles: Sequence[Vehicle], cycle: Cycle, soc0: float = 0.9,
     i_charge = -phys.cell_current_a(-dc_charge, ocv_mid, p.r0_pack)
     charge_efficiency = 1.0 - i_charge * i_charge * p.r0_pack / dc_charge
 
-    distance = (speed * dt).sum(axis=1)
+    def per_vehicle(x: np.ndarray) -> np.ndarray:
+        return (np.broadcast_to(x, bus.shape) * dt).sum(axis=1)
+
+    distance = per_vehicle(speed)
+    battery_j = per_vehicle(chemical)
+    totals = {
+        "battery": battery_j,
+        "wall": battery_j / (p.charger_efficiency * charge_efficiency)[:, 0],
+        "traction": per_vehicle(traction),
+        "regen": per_vehicle(regen),
+        "friction_brakes": per_vehicle(friction),
+        "drivetrain_losses": per_vehicle(loss),
+        "aux": per_vehicle(p.aux),
+        "battery_losses": per_vehicle(battery_loss),
+        "road_load": per_vehicle(f_road * speed),
+        "grade": per_vehicle(f_grade * speed),
+        "kinetic": 0.5 * p.inertial_mass[:, 0] * float(cycle.speed_mps[-1] ** 2 - cycle.speed_mps[0] ** 2),
+    }
+    shortfall_s = per_vehicle(shortfall)
+    soc_trace = np.concatenate([np.full((n, 1), soc0), soc], axis=1)
+    temp_trace = np.concatenate([np.full((n, 1), ambient_c), temp], axis=1)
     results = []
     for i, vehicle in enumerate(vehicles):
-        def total(x: np.ndarray, row: int = i) -> float:
-            return float((x[row] * dt[0]).sum())
-
-        battery_j = total(chemical)
-        energy = {
-            "battery": battery_j,
-            "wall": battery_j / float(p.charger_efficiency[i, 0] * charge_efficiency[i, 0]),
-            "traction": total(traction),
-            "regen": total(regen),
-            "friction_brakes": total(friction),
-            "drivetrain_losses": total(loss),
-            "aux": total(np.broadcast_to(p.aux, bus.shape)),
-            "battery_losses": total(battery_loss),
-            "road_load": total(f_road * speed),
-            "grade": total(f_grade * speed),
-            "kinetic": 0.5 * float(p.inertial_mass[i, 0]) * float(cycle.speed_mps[-1] ** 2 - cycle.speed_mps[0] ** 2),
-        }
         results.append(CycleResult(
             vehicle=vehicle.name, cycle=cycle.name, time_s=t, speed_mps=cycle.speed_mps,
             distance_m=float(distance[i]), wheel_power_w=wheel[i], battery_power_w=chemical[i],
-            soc=np.concatenate([[soc0], soc[i]]), battery_temp_c=np.concatenate([[ambient_c], temp[i]]),
-            energy_j=energy, trace_shortfall_s=float((shortfall[i] * dt[0]).sum()),
+            soc=soc_trace[i], battery_temp_c=temp_trace[i],
+            energy_j={name: float(values[i]) for name, values in totals.items()},
+            trace_shortfall_s=float(shortfall_s[i]),
         ))
     return results
 

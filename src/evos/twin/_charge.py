@@ -1,0 +1,103 @@
+"""Charging: AC through the on-board charger, DC fast charging along the car's power curve.
+
+The accepted power is the smallest of: the charger's power, the car's limit (AC: on-board charger;
+DC: power curve over state of charge) and the battery's cold-weather limit. The battery takes the
+power through its internal resistance (``P = V·I + R·I²``), its losses warm it (lumped thermal model),
+and a warmer pack accepts more: the taper and temperature coupling of a real session.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from evos.errors import InvalidArgumentError
+from evos.twin import _physics as phys
+from evos.twin._config import Vehicle
+
+J_PER_KWH = 3.6e6
+# Lithium-ion cells must not be fast-charged cold (lithium plating): BMSs cut the charge power below
+# about 20 °C, to a fraction near 0 °C. evos uses a linear derate from 100 % at 20 °C to 10 % at 0 °C,
+# a generic assumption (e.g. the cold-weather DC charging curves in INL's EV charging studies).
+FULL_POWER_TEMP_C = 20.0
+COLD_TEMP_C = 0.0
+COLD_FRACTION = 0.1
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    """A charging session, sampled every ``dt_s``: time (s), SoC (0-1), power into the battery (W),
+    power drawn from the charger (W) and pack temperature (°C)."""
+
+    vehicle: str
+    mode: str  # "AC" or "DC"
+    time_s: np.ndarray
+    soc: np.ndarray
+    battery_power_w: np.ndarray
+    grid_power_w: np.ndarray
+    battery_temp_c: np.ndarray
+    reached: bool  # the target SoC was reached (not stopped by the time limit)
+
+    @property
+    def duration_s(self) -> float:
+        return float(self.time_s[-1])
+
+    @property
+    def grid_kwh(self) -> float:
+        return float(np.sum(self.grid_power_w[:-1] * np.diff(self.time_s)) / J_PER_KWH)
+
+    def time_to_soc_s(self, soc: float) -> float | None:
+        """First time the session reached ``soc`` (0-1), or None."""
+        hit = np.flatnonzero(self.soc >= soc - 1e-9)
+        return float(self.time_s[hit[0]]) if hit.size else None
+
+
+def temperature_factor(temp_c: float) -> float:
+    """Fraction of the charge power the battery accepts at ``temp_c``."""
+    span = (temp_c - COLD_TEMP_C) / (FULL_POWER_TEMP_C - COLD_TEMP_C)
+    return float(np.clip(COLD_FRACTION + (1 - COLD_FRACTION) * span, COLD_FRACTION, 1.0))
+
+
+def charge(vehicle: Vehicle, soc_from: float, soc_to: float, charger_kw: float, dc: bool = True,
+           ambient_c: float = 23.0, battery_temp_c: float | None = None, dt_s: float = 1.0,
+           max_hours: float = 48.0) -> ChargeResult:
+    """Charge from ``soc_from`` to ``soc_to`` (fractions) at a charger of ``charger_kw``."""
+    if not 0 <= soc_from < soc_to <= 1:
+        raise InvalidArgumentError(f"need 0 <= from < to <= 100 %, got {soc_from * 100:g} -> {soc_to * 100:g}")
+    if charger_kw <= 0:
+        raise InvalidArgumentError(f"charger power must be > 0 kW, got {charger_kw}")
+    b, c = vehicle.battery, vehicle.charging
+    series = b.cells_series
+    mean_ocv = float(phys.ocv_cell_v(np.linspace(0, 1, 101), b.chemistry).mean()) * series
+    capacity_as = b.usable_kwh * J_PER_KWH / mean_ocv
+    r0_ref = b.cell_r0_ohm * series
+    curve_soc = np.array([p[0] for p in c.dc_curve])
+    curve_fraction = np.array([p[1] for p in c.dc_curve])
+    soc, temp, t = soc_from, ambient_c if battery_temp_c is None else battery_temp_c, 0.0
+    times, socs, battery_w, grid_w, temps = [0.0], [soc], [], [], [temp]
+    while soc < soc_to and t < max_hours * 3600:
+        battery_limit_w = b.max_charge_kw * 1e3 * temperature_factor(temp)
+        if dc:
+            car_limit_w = float(phys.dc_charge_power_w(soc, curve_soc, curve_fraction, c.dc_max_kw * 1e3))
+            into_battery_w = min(charger_kw * 1e3, car_limit_w, battery_limit_w)
+            from_grid_w = into_battery_w  # measured at the DC charger's output
+        else:
+            into_battery_w = min(min(charger_kw, c.ac_max_kw) * 1e3 * c.charger_efficiency, battery_limit_w)
+            from_grid_w = into_battery_w / c.charger_efficiency
+        ocv = float(phys.ocv_cell_v(soc, b.chemistry)) * series
+        r0 = r0_ref * float(phys.resistance_factor(temp))
+        current = float(-phys.cell_current_a(-into_battery_w, ocv, r0))  # charging current, positive
+        heat_w = current * current * r0
+        soc = min(soc + current * dt_s / capacity_as, soc_to)
+        temp += dt_s * (heat_w - (temp - ambient_c) / b.thermal_resistance_k_per_w) / b.heat_capacity_j_per_k
+        t += dt_s
+        times.append(t)
+        socs.append(soc)
+        battery_w.append(into_battery_w)
+        grid_w.append(from_grid_w)
+        temps.append(temp)
+    battery_w.append(0.0)
+    grid_w.append(0.0)
+    return ChargeResult(vehicle.name, "DC" if dc else "AC", np.array(times), np.array(socs), np.array(battery_w),
+                        np.array(grid_w), np.array(temps), reached=soc >= soc_to - 1e-9)
