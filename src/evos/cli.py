@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 import evos
 from evos import datadir
-from evos.broker import DEFAULT_ADDRESS
-from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, console, register, serve_command
+from evos.broker import DEFAULT_ADDRESS, Broker
+from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, console, fail, register, serve_command
+from evos.errors import EvosError
+from evos.twin import load_vehicle
 from evos.twin._cli import app as twin_app
+from evos.twin._cli import drive_command
+from evos.twin._provider import OVERLAY as TWIN_OVERLAY
+from evos.twin._provider import TwinProvider
+from evos.twin._realtime import Controls
+from evos.twin._store import StateStore
 
 app = typer.Typer(
     name="evos", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
@@ -20,6 +29,7 @@ app = typer.Typer(
 )
 register(app)
 app.add_typer(twin_app)
+app.command("drive")(drive_command)
 
 
 @app.command("up")
@@ -29,14 +39,35 @@ def up_command(
     data_dir: Annotated[Path | None, typer.Option(
         "--data-dir", help=f"Where the car keeps its state (default: ${datadir.ENV_VAR} or the user data dir).",
         file_okay=False)] = None,
+    vehicle: Annotated[str, typer.Option("--vehicle", help="The car: a preset ('evos twin vehicles') or a vehicle "
+                                                           "file.")] = "xiaomi-su7",
+    plugged_in: Annotated[bool, typer.Option("--plugged-in", help="Park it plugged in to a charger.")] = False,
+    charger_kw: Annotated[float, typer.Option("--charger-kw", help="Charger power, kW (up to 22: AC).",
+                                              min=1, max=500)] = 11.0,
+    ambient: Annotated[float, typer.Option("--ambient", help="Ambient temperature, °C.", min=-40, max=55)] = 20.0,
     vss: VssOpt = None,
     overlay: OverlayOpt = None,
     jwt_public_key: JwtOpt = None,
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
 ) -> None:
-    """Run the whole car in one process on embedded defaults (for now: the broker with the VSS 6.0 catalog)."""
-    serve_command("evos car", address, vss, overlay, jwt_public_key, tls_cert, tls_key, datadir.resolve(data_dir))
+    """Run the whole car in one process: the broker with the VSS 6.0 catalog and the digital twin (parked)."""
+    try:
+        car = load_vehicle(vehicle)
+    except EvosError as exc:
+        raise fail(str(exc)) from None
+    controls = Controls(charger_connected=plugged_in, charger_kw=charger_kw, ambient_c=ambient)
+
+    def apps(broker: Broker, directory: Path | None) -> list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
+        store = StateStore(directory / "twin.sqlite") if directory else None
+        twin = TwinProvider(broker, car, store, controls)
+        console.print(f"twin: {car.name}, SoC {twin.state.soc * 100:.0f} %, odometer "
+                      f"{twin.state.odometer_m / 1e3:.1f} km, {'plugged in' if plugged_in else 'parked'}",
+                      highlight=False)
+        return [twin.run]
+
+    serve_command("evos car", address, vss, [TWIN_OVERLAY, *(overlay or [])], jwt_public_key, tls_cert, tls_key,
+                  datadir.resolve(data_dir), apps)
 
 
 @app.command("version")

@@ -6,7 +6,7 @@ import asyncio
 import json
 import signal as os_signal
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -70,8 +70,9 @@ def run_async(main: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(130) from None
 
 
-async def serve(broker: Broker, config: ServerConfig, banner: str) -> None:
-    """Serve until SIGINT/SIGTERM, then stop cleanly."""
+async def serve(broker: Broker, config: ServerConfig, banner: str,
+                apps: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = ()) -> None:
+    """Serve until SIGINT/SIGTERM, running ``apps`` (each given the stop event) beside the server."""
     server = BrokerServer(broker, config)
     await server.start()
     stop = asyncio.Event()
@@ -86,28 +87,39 @@ async def serve(broker: Broker, config: ServerConfig, banner: str) -> None:
     tls = "TLS" if config.tls_cert else "plaintext"
     console.print(f"[bold green]{banner}[/] listening on [bold]{server.address}[/] ({tls}, "
                   f"{len(broker.catalog)} signals, KUKSA kuksa.val.v1 + v2)", highlight=False)
+    tasks = [asyncio.create_task(app(stop)) for app in apps]
     try:
-        await stop.wait()
+        waiter = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
     finally:
         console.print("stopping", style="dim")
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await server.stop()
 
 
 def serve_command(
     banner: str, address: str, vss: Path | None, overlay: list[Path] | None, jwt_public_key: Path | None,
     tls_cert: Path | None, tls_key: Path | None, data_dir: Path | None = None,
+    apps: Callable[[Broker, Path | None], Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] | None = None,
 ) -> None:
-    """Run a broker server from command-line options until SIGINT/SIGTERM (holding ``data_dir`` if given)."""
+    """Run a broker server from command-line options until SIGINT/SIGTERM (holding ``data_dir`` if given).
+
+    ``apps(broker, data_dir)`` builds the parts of the car that run beside the server.
+    """
 
     async def main() -> None:
         config = ServerConfig(address=address, jwt_public_key=jwt_public_key, tls_cert=tls_cert, tls_key=tls_key)
         broker = Broker(load_catalog(vss, overlay or ()))
         if data_dir is None:
-            await serve(broker, config, banner)
+            await serve(broker, config, banner, apps(broker, None) if apps else ())
             return
         with datadir.claim(data_dir) as directory:
             console.print(f"data directory: {directory}", highlight=False)
-            await serve(broker, config, banner)
+            await serve(broker, config, banner, apps(broker, directory) if apps else ())
 
     run_async(main())
 

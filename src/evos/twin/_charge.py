@@ -14,6 +14,7 @@ import numpy as np
 
 from evos.errors import InvalidArgumentError
 from evos.twin import _physics as phys
+from evos.twin._battery import battery_step
 from evos.twin._config import Vehicle
 
 J_PER_KWH = 3.6e6
@@ -59,6 +60,24 @@ def temperature_factor(temp_c: float) -> float:
     return float(np.clip(COLD_FRACTION + (1 - COLD_FRACTION) * span, COLD_FRACTION, 1.0))
 
 
+def accepted_power_w(vehicle: Vehicle, soc: float, battery_temp_c: float, charger_kw: float, dc: bool,
+                     ) -> tuple[float, float]:
+    """(power into the battery, power drawn from the charger) in W at this SoC and pack temperature.
+
+    The smallest of the charger, the car's limit (AC: on-board charger; DC: its power curve over SoC)
+    and the battery's cold-weather limit.
+    """
+    b, c = vehicle.battery, vehicle.charging
+    battery_limit_w = b.max_charge_kw * 1e3 * temperature_factor(battery_temp_c)
+    if dc:
+        curve = np.array(c.dc_curve)
+        car_limit_w = float(phys.dc_charge_power_w(soc, curve[:, 0], curve[:, 1], c.dc_max_kw * 1e3))
+        into_battery_w = min(charger_kw * 1e3, car_limit_w, battery_limit_w)
+        return into_battery_w, into_battery_w  # DC energy is counted at the charger's output
+    into_battery_w = min(min(charger_kw, c.ac_max_kw) * 1e3 * c.charger_efficiency, battery_limit_w)
+    return into_battery_w, into_battery_w / c.charger_efficiency
+
+
 def charge(vehicle: Vehicle, soc_from: float, soc_to: float, charger_kw: float, dc: bool = True,
            ambient_c: float = 23.0, battery_temp_c: float | None = None, dt_s: float = 1.0,
            max_hours: float = 48.0) -> ChargeResult:
@@ -67,30 +86,12 @@ def charge(vehicle: Vehicle, soc_from: float, soc_to: float, charger_kw: float, 
         raise InvalidArgumentError(f"need 0 <= from < to <= 100 %, got {soc_from * 100:g} -> {soc_to * 100:g}")
     if charger_kw <= 0:
         raise InvalidArgumentError(f"charger power must be > 0 kW, got {charger_kw}")
-    b, c = vehicle.battery, vehicle.charging
-    series = b.cells_series
-    mean_ocv = float(phys.ocv_cell_v(np.linspace(0, 1, 101), b.chemistry).mean()) * series
-    capacity_as = b.usable_kwh * J_PER_KWH / mean_ocv
-    r0_ref = b.cell_r0_ohm * series
-    curve_soc = np.array([p[0] for p in c.dc_curve])
-    curve_fraction = np.array([p[1] for p in c.dc_curve])
-    soc, temp, t = soc_from, ambient_c if battery_temp_c is None else battery_temp_c, 0.0
+    soc, temp, v_rc, t = soc_from, ambient_c if battery_temp_c is None else battery_temp_c, 0.0, 0.0
     times, socs, battery_w, grid_w, temps = [0.0], [soc], [], [], [temp]
     while soc < soc_to and t < max_hours * 3600:
-        battery_limit_w = b.max_charge_kw * 1e3 * temperature_factor(temp)
-        if dc:
-            car_limit_w = float(phys.dc_charge_power_w(soc, curve_soc, curve_fraction, c.dc_max_kw * 1e3))
-            into_battery_w = min(charger_kw * 1e3, car_limit_w, battery_limit_w)
-            from_grid_w = into_battery_w  # measured at the DC charger's output
-        else:
-            into_battery_w = min(min(charger_kw, c.ac_max_kw) * 1e3 * c.charger_efficiency, battery_limit_w)
-            from_grid_w = into_battery_w / c.charger_efficiency
-        ocv = float(phys.ocv_cell_v(soc, b.chemistry)) * series
-        r0 = r0_ref * float(phys.resistance_factor(temp))
-        current = float(-phys.cell_current_a(-into_battery_w, ocv, r0))  # charging current, positive
-        heat_w = current * current * r0
-        soc = min(soc + current * dt_s / capacity_as, soc_to)
-        temp += dt_s * (heat_w - (temp - ambient_c) / b.thermal_resistance_k_per_w) / b.heat_capacity_j_per_k
+        into_battery_w, from_grid_w = accepted_power_w(vehicle, soc, temp, charger_kw, dc)
+        soc, temp, v_rc, _, _ = battery_step(vehicle, soc, temp, v_rc, -into_battery_w, ambient_c, dt_s)
+        soc = min(soc, soc_to)
         t += dt_s
         times.append(t)
         socs.append(soc)

@@ -281,3 +281,57 @@ def validate_epa_command(
                       f"mean {s['mean_abs_error_pct']:.2f} %, max {s['max_abs_error_pct']:.2f} %", highlight=False)
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=1))
+
+
+def drive_command(
+    cycle: Annotated[str, typer.Option("--cycle", "-c", help=f"Built-in cycle ({', '.join(BUILTIN)}) or a CSV.")],
+    speedup: Annotated[float, typer.Option("--speedup", help="Run the cycle this many times faster than real time.",
+                                           min=0.1, max=1000)] = 1.0,
+    address: Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
+                                         help="Broker gRPC address of the running car.")] = "127.0.0.1:55555",
+    token: Annotated[str | None, typer.Option("--token", envvar="EVOS_TOKEN", help="JWT bearer token.")] = None,
+) -> None:
+    """Drive a cycle through the running car ('evos up'): its driver model follows the speed trace."""
+    import asyncio
+
+    from rich.progress import Progress
+
+    from evos.broker import BrokerClient
+
+    twin = "Vehicle.Evos.Twin"
+    # energy: the change of the battery's energy content (net of regeneration)
+    watched = ["Vehicle.TraveledDistance", "Vehicle.Powertrain.TractionBattery.StateOfCharge.CurrentEnergy"]
+
+    async def main() -> dict[str, float]:
+        trace = load_cycle(cycle)
+        async with BrokerClient(address, token=token) as client:
+            before = await client.get(watched)
+            await client.actuate({f"{twin}.ChargerConnected": False, f"{twin}.TimeScale": speedup})
+            start = asyncio.get_running_loop().time()
+            try:
+                with Progress(console=err_console, transient=True) as progress:
+                    task = progress.add_task(f"driving {trace.name} at {speedup:g}×", total=trace.duration_s)
+                    for t_s, speed_mps in zip(trace.time_s, trace.speed_mps, strict=True):
+                        due = start + (t_s - trace.time_s[0]) / speedup
+                        await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
+                        await client.actuate({f"{twin}.Driver.TargetSpeed": float(speed_mps * 3.6)})
+                        progress.update(task, completed=t_s - trace.time_s[0])
+            finally:
+                await client.actuate({f"{twin}.Driver.TargetSpeed": 0.0})
+                await asyncio.sleep(max(1.0, 5.0 / speedup))
+                await client.actuate({f"{twin}.Driver.TargetSpeed": -1.0, f"{twin}.TimeScale": 1.0})
+            after = await client.get(watched)
+        def delta(path: str) -> float:
+            return float(after[path].value or 0) - float(before[path].value or 0)  # type: ignore[arg-type]
+
+        distance_m = delta(watched[0])
+        energy_kwh = -delta(watched[1])
+        return {"distance_km": distance_m / 1e3, "energy_kwh": energy_kwh,
+                "kwh_per_100km": energy_kwh / (distance_m / 1e5) if distance_m > 0 else 0.0}
+
+    try:
+        result = asyncio.run(main())
+    except EvosError as exc:
+        raise _fail(exc) from None
+    console.print(f"drove {cycle}: {result['distance_km']:.2f} km, {result['energy_kwh']:.3f} kWh from the battery, "
+                  f"{result['kwh_per_100km']:.2f} kWh/100 km", highlight=False)

@@ -177,7 +177,7 @@ class Vehicle:
     charging: Charging = Charging()
     climate: Climate = Climate()
     max_speed_kmh: float | None = None
-    sources: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = field(default_factory=dict, hash=False)  # provenance, not a property
 
     def __post_init__(self) -> None:
         if (self.body is None) == (self.road_load is None):

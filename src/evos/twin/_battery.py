@@ -1,0 +1,41 @@
+"""One time step of the traction battery: equivalent circuit (R0 + RC pair), charge and lumped heat."""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from evos.twin import _physics as phys
+from evos.twin._config import Vehicle
+
+J_PER_KWH = 3.6e6
+
+
+@lru_cache(maxsize=64)
+def _battery_constants(vehicle: Vehicle) -> tuple[float, float, float, float]:
+    """(capacity A·s, R0 at 25 °C, R1, RC time constant) of the pack."""
+    b = vehicle.battery
+    mean_ocv = float(phys.ocv_cell_v(np.linspace(0, 1, 101), b.chemistry).mean()) * b.cells_series
+    return (b.usable_kwh * J_PER_KWH / mean_ocv, b.cell_r0_ohm * b.cells_series, b.cell_r1_ohm * b.cells_series,
+            b.cell_tau_s)
+
+
+def battery_step(vehicle: Vehicle, soc: float, temp_c: float, v_rc: float, bus_w: float, ambient_c: float,
+                 dt_s: float) -> tuple[float, float, float, float, float]:
+    """One step of the pack at terminal power ``bus_w`` (W, discharge positive).
+
+    Returns (soc, temperature °C, RC voltage V, current A, terminal voltage V).
+    """
+    b = vehicle.battery
+    capacity_as, r0_ref, r1, tau = _battery_constants(vehicle)
+    ocv = float(np.interp(soc, phys.OCV_SOC, phys.OCV_V[b.chemistry])) * b.cells_series
+    r0 = r0_ref * float(phys.resistance_factor(temp_c))
+    current = float(phys.cell_current_a(bus_w, ocv - v_rc, r0))
+    decay = math.exp(-dt_s / tau)
+    v_rc = decay * v_rc + (1 - decay) * r1 * current
+    heat_w = current * current * r0 + (v_rc * v_rc / r1 if r1 > 0 else 0.0)
+    temp_c += dt_s * (heat_w - (temp_c - ambient_c) / b.thermal_resistance_k_per_w) / b.heat_capacity_j_per_k
+    soc = min(max(soc - current * dt_s / capacity_as, 0.0), 1.0)
+    return soc, temp_c, v_rc, current, ocv - v_rc - current * r0

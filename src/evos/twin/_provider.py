@@ -1,0 +1,171 @@
+"""The twin as part of the running car: a provider on the broker, stepping the model at 10 Hz.
+
+It claims the actuators a car's hardware would serve (charge limit, start/stop charging, HVAC, and the
+twin's driver and environment inputs from ``data/twin-overlay.vspec``), carries out each request
+and publishes the actual value, and publishes the measured signals every tick. Units are SI inside and
+converted to VSS units here, at the boundary. State is saved to the data directory every second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from dataclasses import replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from evos.broker import Broker
+from evos.twin._config import Vehicle
+from evos.twin._procedures import wltp
+from evos.twin._realtime import Controls, TwinState, step
+from evos.twin._store import StateStore
+
+log = logging.getLogger("evos.twin")
+OVERLAY = Path(str(resources.files("evos.twin").joinpath("data", "twin-overlay.vspec")))
+MAX_STEP_S = 0.1  # the model's step; faster-than-real-time ticks are split into steps of this size
+SAVE_INTERVAL_S = 1.0
+
+BAT = "Vehicle.Powertrain.TractionBattery"
+CHG = f"{BAT}.Charging"
+TWIN = "Vehicle.Evos.Twin"
+HVAC = "Vehicle.Cabin.HVAC"
+
+# actuator path -> (Controls field, conversion from the VSS value)
+ACTUATORS: dict[str, tuple[str, Any]] = {
+    f"{CHG}.ChargeLimit": ("charge_limit_pct", float),
+    f"{CHG}.StartStopCharging": ("charging_enabled", lambda v: v == "START"),
+    f"{HVAC}.IsAirConditioningActive": ("hvac_on", bool),  # climate on/off (heating or cooling)
+    f"{HVAC}.Station.Row1.Driver.Temperature": ("cabin_setpoint_c", float),
+    f"{HVAC}.Station.Row1.Passenger.Temperature": ("cabin_setpoint_c", float),
+    f"{TWIN}.Driver.AcceleratorPedal": ("accelerator_pct", float),
+    f"{TWIN}.Driver.BrakePedal": ("brake_pct", float),
+    f"{TWIN}.Driver.SteeringAngle": ("steering_deg", float),
+    f"{TWIN}.Driver.TargetSpeed": ("target_speed_kmh", lambda v: None if v < 0 else float(v)),
+    f"{TWIN}.ChargerConnected": ("charger_connected", bool),
+    f"{TWIN}.ChargerPower": ("charger_kw", float),
+    f"{TWIN}.AmbientTemperature": ("ambient_c", float),
+}
+TIME_SCALE = f"{TWIN}.TimeScale"
+
+
+class TwinProvider:
+    """Runs a vehicle's twin on a broker (in-process) until stopped."""
+
+    def __init__(self, broker: Broker, vehicle: Vehicle, store: StateStore | None = None,
+                 controls: Controls | None = None, rate_hz: float = 10.0) -> None:
+        self.broker = broker
+        self.vehicle = vehicle
+        self.store = store
+        self.controls = controls or Controls()
+        self.rate_hz = rate_hz
+        self.time_scale = 1.0
+        saved = store.load(vehicle.name) if store is not None else None
+        self.state = saved or TwinState(battery_temp_c=self.controls.ambient_c, cabin_temp_c=self.controls.ambient_c)
+        # range estimate: the WLTP battery consumption of this car (kWh per metre)
+        self._kwh_per_m = wltp(vehicle).details["battery_kwh_per_100km"] / 1e5
+        self._provision = broker.provide([*ACTUATORS, TIME_SCALE], self._on_actuate)
+        self._last_save = -math.inf
+        self.steps = 0
+
+    def _on_actuate(self, batch: dict[str, Any]) -> None:
+        changes: dict[str, Any] = {}
+        for path, value in batch.items():
+            if path == TIME_SCALE:
+                self.time_scale = float(value)
+                continue
+            name, convert = ACTUATORS[path]
+            changes[name] = convert(value)
+            if name in ("accelerator_pct", "brake_pct"):
+                changes.setdefault("target_speed_kmh", None)  # a pedal takes over from the driver model
+        self.controls = replace(self.controls, **changes)
+        self.broker.set_many(batch)  # the twin carries requests out at once: report the actual values
+
+    def tick(self, wall_dt_s: float) -> None:
+        """Advance by ``wall_dt_s`` of wall time (times the time scale) and publish the signals."""
+        remaining = wall_dt_s * self.time_scale
+        while remaining > 1e-9:
+            dt = min(remaining, MAX_STEP_S)
+            self.state = step(self.vehicle, self.state, self.controls, dt)
+            remaining -= dt
+            self.steps += 1
+        self.broker.set_many(self.signals())
+
+    def signals(self) -> dict[str, Any]:
+        """The twin's measurements in VSS paths and units."""
+        s, c, v = self.state, self.controls, self.vehicle
+        usable_kwh = v.battery.usable_kwh
+        range_m = int(s.soc * usable_kwh / self._kwh_per_m)
+        charging = s.charging_power_w > 0
+        to_go_kwh = max(c.charge_limit_pct / 100 - s.soc, 0.0) * usable_kwh
+        time_to_complete_s = int(to_go_kwh * 3.6e6 / s.charging_power_w) if charging else 0
+        return {
+            "Vehicle.Speed": s.speed_mps * 3.6,
+            "Vehicle.IsMoving": s.speed_mps > 0.05,
+            "Vehicle.TraveledDistance": int(s.odometer_m),
+            "Vehicle.Acceleration.Longitudinal": s.accel_mps2,
+            "Vehicle.CurrentLocation.Latitude": s.latitude_deg,
+            "Vehicle.CurrentLocation.Longitude": s.longitude_deg,
+            "Vehicle.CurrentLocation.Heading": s.heading_deg,
+            f"{BAT}.StateOfCharge.Current": s.soc * 100,
+            f"{BAT}.StateOfCharge.Displayed": round(s.soc * 100),
+            f"{BAT}.StateOfCharge.CurrentEnergy": s.soc * usable_kwh,
+            f"{BAT}.CurrentVoltage": s.voltage_v,
+            f"{BAT}.CurrentCurrent": -s.current_a,  # VSS: positive flows into the battery
+            f"{BAT}.CurrentPower": -s.battery_power_w,
+            f"{BAT}.Temperature.Average": s.battery_temp_c,
+            f"{BAT}.Range": range_m,
+            f"{BAT}.AccumulatedConsumedEnergy": s.consumed_kwh,
+            "Vehicle.Powertrain.Range": range_m,
+            f"{CHG}.IsCharging": charging,
+            f"{CHG}.TimeToComplete": time_to_complete_s,
+            f"{CHG}.ChargingPort.AnyPosition.IsChargingCableConnected": c.charger_connected,
+            "Vehicle.Powertrain.ElectricMotor.Power": max(min(round(s.motor_power_w / 1e3), 32767), -32768),
+            "Vehicle.Powertrain.ElectricMotor.Speed": s.motor_rpm,
+            "Vehicle.Chassis.Accelerator.PedalPosition": round(c.accelerator_pct),
+            "Vehicle.Chassis.Brake.PedalPosition": round(c.brake_pct),
+            f"{HVAC}.AmbientAirTemperature": c.ambient_c,
+            "Vehicle.Exterior.AirTemperature": c.ambient_c,
+            f"{TWIN}.CabinTemperature": s.cabin_temp_c,
+        }
+
+    def publish_settings(self) -> None:
+        """Publish the current value of every actuator the twin serves (at start)."""
+        c = self.controls
+        self.broker.set_many({
+            f"{CHG}.ChargeLimit": round(c.charge_limit_pct),
+            f"{CHG}.StartStopCharging": "START" if c.charging_enabled else "STOP",
+            f"{HVAC}.IsAirConditioningActive": c.hvac_on,
+            f"{HVAC}.Station.Row1.Driver.Temperature": c.cabin_setpoint_c,
+            f"{HVAC}.Station.Row1.Passenger.Temperature": c.cabin_setpoint_c,
+            f"{TWIN}.ChargerConnected": c.charger_connected,
+            f"{TWIN}.ChargerPower": c.charger_kw,
+            f"{TWIN}.AmbientTemperature": c.ambient_c,
+            f"{TWIN}.TimeScale": self.time_scale,
+        })
+
+    def save(self, now_s: float) -> None:
+        """Persist the state (``now_s`` is the monotonic time of the save)."""
+        if self.store is not None:
+            self.store.save(self.vehicle.name, self.state, time.time())
+        self._last_save = now_s
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Tick at ``rate_hz`` until ``stop`` is set (or the task is cancelled); save on the way out."""
+        period = 1.0 / self.rate_hz
+        self.publish_settings()
+        self.tick(0.0)
+        last = time.monotonic()
+        try:
+            while stop is None or not stop.is_set():
+                await asyncio.sleep(max(0.0, last + period - time.monotonic()))
+                now = time.monotonic()
+                self.tick(now - last)
+                last = now
+                if now - self._last_save >= SAVE_INTERVAL_S:
+                    self.save(now)
+        finally:
+            self.save(time.monotonic())
+            self._provision.close()

@@ -1,0 +1,190 @@
+"""The twin stepped in time: ``step(vehicle, state, controls, dt_s) -> state``, pure and deterministic.
+
+This is the same physics as the cycle simulation (`_physics`), but driven by inputs instead of a speed
+trace: a driver's pedals and steering, or a target speed for the built-in driver model, plus charging
+and climate. The real-time provider (`_provider`) runs it at 10 Hz on the broker.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from evos.twin import _physics as phys
+from evos.twin._battery import J_PER_KWH, battery_step
+from evos.twin._charge import accepted_power_w
+from evos.twin._config import Vehicle
+
+EARTH_RADIUS_M = 6_371_000.0
+WHEELBASE_M = 2.9  # for the kinematic steering model when the vehicle file gives none
+MAX_BRAKE_MPS2 = 9.0  # full brake pedal: about the tyre limit on dry asphalt
+COAST_REGEN_MPS2 = 0.5  # gentle regenerative deceleration with both pedals released
+DRIVER_GAIN_PER_S = 0.8  # driver model: desired acceleration per m/s of speed error
+DRIVER_ACCEL_MPS2 = (-3.5, 2.0)  # driver model limits (comfortable, as ISO 15622 for ACC)
+CABIN_HEAT_CAPACITY_J_PER_K = 80_123.0  # FASTSim 3.1 Model 3 LumpedCabin capacitance (NREL/fastsim)
+HVAC_GAIN_W_PER_K = 950.0  # FASTSim 3.1 Model 3 cabin controller proportional gain (949.875 W/K)
+COOLING_COP = 2.5  # typical automotive A/C coefficient of performance
+RECHARGE_HYSTERESIS_PCT = 1.0
+STOPPING_MPS2 = 1.5  # the driver model's final braking to a standstill
+PARKED_LOAD_W = 30.0  # a parked car asleep (telematics, alarm): ~0.7 kWh a day, typical "vampire drain"
+
+
+@dataclass(frozen=True)
+class Controls:
+    """Everything the outside world sets: driver, charging, climate, environment."""
+
+    accelerator_pct: float = 0.0
+    brake_pct: float = 0.0
+    steering_deg: float = 0.0  # road-wheel angle, positive left
+    target_speed_kmh: float | None = None  # when set, the driver model drives (pedals ignored)
+    charger_connected: bool = False
+    charger_kw: float = 11.0  # up to 22 kW: AC wallbox; above: DC fast charger
+    charging_enabled: bool = True  # StartStopCharging
+    charge_limit_pct: float = 80.0
+    hvac_on: bool = False
+    cabin_setpoint_c: float = 21.0
+    ambient_c: float = 20.0
+    grade: float = 0.0
+
+
+@dataclass(frozen=True)
+class TwinState:
+    """The twin's state and what it measured in the last step (SI units)."""
+
+    soc: float = 0.8
+    battery_temp_c: float = 20.0
+    cabin_temp_c: float = 20.0
+    odometer_m: float = 0.0
+    speed_mps: float = 0.0
+    latitude_deg: float = 52.5200  # Berlin, the default parking spot
+    longitude_deg: float = 13.4050
+    heading_deg: float = 0.0
+    v_rc: float = 0.0
+    consumed_kwh: float = 0.0  # energy taken from the battery while driving, lifetime
+    accel_mps2: float = 0.0
+    motor_power_w: float = 0.0
+    battery_power_w: float = 0.0
+    current_a: float = 0.0
+    voltage_v: float = 0.0
+    charging_power_w: float = 0.0
+    hvac_power_w: float = 0.0
+    motor_rpm: float = 0.0
+
+
+def _drive_force_limit_n(vehicle: Vehicle, speed_mps: float) -> float:
+    total = 0.0
+    radius = vehicle.drivetrain.wheel_radius_m
+    for m in vehicle.motors:
+        torque_force = m.peak_torque_nm * m.gear_ratio / radius
+        power = float(phys.motor_power_limit_w(max(speed_mps, 0.1), m.peak_power_kw * 1e3, m.peak_torque_nm,
+                                               m.gear_ratio, radius, m.max_speed_rpm))
+        total += min(torque_force, power / max(speed_mps, 0.1))
+    return total
+
+
+def _climate(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> tuple[float, float]:
+    """(cabin temperature °C, electric power W) after one step of the cabin and its HVAC."""
+    heat_w = 0.0
+    electric_w = 0.0
+    if c.hvac_on:
+        climate = vehicle.climate
+        # feed-forward of the cabin's heat loss at the setpoint, plus proportional correction
+        demand_w = (climate.cabin_ua_w_per_k * (c.cabin_setpoint_c - c.ambient_c)
+                    + HVAC_GAIN_W_PER_K * (c.cabin_setpoint_c - state.cabin_temp_c))
+        heat_w = float(np.clip(demand_w, -climate.heater_max_kw * 1e3, climate.heater_max_kw * 1e3))
+        if heat_w >= 0:
+            # heat pump COP falls with the cold: ~3.5 at 20 °C, ~1.7 at -10 °C, never below resistive heating
+            cop = max(1.0, 3.5 - 0.06 * (20.0 - c.ambient_c)) if climate.heat_pump else 1.0
+        else:
+            cop = COOLING_COP
+        electric_w = abs(heat_w) / cop
+    ua = vehicle.climate.cabin_ua_w_per_k
+    cabin = state.cabin_temp_c + dt_s * (ua * (c.ambient_c - state.cabin_temp_c) + heat_w) / CABIN_HEAT_CAPACITY_J_PER_K
+    return cabin, electric_w
+
+
+def _driver(c: Controls, v: float, m_inertial: float, limit_n: float, resist_n: float) -> tuple[float, float]:
+    """(traction, brake) force in N from the pedals, or from the driver model when a target speed is set."""
+    if c.target_speed_kmh is not None:
+        desired = float(np.clip(DRIVER_GAIN_PER_S * (c.target_speed_kmh / 3.6 - v), *DRIVER_ACCEL_MPS2))
+        if c.target_speed_kmh < 0.5:
+            desired = min(desired, -STOPPING_MPS2)  # come to a full stop, not an asymptotic crawl
+        needed_n = m_inertial * desired + resist_n
+        return min(max(needed_n, 0.0), limit_n), max(-needed_n, 0.0)
+    traction_n = limit_n * float(np.clip(c.accelerator_pct, 0, 100)) / 100
+    brake_pct = float(np.clip(c.brake_pct, 0, 100))
+    brake_n = m_inertial * (MAX_BRAKE_MPS2 * brake_pct / 100 if brake_pct else
+                            COAST_REGEN_MPS2 if c.accelerator_pct <= 0 and v > 0 else 0.0)
+    return traction_n, brake_n
+
+
+def _charging_w(vehicle: Vehicle, state: TwinState, c: Controls) -> float:
+    """Power into the battery of a parked car: plugged in, enabled, below the limit (with hysteresis)."""
+    # charge up to the limit; once there, start again only when 1 % below it (no flicker at the limit)
+    threshold = c.charge_limit_pct if state.charging_power_w > 0 else c.charge_limit_pct - RECHARGE_HYSTERESIS_PCT
+    if not (c.charger_connected and c.charging_enabled and state.soc * 100 < threshold):
+        return 0.0
+    return accepted_power_w(vehicle, state.soc, state.battery_temp_c, c.charger_kw, dc=c.charger_kw > 22.0)[0]
+
+
+def _move(state: TwinState, steering_deg: float, distance_m: float) -> tuple[float, float, float]:
+    """(latitude, longitude, heading) after ``distance_m`` with a kinematic bicycle model."""
+    yaw_rad = distance_m / WHEELBASE_M * math.tan(math.radians(float(np.clip(steering_deg, -40, 40))))
+    heading = (state.heading_deg + math.degrees(yaw_rad)) % 360.0
+    north = distance_m * math.cos(math.radians(heading))
+    east = distance_m * math.sin(math.radians(heading))
+    lat = state.latitude_deg + math.degrees(north / EARTH_RADIUS_M)
+    lon = state.longitude_deg + math.degrees(east / (EARTH_RADIUS_M * math.cos(math.radians(state.latitude_deg))))
+    return lat, lon, heading
+
+
+def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinState:
+    """Advance the twin by ``dt_s`` seconds under ``c``."""
+    v = state.speed_mps
+    m_inertial = vehicle.inertial_mass_kg
+    rl = vehicle.resistance
+    road_n = float(phys.road_load_force_n(v, rl.f0_n, rl.f1_n_per_mps, rl.f2_n_per_mps2))
+    grade_n = float(phys.grade_force_n(vehicle.mass_kg, c.grade))
+    # a car that is plugged in does not drive (the charge-port interlock)
+    limit_n = 0.0 if c.charger_connected else _drive_force_limit_n(vehicle, v)
+    traction_n, brake_n = _driver(c, v, m_inertial, limit_n, road_n + grade_n)
+    accel = (traction_n - brake_n - road_n - grade_n) / m_inertial
+    v_new = max(v + accel * dt_s, 0.0)
+    if v_new == 0.0 and v == 0.0:
+        accel = 0.0
+    v_avg = (v + v_new) / 2
+    # ---- power flow, as in the cycle simulation ------------------------------------------------
+    dt = vehicle.drivetrain
+    traction_w = traction_n * v_avg
+    braking_w = brake_n * v_avg
+    motor_limit_w = limit_n * max(v_avg, 0.1)
+    regen_w = min(braking_w * dt.regen_fraction * float(phys.regen_fade(v_avg, dt.regen_fade_mps)),
+                  motor_limit_w, vehicle.battery.max_charge_kw * 1e3)
+    mech_w = traction_w - regen_w
+    loss_w = float(phys.drive_loss_w(mech_w, v_avg, len(vehicle.motors), vehicle.peak_power_kw * 1e3,
+                                     dt.efficiency, dt.copper_loss_fraction, dt.spin_loss_w))
+    if mech_w < 0:
+        loss_w = min(loss_w, regen_w)
+    charging_w = _charging_w(vehicle, state, c) if v_new == 0.0 else 0.0
+    cabin_c, hvac_w = _climate(vehicle, state, c, dt_s)
+    awake = v > 0 or v_new > 0 or c.hvac_on or charging_w > 0
+    loads_w = (vehicle.climate.aux_w if awake else PARKED_LOAD_W) + hvac_w
+    driving_w = mech_w + loss_w
+    bus_w = driving_w + loads_w - charging_w  # the charger also carries the car's loads while it charges
+    soc, temp, v_rc, current, voltage = battery_step(vehicle, state.soc, state.battery_temp_c, state.v_rc, bus_w,
+                                                    c.ambient_c, dt_s)
+    if charging_w and soc * 100 > c.charge_limit_pct:
+        soc = c.charge_limit_pct / 100
+    distance = v_avg * dt_s
+    lat, lon, heading = _move(state, c.steering_deg, distance)
+    motor = vehicle.motors[-1]
+    return replace(
+        state, soc=soc, battery_temp_c=temp, cabin_temp_c=cabin_c, odometer_m=state.odometer_m + distance,
+        speed_mps=v_new, latitude_deg=lat, longitude_deg=lon, heading_deg=heading, v_rc=v_rc,
+        consumed_kwh=state.consumed_kwh + (0.0 if charging_w else max(bus_w, 0.0) * dt_s / J_PER_KWH),
+        accel_mps2=accel, motor_power_w=mech_w, battery_power_w=bus_w, current_a=current, voltage_v=voltage,
+        charging_power_w=charging_w, hvac_power_w=hvac_w,
+        motor_rpm=v_new * motor.gear_ratio / dt.wheel_radius_m * 60 / (2 * math.pi),
+    )

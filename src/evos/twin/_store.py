@@ -1,0 +1,60 @@
+"""The twin's persistent state in the data directory: one SQLite row, written in a transaction.
+
+SQLite commits are atomic, so a crash or ``kill -9`` leaves the last committed state (at most one
+save interval old) and never a torn one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from pathlib import Path
+
+from evos.errors import DataError
+from evos.twin._realtime import TwinState
+
+_PERSISTED = ("soc", "battery_temp_c", "cabin_temp_c", "odometer_m", "latitude_deg", "longitude_deg",
+              "heading_deg", "consumed_kwh")
+
+
+class StateStore:
+    """Saves and loads the twin's state for one vehicle in ``<data dir>/twin.sqlite``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS twin_state (vehicle TEXT PRIMARY KEY, state TEXT NOT NULL,"
+                             " saved_at REAL NOT NULL)")
+        except sqlite3.DatabaseError as exc:
+            raise DataError(str(path), None, f"not a usable twin state database: {exc}") from exc
+
+    def load(self, vehicle: str) -> TwinState | None:
+        """The last saved state of ``vehicle`` (parked), or None if none was saved or it is unusable."""
+        row = self._db.execute("SELECT state FROM twin_state WHERE vehicle = ?", (vehicle,)).fetchone()
+        if row is None:
+            return None
+        try:
+            data = json.loads(row[0])
+            values = {key: float(data[key]) for key in _PERSISTED}
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not all(math.isfinite(v) for v in values.values()) or not 0 <= values["soc"] <= 1:
+            return None
+        return TwinState(**values)
+
+    def save(self, vehicle: str, state: TwinState, now_s: float) -> None:
+        data = {key: getattr(state, key) for key in _PERSISTED}
+        with self._db:
+            self._db.execute("INSERT INTO twin_state (vehicle, state, saved_at) VALUES (?, ?, ?) "
+                             "ON CONFLICT(vehicle) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
+                             (vehicle, json.dumps(data), now_s))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+__all__ = ["StateStore"]

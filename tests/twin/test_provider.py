@@ -1,0 +1,89 @@
+"""The twin as a provider on the broker: actuators served, VSS signals published, state persisted."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from evos.broker import Broker
+from evos.errors import InvalidValueError
+from evos.twin import load_vehicle
+from evos.twin._provider import OVERLAY, TwinProvider
+from evos.twin._realtime import Controls
+from evos.twin._store import StateStore
+from evos.vss import load_catalog
+
+CHG = "Vehicle.Powertrain.TractionBattery.Charging"
+
+
+@pytest.fixture
+def car_broker() -> Broker:
+    return Broker(load_catalog(overlays=[OVERLAY]))
+
+
+def ticks(twin: TwinProvider, seconds: float) -> None:
+    for _ in range(round(seconds * 10)):
+        twin.tick(0.1)
+
+
+def test_publishes_vss_signals_in_vss_units(car_broker: Broker) -> None:
+    twin = TwinProvider(car_broker, load_vehicle("xiaomi-su7"), controls=Controls(target_speed_kmh=72))
+    ticks(twin, 30)
+    assert car_broker.get("Vehicle.Speed").value == pytest.approx(72, abs=0.5)  # km/h
+    assert car_broker.get("Vehicle.IsMoving").value is True
+    assert car_broker.get("Vehicle.TraveledDistance").value > 300  # m
+    soc = car_broker.get("Vehicle.Powertrain.TractionBattery.StateOfCharge.Current").value
+    assert 0 < soc < 80  # percent
+    assert car_broker.get("Vehicle.Powertrain.TractionBattery.CurrentCurrent").value < 0  # flowing out
+    assert car_broker.get("Vehicle.Powertrain.Range").value > 100_000  # m
+    assert car_broker.get("Vehicle.Powertrain.ElectricMotor.Speed").value > 1000  # rpm
+
+
+def test_serves_actuators_and_reports_actual_values(car_broker: Broker) -> None:
+    twin = TwinProvider(car_broker, load_vehicle("xiaomi-su7"))
+    twin.publish_settings()
+    car_broker.batch_actuate({f"{CHG}.ChargeLimit": 90, "Vehicle.Evos.Twin.ChargerConnected": True,
+                              "Vehicle.Evos.Twin.ChargerPower": 150.0})
+    assert car_broker.get(f"{CHG}.ChargeLimit").value == 90
+    ticks(twin, 5)
+    assert car_broker.get(f"{CHG}.IsCharging").value is True
+    assert car_broker.get(f"{CHG}.TimeToComplete").value > 0
+    car_broker.actuate(f"{CHG}.StartStopCharging", "STOP")
+    ticks(twin, 1)
+    assert car_broker.get(f"{CHG}.IsCharging").value is False
+    car_broker.batch_actuate({"Vehicle.Cabin.HVAC.IsAirConditioningActive": True,
+                              "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature": 28.0})
+    ticks(twin, 60)
+    assert car_broker.get("Vehicle.Evos.Twin.CabinTemperature").value > 21
+    with pytest.raises(InvalidValueError):
+        car_broker.actuate(f"{CHG}.ChargeLimit", 120)  # out of the signal's range: nothing changes
+    assert twin.controls.charge_limit_pct == 90
+
+
+def test_time_scale_runs_faster_than_real_time(car_broker: Broker) -> None:
+    twin = TwinProvider(car_broker, load_vehicle("xiaomi-su7"), controls=Controls(target_speed_kmh=36))
+    car_broker.actuate("Vehicle.Evos.Twin.TimeScale", 10.0)
+    ticks(twin, 3)  # 30 s of car time
+    assert twin.state.odometer_m > 200
+    assert twin.steps == 300  # split into 0.1 s model steps
+
+
+def test_state_persists_across_restarts(car_broker: Broker, tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "twin.sqlite")
+    car = load_vehicle("xiaomi-su7")
+    twin = TwinProvider(car_broker, car, store, Controls(target_speed_kmh=50))
+    ticks(twin, 20)
+    twin.save(0.0)
+    odometer, soc = twin.state.odometer_m, twin.state.soc
+    twin._provision.close()
+    again = TwinProvider(car_broker, car, StateStore(tmp_path / "twin.sqlite"))
+    assert (again.state.odometer_m, again.state.soc) == (odometer, soc)
+    assert again.state.speed_mps == 0  # restarts parked
+    other = TwinProvider(Broker(load_catalog(overlays=[OVERLAY])), load_vehicle("byd-seal-rwd"),
+                         StateStore(tmp_path / "twin.sqlite"))
+    assert other.state.odometer_m == 0  # each vehicle has its own state
+    with sqlite3.connect(tmp_path / "twin.sqlite") as db:
+        db.execute("UPDATE twin_state SET state = '{\"soc\": 7}'")
+    assert StateStore(tmp_path / "twin.sqlite").load(car.name) is None  # a bad row is not trusted
