@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,3 +38,33 @@ async def eventually(predicate: Callable[[], object], timeout_s: float = 2.0) ->
         if asyncio.get_running_loop().time() > deadline:
             pytest.fail(f"condition not reached within {timeout_s} s")
         await asyncio.sleep(0.01)
+
+
+ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
+
+
+def evos(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "evos", *args], capture_output=True, text=True,
+                          timeout=timeout_s, env=ENV)
+
+
+def wait_listening(proc: subprocess.Popen[str], address: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"server exited early: {proc.stdout.read() if proc.stdout else ''}")
+        if evos("get", "Vehicle.Speed", "--address", address).returncode == 0:
+            return
+        time.sleep(0.2)
+    pytest.fail("server did not come up")
+
+
+def start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "evos", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=ENV)
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=15)
+    return out

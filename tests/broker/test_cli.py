@@ -3,47 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import free_port
+from helpers import ENV, evos, free_port, start, stop, wait_listening
 
-ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
 SPEED = "Vehicle.Speed"
-
-
-def evos(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "evos", *args], capture_output=True, text=True,
-                          timeout=timeout_s, env=ENV)
-
-
-def wait_listening(proc: subprocess.Popen[str], address: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited early: {proc.stdout.read() if proc.stdout else ''}")
-        if evos("get", SPEED, "--address", address).returncode == 0:
-            return
-        time.sleep(0.2)
-    pytest.fail("server did not come up")
-
-
-def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "evos", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=ENV)
-
-
-def stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGTERM)
-    out, _ = proc.communicate(timeout=15)
-    return out
 
 
 @pytest.fixture
