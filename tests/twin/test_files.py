@@ -134,3 +134,15 @@ def test_bad_cycle_csvs_name_file_and_line(tmp_path: Path, text: str, where: str
 def test_missing_cycle() -> None:
     with pytest.raises(CycleFileError, match="not a built-in cycle"):
         load_cycle("no-such-cycle")
+
+
+def test_parallel_cells_and_efficiency_map(tmp_path: Path) -> None:
+    path = tmp_path / "car.toml"
+    path.write_text(GOOD.replace("gross_kwh = 60", "gross_kwh = 60\ncells_series = 96\ncells_parallel = 2")
+                    + "\n[drivetrain]\nefficiency_map = [[0, 0.80], [0.5, 0.95], [1.0, 0.92]]\n")
+    vehicle = load_vehicle(path)
+    assert vehicle.battery.pack_r0_ohm == pytest.approx(vehicle.battery.cell_r0_ohm * 96 / 2)
+    assert vehicle.drivetrain.efficiency_map == ((0.0, 0.80), (0.5, 0.95), (1.0, 0.92))
+    path.write_text(GOOD + "\n[drivetrain]\nefficiency_map = [[0.5, 0.9], [0.1, 0.9]]\n")
+    with pytest.raises(VehicleFileError, match=r"drivetrain\.efficiency_map: needs at least two points"):
+        load_vehicle(path)

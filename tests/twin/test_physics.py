@@ -138,3 +138,11 @@ def test_motor_limit_is_constant_torque_then_constant_power() -> None:
     assert low == pytest.approx(400.0 * 2.0 * gear / r)
     assert phys.motor_power_limit_w(30.0, 200e3, 400.0, gear, r, 16000) == 200e3
     assert phys.motor_power_limit_w(80.0, 200e3, 400.0, gear, r, 16000) == 0.0  # beyond the motor's top speed
+
+
+def test_efficiency_map_loss() -> None:
+    table = ((0.0, 0.8), (0.5, 0.95), (1.0, 0.9))
+    loss = phys.map_drive_loss_w(50e3, 20.0, 1, 200e3, table, 0.0)  # 25 % load: efficiency 0.875
+    assert loss == pytest.approx(50e3 * (1 / 0.875 - 1))
+    regen = phys.map_drive_loss_w(-50e3, 20.0, 1, 200e3, table, 0.0)
+    assert regen == pytest.approx(loss)  # the same map when regenerating

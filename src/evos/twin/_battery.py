@@ -18,8 +18,7 @@ def _battery_constants(vehicle: Vehicle) -> tuple[float, float, float, float]:
     """(capacity A·s, R0 at 25 °C, R1, RC time constant) of the pack."""
     b = vehicle.battery
     mean_ocv = float(phys.ocv_cell_v(np.linspace(0, 1, 101), b.chemistry).mean()) * b.cells_series
-    return (b.usable_kwh * J_PER_KWH / mean_ocv, b.cell_r0_ohm * b.cells_series, b.cell_r1_ohm * b.cells_series,
-            b.cell_tau_s)
+    return b.usable_kwh * J_PER_KWH / mean_ocv, b.pack_r0_ohm, b.pack_r1_ohm, b.cell_tau_s
 
 
 def battery_step(vehicle: Vehicle, soc: float, temp_c: float, v_rc: float, bus_w: float, ambient_c: float,

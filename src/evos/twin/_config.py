@@ -118,6 +118,9 @@ class Drivetrain:
     spin_loss_w: float = field(default=175.0, metadata=check(_non_negative))  # per motor at 100 km/h
     regen_fraction: float = field(default=0.78, metadata=check(_fraction))  # share of braking the motor takes
     regen_fade_mps: float = field(default=2.0, metadata=check(_non_negative))  # regen fades out below this
+    # optional measured map: [[fraction of peak power, efficiency], ...]; replaces `efficiency` and
+    # `copper_loss_fraction` (the spin loss still applies), as FASTSim's motor efficiency maps do
+    efficiency_map: tuple[tuple[float, float], ...] | None = None
     tyre_grip: float = field(default=1.0, metadata=check(_positive))  # road friction coefficient (dry)
 
 
@@ -129,8 +132,17 @@ class Battery:
     gross_kwh: float = field(metadata=check(_positive))
     usable_fraction: float = field(default=0.95, metadata=check(_fraction))
     cells_series: int = field(default=108, metadata=check(_positive))
-    cell_r0_ohm: float = field(default=0.0005, metadata=check(_positive))  # per series element, 25 °C (large cell)
-    cell_r1_ohm: float = field(default=0.0003, metadata=check(_non_negative))  # pack DCIR ~77 mΩ at 96s
+    cells_parallel: int = field(default=1, metadata=check(_positive))  # pack resistance = cell R · s / p
+    cell_r0_ohm: float = field(default=0.0005, metadata=check(_positive))  # per cell at 25 °C (large-format cell)
+    cell_r1_ohm: float = field(default=0.0003, metadata=check(_non_negative))  # pack DCIR ~77 mΩ at 96s1p
+
+    @property
+    def pack_r0_ohm(self) -> float:
+        return self.cell_r0_ohm * self.cells_series / self.cells_parallel
+
+    @property
+    def pack_r1_ohm(self) -> float:
+        return self.cell_r1_ohm * self.cells_series / self.cells_parallel
     cell_tau_s: float = field(default=20.0, metadata=check(_positive))  # R1·C1
     max_discharge_kw: float = field(default=300.0, metadata=check(_positive))
     max_charge_kw: float = field(default=150.0, metadata=check(_positive))
@@ -237,6 +249,9 @@ def _convert(cls: type, data: Any, source: str, where: str) -> Any:
 
 
 def _value(hint: Any, raw: Any, source: str, path: str) -> Any:
+    optional = [a for a in get_args(hint) if a is not type(None)] if type(None) in get_args(hint) else None
+    if optional is not None and len(optional) == 1:
+        return None if raw is None else _value(optional[0], raw, source, path)
     if hint is float:
         if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
             raise VehicleFileError(source, path, f"must be a number, got {raw!r}")

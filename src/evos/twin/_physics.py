@@ -76,6 +76,15 @@ def drive_loss_w(mech_power_w: Array, speed_mps: Array, motor_count: Array, peak
             + copper_loss_fraction * magnitude * magnitude / peak_power_w)
 
 
+def map_drive_loss_w(mech_power_w: Array, speed_mps: Array, motor_count: Array, peak_power_w: Array,
+                     efficiency_map: Any, spin_loss_w: Array) -> Array:
+    """Drivetrain loss (W) from a measured efficiency map over the fraction of peak power, plus spin loss."""
+    table = np.asarray(efficiency_map, dtype=float)
+    magnitude = np.abs(mech_power_w)
+    efficiency = np.interp(magnitude / peak_power_w, table[:, 0], table[:, 1])
+    return motor_count * spin_loss_w * speed_mps / REF_SPEED_MPS + magnitude * (1.0 / efficiency - 1.0)
+
+
 def regen_fade(speed_mps: Array, fade_mps: Array) -> Array:
     """Share of braking the motor may take: none at standstill, all above ``fade_mps`` (linear ramp)."""
     return np.clip(speed_mps / np.maximum(fade_mps, 1e-9), 0.0, 1.0)

@@ -163,8 +163,12 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     regen_w = min(braking_w * dt.regen_fraction * float(phys.regen_fade(v_avg, dt.regen_fade_mps)),
                   motor_limit_w, vehicle.battery.max_charge_kw * 1e3)
     mech_w = traction_w - regen_w
-    loss_w = float(phys.drive_loss_w(mech_w, v_avg, len(vehicle.motors), vehicle.peak_power_kw * 1e3,
-                                     dt.efficiency, dt.copper_loss_fraction, dt.spin_loss_w))
+    if dt.efficiency_map is not None:
+        loss_w = float(phys.map_drive_loss_w(mech_w, v_avg, len(vehicle.motors), vehicle.peak_power_kw * 1e3,
+                                             dt.efficiency_map, dt.spin_loss_w))
+    else:
+        loss_w = float(phys.drive_loss_w(mech_w, v_avg, len(vehicle.motors), vehicle.peak_power_kw * 1e3,
+                                         dt.efficiency, dt.copper_loss_fraction, dt.spin_loss_w))
     if mech_w < 0:
         loss_w = min(loss_w, regen_w)
     charging_w = _charging_w(vehicle, state, c) if v_new == 0.0 else 0.0

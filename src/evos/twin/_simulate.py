@@ -95,8 +95,9 @@ class _Params:
         b = [v.battery for v in vehicles]
         self.chemistry = [x.chemistry for x in b]
         self.series = col([x.cells_series for x in b])
-        self.r0_pack = col([x.cell_r0_ohm * x.cells_series for x in b])  # cells in series; parallel folded in
-        self.r1_pack = col([x.cell_r1_ohm * x.cells_series for x in b])
+        self.r0_pack = col([x.pack_r0_ohm for x in b])
+        self.r1_pack = col([x.pack_r1_ohm for x in b])
+        self.efficiency_maps = [d.efficiency_map for d in dt]
         self.tau = col([x.cell_tau_s for x in b])
         self.max_discharge = col([x.max_discharge_kw * 1e3 for x in b])
         self.max_charge = col([x.max_charge_kw * 1e3 for x in b])
@@ -189,6 +190,9 @@ def simulate_batch(vehicles: Sequence[Vehicle], cycle: Cycle, soc0: float = 0.9,
     friction = braking - regen
     mech = traction - regen
     loss = phys.drive_loss_w(mech, speed, p.motor_count, p.peak_power, p.efficiency, p.copper, p.spin)
+    for i, table in enumerate(p.efficiency_maps):
+        if table is not None:
+            loss[i] = phys.map_drive_loss_w(mech[i], speed[i], p.motor_count[i], p.peak_power[i], table, p.spin[i])
     loss = np.minimum(loss, np.where(mech < 0, regen, np.inf))  # regen never turns into a net draw
     bus = mech + loss + p.aux  # DC bus power drawn from the battery
 
