@@ -146,3 +146,19 @@ def test_efficiency_map_loss() -> None:
     assert loss == pytest.approx(50e3 * (1 / 0.875 - 1))
     regen = phys.map_drive_loss_w(-50e3, 20.0, 1, 200e3, table, 0.0)
     assert regen == pytest.approx(loss)  # the same map when regenerating
+
+
+def test_winter_climate_costs_energy_and_the_heat_pump_saves_some() -> None:
+    car = load_vehicle("xiaomi-su7")
+    resistive = dataclasses.replace(car, climate=dataclasses.replace(car.climate, heat_pump=False))
+    cycle = load_cycle("wltc3b")
+    mild = simulate_cycle(car, cycle, ambient_c=21.0, hvac_setpoint_c=21.0)
+    cold = simulate_cycle(car, cycle, ambient_c=-10.0, hvac_setpoint_c=21.0)
+    cold_resistive = simulate_cycle(resistive, cycle, ambient_c=-10.0, hvac_setpoint_c=21.0)
+    assert mild.energy_j["aux"] == pytest.approx(simulate_cycle(car, cycle, ambient_c=21.0).energy_j["aux"])
+    assert cold.kwh_per_100km > 1.3 * mild.kwh_per_100km  # winter range loss of EVs: tens of percent
+    assert cold_resistive.kwh_per_100km > cold.kwh_per_100km
+    ua_w = car.climate.cabin_ua_w_per_k * 31
+    warm_up_w = phys.CABIN_HEAT_CAPACITY_J_PER_K * 31 / cycle.duration_s
+    expected_w = car.climate.aux_w + (ua_w + warm_up_w) / phys.hvac_cop(True, -10.0, True)
+    assert cold.energy_j["aux"] / cycle.duration_s == pytest.approx(expected_w, rel=1e-6)

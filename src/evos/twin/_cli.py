@@ -72,6 +72,8 @@ def simulate_command(
                                                               "time_s,speed_mps[,grade].")],
     soc: Annotated[float, typer.Option("--soc", help="State of charge at the start, percent.", min=0, max=100)] = 90,
     ambient: Annotated[float, typer.Option("--ambient", help="Ambient temperature, °C.")] = 23.0,
+    hvac: Annotated[float | None, typer.Option("--hvac", help="Cabin climate on, holding this temperature, °C "
+                                                              "(off by default).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of speed, power and SoC over time.",
                                               dir_okay=False)] = None,
@@ -80,7 +82,8 @@ def simulate_command(
 ) -> None:
     """Drive a vehicle over a cycle: distance, energy, kWh/100 km, regen share, SoC used."""
     try:
-        result = simulate_cycle(load_vehicle(vehicle), load_cycle(cycle), soc0=soc / 100, ambient_c=ambient)
+        result = simulate_cycle(load_vehicle(vehicle), load_cycle(cycle), soc0=soc / 100, ambient_c=ambient,
+                                hvac_setpoint_c=hvac)
     except EvosError as exc:
         raise _fail(exc) from None
     summary = _summary(result)

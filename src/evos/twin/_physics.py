@@ -29,6 +29,8 @@ OCV_V = {
 # ~0.19 eV, e.g. Waag et al. 2013, Appl. Energy 102, 885).
 RESISTANCE_ACTIVATION_K = 2250.0
 REF_SPEED_MPS = 100 / 3.6  # speed at which the drivetrain spin loss is specified
+COOLING_COP = 2.5  # typical automotive A/C coefficient of performance
+CABIN_HEAT_CAPACITY_J_PER_K = 80_123.0  # FASTSim 3.1 Model 3 LumpedCabin capacitance (NREL/fastsim)
 
 
 def ocv_cell_v(soc: Array, chemistry: str) -> Array:
@@ -83,6 +85,14 @@ def map_drive_loss_w(mech_power_w: Array, speed_mps: Array, motor_count: Array, 
     magnitude = np.abs(mech_power_w)
     efficiency = np.interp(magnitude / peak_power_w, table[:, 0], table[:, 1])
     return motor_count * spin_loss_w * speed_mps / REF_SPEED_MPS + magnitude * (1.0 / efficiency - 1.0)
+
+
+def hvac_cop(heating: bool, ambient_c: float, heat_pump: bool) -> float:
+    """Coefficient of performance of the cabin climate: a heat pump's falls with the cold (~3.5 at 20 °C,
+    ~1.7 at -10 °C, never below resistive heating's 1), resistive heating is 1, A/C cooling 2.5."""
+    if not heating:
+        return COOLING_COP
+    return max(1.0, 3.5 - 0.06 * (20.0 - ambient_c)) if heat_pump else 1.0
 
 
 def regen_fade(speed_mps: Array, fade_mps: Array) -> Array:

@@ -23,9 +23,7 @@ MAX_BRAKE_MPS2 = 9.0  # full brake pedal: about the tyre limit on dry asphalt
 COAST_REGEN_MPS2 = 0.5  # gentle regenerative deceleration with both pedals released
 DRIVER_GAIN_PER_S = 0.8  # driver model: desired acceleration per m/s of speed error
 DRIVER_ACCEL_MPS2 = (-3.5, 2.0)  # driver model limits (comfortable, as ISO 15622 for ACC)
-CABIN_HEAT_CAPACITY_J_PER_K = 80_123.0  # FASTSim 3.1 Model 3 LumpedCabin capacitance (NREL/fastsim)
 HVAC_GAIN_W_PER_K = 950.0  # FASTSim 3.1 Model 3 cabin controller proportional gain (949.875 W/K)
-COOLING_COP = 2.5  # typical automotive A/C coefficient of performance
 RECHARGE_HYSTERESIS_PCT = 1.0
 STOPPING_MPS2 = 1.5  # the driver model's final braking to a standstill
 PARKED_LOAD_W = 30.0  # a parked car asleep (telematics, alarm): ~0.7 kWh a day, typical "vampire drain"
@@ -94,14 +92,10 @@ def _climate(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> tu
         demand_w = (climate.cabin_ua_w_per_k * (c.cabin_setpoint_c - c.ambient_c)
                     + HVAC_GAIN_W_PER_K * (c.cabin_setpoint_c - state.cabin_temp_c))
         heat_w = float(np.clip(demand_w, -climate.heater_max_kw * 1e3, climate.heater_max_kw * 1e3))
-        if heat_w >= 0:
-            # heat pump COP falls with the cold: ~3.5 at 20 °C, ~1.7 at -10 °C, never below resistive heating
-            cop = max(1.0, 3.5 - 0.06 * (20.0 - c.ambient_c)) if climate.heat_pump else 1.0
-        else:
-            cop = COOLING_COP
-        electric_w = abs(heat_w) / cop
+        electric_w = abs(heat_w) / phys.hvac_cop(heat_w >= 0, c.ambient_c, climate.heat_pump)
     ua = vehicle.climate.cabin_ua_w_per_k
-    cabin = state.cabin_temp_c + dt_s * (ua * (c.ambient_c - state.cabin_temp_c) + heat_w) / CABIN_HEAT_CAPACITY_J_PER_K
+    flow_w = ua * (c.ambient_c - state.cabin_temp_c) + heat_w
+    cabin = state.cabin_temp_c + dt_s * flow_w / phys.CABIN_HEAT_CAPACITY_J_PER_K
     return cabin, electric_w
 
 

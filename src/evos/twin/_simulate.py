@@ -161,10 +161,27 @@ def _battery(p: _Params, bus: np.ndarray, dt: np.ndarray, soc0: float, ambient_c
     return current, ocv, temp, soc
 
 
+def climate_power_w(vehicle: Vehicle, ambient_c: float, setpoint_c: float | None, duration_s: float) -> float:
+    """Mean electric power (W) of the cabin climate holding ``setpoint_c`` over a trip of ``duration_s``:
+    the cabin's heat loss at the setpoint plus bringing it from ambient to the setpoint, through the COP."""
+    if setpoint_c is None:
+        return 0.0
+    delta_k = setpoint_c - ambient_c
+    warm_up_w = phys.CABIN_HEAT_CAPACITY_J_PER_K * abs(delta_k) / duration_s
+    heat_w = vehicle.climate.cabin_ua_w_per_k * abs(delta_k) + warm_up_w
+    return min(heat_w, vehicle.climate.heater_max_kw * 1e3) / phys.hvac_cop(delta_k >= 0, ambient_c,
+                                                                          vehicle.climate.heat_pump)
+
+
 def simulate_batch(vehicles: Sequence[Vehicle], cycle: Cycle, soc0: float = 0.9, ambient_c: float = 23.0,
-                   ) -> list[CycleResult]:
-    """Simulate each vehicle over ``cycle`` (vectorised across vehicles and time)."""
+                   hvac_setpoint_c: float | None = None) -> list[CycleResult]:
+    """Simulate each vehicle over ``cycle`` (vectorised across vehicles and time).
+
+    With ``hvac_setpoint_c`` the cabin climate holds that temperature against ``ambient_c``.
+    """
     p = _Params(vehicles)
+    if hvac_setpoint_c is not None:
+        p.aux = p.aux + _column([climate_power_w(v, ambient_c, hvac_setpoint_c, cycle.duration_s) for v in vehicles])
     n = len(vehicles)
     t = cycle.time_s
     dt = np.diff(t)[None, :]
@@ -240,6 +257,7 @@ def simulate_batch(vehicles: Sequence[Vehicle], cycle: Cycle, soc0: float = 0.9,
     return results
 
 
-def simulate_cycle(vehicle: Vehicle, cycle: Cycle, soc0: float = 0.9, ambient_c: float = 23.0) -> CycleResult:
-    """Simulate one vehicle over one cycle; see CycleResult."""
-    return simulate_batch([vehicle], cycle, soc0, ambient_c)[0]
+def simulate_cycle(vehicle: Vehicle, cycle: Cycle, soc0: float = 0.9, ambient_c: float = 23.0,
+                   hvac_setpoint_c: float | None = None) -> CycleResult:
+    """Simulate one vehicle over one cycle; see CycleResult and ``simulate_batch``."""
+    return simulate_batch([vehicle], cycle, soc0, ambient_c, hvac_setpoint_c)[0]
