@@ -87,3 +87,36 @@ def test_state_persists_across_restarts(car_broker: Broker, tmp_path: Path) -> N
     with sqlite3.connect(tmp_path / "twin.sqlite") as db:
         db.execute("UPDATE twin_state SET state = '{\"soc\": 7}'")
     assert StateStore(tmp_path / "twin.sqlite").load(car.name) is None  # a bad row is not trusted
+
+
+def test_published_paths_match_the_signals(car_broker: Broker) -> None:
+    from evos.twin._provider import _MEASURED
+
+    twin = TwinProvider(car_broker, load_vehicle("xiaomi-su7"))
+    assert set(twin.signals()) == set(_MEASURED)
+
+
+async def test_the_twin_runs_alone_against_a_remote_broker(tmp_path: Path) -> None:
+    import asyncio
+
+    from evos.broker import BrokerServer, ServerConfig
+    from evos.twin._provider import run_remote
+    from helpers import eventually
+
+    broker = Broker(load_catalog(overlays=[OVERLAY]))
+    server = BrokerServer(broker, ServerConfig(address="127.0.0.1:0"))
+    await server.start()
+    stop = asyncio.Event()
+    twin = asyncio.create_task(run_remote(server.address, load_vehicle("vw-id3-pro"), Controls(),
+                                          StateStore(tmp_path / "twin.sqlite"), stop=stop))
+    try:
+        await eventually(lambda: broker.get("Vehicle.Speed").available, 10)
+        await eventually(lambda: broker.provider_of("Vehicle.Evos.Twin.Driver.TargetSpeed") is not None, 10)
+        broker.actuate("Vehicle.Evos.Twin.Driver.TargetSpeed", 40.0)  # reaches the twin over gRPC
+        await eventually(lambda: (broker.get("Vehicle.Speed").value or 0) > 5, 10)
+        assert broker.get("Vehicle.Evos.Twin.Driver.TargetSpeed").value == 40.0  # actual value reported back
+    finally:
+        stop.set()
+        await asyncio.wait_for(twin, 10)
+        await server.stop(0)
+    assert StateStore(tmp_path / "twin.sqlite").load("Volkswagen ID.3 Pro") is not None

@@ -132,9 +132,16 @@ def broker_command(
     jwt_public_key: JwtOpt = None,
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
+    twin_overlay: Annotated[bool, typer.Option(
+        "--twin-overlay", help="Add the digital twin's signals (Vehicle.Evos.Twin.*) for 'evos twin run'.")] = False,
 ) -> None:
     """Run the vehicle data broker alone (KUKSA-compatible gRPC, kuksa.val.v1 and v2)."""
-    serve_command("evos broker", address, vss, overlay, jwt_public_key, tls_cert, tls_key)
+    overlays = list(overlay or [])
+    if twin_overlay:
+        from evos.twin._provider import OVERLAY
+
+        overlays.insert(0, OVERLAY)
+    serve_command("evos broker", address, vss, overlays, jwt_public_key, tls_cert, tls_key)
 
 
 def _token(token: str | None, token_file: Path | None) -> str | None:

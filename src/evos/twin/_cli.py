@@ -286,6 +286,48 @@ def validate_epa_command(
         json_out.write_text(json.dumps(report, indent=1))
 
 
+@app.command("run")
+def run_command(
+    vehicle: VehicleOpt = "xiaomi-su7",
+    address: Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
+                                         help="Broker to provide the twin's signals to (started with "
+                                              "'evos broker --twin-overlay').")] = "127.0.0.1:55555",
+    token: Annotated[str | None, typer.Option("--token", envvar="EVOS_TOKEN",
+                                              help="JWT with 'provide' and 'actuate' for the twin's signals.")] = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where the twin keeps its state (default: "
+                                                                     "$EVOS_DATA_DIR or the user data dir).",
+                                                  file_okay=False)] = None,
+    plugged_in: Annotated[bool, typer.Option("--plugged-in", help="Park it plugged in to a charger.")] = False,
+    charger_kw: Annotated[float, typer.Option("--charger-kw", help="Charger power, kW (up to 22: AC).",
+                                              min=1, max=500)] = 11.0,
+    ambient: Annotated[float, typer.Option("--ambient", help="Ambient temperature, °C.", min=-40, max=55)] = 20.0,
+) -> None:
+    """Run the twin alone, as a provider of a broker in another process (KUKSA gRPC)."""
+    import asyncio
+    import signal
+
+    from evos import datadir
+    from evos.twin._provider import run_remote
+    from evos.twin._realtime import Controls
+    from evos.twin._store import StateStore
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        with datadir.claim(datadir.resolve(data_dir)) as directory:
+            car = load_vehicle(vehicle)
+            console.print(f"twin: {car.name} providing to {address}", highlight=False)
+            await run_remote(address, car, Controls(charger_connected=plugged_in, charger_kw=charger_kw,
+                                                    ambient_c=ambient),
+                             StateStore(directory / "twin.sqlite"), token, stop)
+
+    try:
+        asyncio.run(main())
+    except EvosError as exc:
+        raise _fail(exc) from None
+
+
 def drive_command(
     cycle: Annotated[str, typer.Option("--cycle", "-c", help=f"Built-in cycle ({', '.join(BUILTIN)}) or a CSV.")],
     speedup: Annotated[float, typer.Option("--speedup", help="Run the cycle this many times faster than real time.",

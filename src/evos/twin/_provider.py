@@ -12,12 +12,13 @@ import asyncio
 import logging
 import math
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from evos.broker import Broker
+from evos.broker import Broker, BrokerClient, ProviderStream
 from evos.twin._config import Vehicle
 from evos.twin._procedures import wltp
 from evos.twin._realtime import Controls, TwinState, step
@@ -51,10 +52,87 @@ ACTUATORS: dict[str, tuple[str, Any]] = {
 TIME_SCALE = f"{TWIN}.TimeScale"
 
 
-class TwinProvider:
-    """Runs a vehicle's twin on a broker (in-process) until stopped."""
+_MEASURED = (
+    "Vehicle.Speed",
+    "Vehicle.IsMoving",
+    "Vehicle.TraveledDistance",
+    "Vehicle.Acceleration.Longitudinal",
+    "Vehicle.CurrentLocation.Latitude",
+    "Vehicle.CurrentLocation.Longitude",
+    "Vehicle.CurrentLocation.Heading",
+    f"{BAT}.StateOfCharge.Current",
+    f"{BAT}.StateOfCharge.Displayed",
+    f"{BAT}.StateOfCharge.CurrentEnergy",
+    f"{BAT}.CurrentVoltage",
+    f"{BAT}.CurrentCurrent",
+    f"{BAT}.CurrentPower",
+    f"{BAT}.Temperature.Average",
+    f"{BAT}.Range",
+    f"{BAT}.AccumulatedConsumedEnergy",
+    "Vehicle.Powertrain.Range",
+    f"{CHG}.IsCharging",
+    f"{CHG}.TimeToComplete",
+    f"{CHG}.ChargingPort.AnyPosition.IsChargingCableConnected",
+    "Vehicle.Powertrain.ElectricMotor.Power",
+    "Vehicle.Powertrain.ElectricMotor.Speed",
+    "Vehicle.Chassis.Accelerator.PedalPosition",
+    "Vehicle.Chassis.Brake.PedalPosition",
+    f"{HVAC}.AmbientAirTemperature",
+    "Vehicle.Exterior.AirTemperature",
+    f"{TWIN}.CabinTemperature",
+)
 
-    def __init__(self, broker: Broker, vehicle: Vehicle, store: StateStore | None = None,
+
+class Claim(Protocol):
+    def close(self) -> None: ...
+
+
+class SignalPort(Protocol):
+    """What the twin needs of a broker: claim actuators and publish values (in-process ``Broker`` or remote)."""
+
+    def provide(self, paths: Iterable[str], handler: Callable[[dict[str, Any]], None]) -> Claim: ...
+
+    def set_many(self, updates: Mapping[str, Any]) -> None: ...
+
+
+class RemotePort:
+    """A ``SignalPort`` over an open provider stream to a remote broker (``evos twin run``)."""
+
+    def __init__(self) -> None:
+        self.stream: ProviderStream | None = None
+        self._handler: Callable[[dict[str, Any]], None] | None = None
+
+    def forward(self, batch: dict[str, Any]) -> None:
+        if self._handler is not None:
+            self._handler(batch)
+
+    def provide(self, paths: Iterable[str], handler: Callable[[dict[str, Any]], None]) -> Claim:
+        self._handler = handler  # the stream already claimed the actuators when it opened
+        return self
+
+    def set_many(self, updates: Mapping[str, Any]) -> None:
+        assert self.stream is not None
+        self.stream.publish(updates)
+
+    def close(self) -> None:
+        self._handler = None
+
+
+async def run_remote(address: str, vehicle: Vehicle, controls: Controls, store: StateStore | None,
+                     token: str | None = None, stop: asyncio.Event | None = None) -> None:
+    """Run the twin as a provider of a broker at ``address`` (which must carry the twin overlay)."""
+    port = RemotePort()
+    async with BrokerClient(address, token=token) as client:
+        signals = list(TwinProvider.published_paths())
+        async with client.provide([*ACTUATORS, TIME_SCALE], port.forward, publishes=signals) as stream:
+            port.stream = stream
+            await TwinProvider(port, vehicle, store, controls).run(stop)
+
+
+class TwinProvider:
+    """Runs a vehicle's twin on a broker (in-process, or remote through a ``SignalPort``) until stopped."""
+
+    def __init__(self, broker: SignalPort | Broker, vehicle: Vehicle, store: StateStore | None = None,
                  controls: Controls | None = None, rate_hz: float = 10.0) -> None:
         self.broker = broker
         self.vehicle = vehicle
@@ -92,6 +170,11 @@ class TwinProvider:
             remaining -= dt
             self.steps += 1
         self.broker.set_many(self.signals())
+
+    @staticmethod
+    def published_paths() -> tuple[str, ...]:
+        """Every path the twin publishes (measurements and the actual values of its actuators)."""
+        return (*_MEASURED, *ACTUATORS, TIME_SCALE)
 
     def signals(self) -> dict[str, Any]:
         """The twin's measurements in VSS paths and units."""
