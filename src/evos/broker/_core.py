@@ -151,7 +151,6 @@ class Broker:
         self._targets: dict[str, Datapoint] = {}
         self._subscribers: dict[Field, dict[str, list[Subscription]]] = {"value": {}, "target": {}}
         self._providers: dict[str, Provision] = {}
-        self.updates = 0  # values accepted since start
 
     # ---- reading -------------------------------------------------------------------------------
     def get(self, path: str) -> Datapoint:
@@ -222,7 +221,6 @@ class Broker:
             stamps = source_timestamps or {}
             self._commit("value", self._values,
                          [(p, Datapoint(v, stamps.get(p, now_s))) for p, v in checked_values])
-            self.updates += len(checked_values)
         if checked_targets:
             self._commit("target", self._targets, [(p, Datapoint(v, now_s)) for p, v in checked_targets])
             per_provider: dict[Provision, dict[str, Value]] = {}

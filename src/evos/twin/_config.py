@@ -100,7 +100,6 @@ class Motor:
     axle: Axle = "rear"
     max_speed_rpm: float = field(default=16000.0, metadata=check(_positive))
     gear_ratio: float = field(default=9.0, metadata=check(_positive))
-    continuous_power_fraction: float = field(default=0.5, metadata=check(_fraction))
 
 
 @dataclass(frozen=True)

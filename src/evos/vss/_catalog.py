@@ -46,7 +46,6 @@ class Catalog:
     """All leaf signals by path and by numeric id, in catalog order."""
 
     signals: dict[str, Signal]
-    branches: frozenset[str] = frozenset()
     by_id: dict[int, Signal] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -193,19 +192,17 @@ def _merge(entries: dict[str, _Entry], nodes: dict[str, dict[str, Any]], source:
 
 def _build(entries: dict[str, _Entry]) -> Catalog:
     signals: dict[str, Signal] = {}
-    branches: set[str] = set()
     for path, entry in entries.items():
         node_type = entry.attrs.get("type")
         if node_type not in _NODE_TYPES:
             raise CatalogError(entry.source, path, f"type {node_type!r} is not one of {sorted(_NODE_TYPES)}")
         if node_type == "branch":
-            branches.add(path)
             continue
         parent = path.rpartition(".")[0]
         if parent in entries and entries[parent].attrs.get("type") != "branch":
             raise CatalogError(entry.source, path, f"parent {parent!r} is a leaf, not a branch")
         signals[path] = _signal(path, len(signals), entry)
-    return Catalog(signals=signals, branches=frozenset(branches))
+    return Catalog(signals=signals)
 
 
 def _signal(path: str, signal_id: int, entry: _Entry) -> Signal:
