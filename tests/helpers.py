@@ -68,3 +68,31 @@ def stop(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=15)
     return out
+
+
+# A minimal valid vehicle file (TOML).
+GOOD_VEHICLE_TOML = """
+name = "Test"
+[body]
+curb_mass_kg = 1800
+drag_coefficient = 0.25
+frontal_area_m2 = 2.3
+[[motors]]
+peak_power_kw = 150
+peak_torque_nm = 300
+[battery]
+chemistry = "NMC"
+gross_kwh = 60
+"""
+
+EPA_HEADER = ("Represented Test Veh Make,Represented Test Veh Model,Test Vehicle ID,Test Veh Configuration #,"
+          "Vehicle Type,Drive System Code,Rated Horsepower,# of Gears,N/V Ratio,Equivalent Test Weight (lbs.),"
+          "Target Coef A (lbf),Target Coef B (lbf/mph),Target Coef C (lbf/mph**2),Set Coef A (lbf),"
+          "Set Coef B (lbf/mph),Set Coef C (lbf/mph**2),udds_kwh_100mi,hwy_kwh_100mi")
+# Three rows of the EPA 2022 Test Car List (public domain), as in ../shared/data/epa.
+EPA_ROWS = [
+    'Tesla,Model Y Long Range AWD,YD222-231326,0,Truck,A,390,1,108.0,4750,34.260,0.31910,0.014200,'
+    '7.72,-0.03870,0.013560,20.45,22.16',
+    'KIA,EV6,NKMXV00.0NU1,0,Car,R,225,1,126.3,4500,23.313,0.11939,0.022206,5.2,0.1,0.02,17.10,22.70',
+    'Ford,Mach-E RWD,MMA00001,0,Truck,R,266,1,109.4,4750,31.430,0.12790,0.021520,7.0,0.05,0.02,21.41,24.62',
+]

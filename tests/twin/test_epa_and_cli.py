@@ -11,20 +11,9 @@ from pathlib import Path
 import pytest
 
 from evos.twin import _epa
-from helpers import shared_file
+from helpers import EPA_HEADER, EPA_ROWS, shared_file
 
 ENV = {**os.environ, "COLUMNS": "200"}
-HEADER = ("Represented Test Veh Make,Represented Test Veh Model,Test Vehicle ID,Test Veh Configuration #,"
-          "Vehicle Type,Drive System Code,Rated Horsepower,# of Gears,N/V Ratio,Equivalent Test Weight (lbs.),"
-          "Target Coef A (lbf),Target Coef B (lbf/mph),Target Coef C (lbf/mph**2),Set Coef A (lbf),"
-          "Set Coef B (lbf/mph),Set Coef C (lbf/mph**2),udds_kwh_100mi,hwy_kwh_100mi")
-# Three rows of the EPA 2022 Test Car List (public domain), as in ../shared/data/epa.
-ROWS = [
-    'Tesla,Model Y Long Range AWD,YD222-231326,0,Truck,A,390,1,108.0,4750,34.260,0.31910,0.014200,'
-    '7.72,-0.03870,0.013560,20.45,22.16',
-    'KIA,EV6,NKMXV00.0NU1,0,Car,R,225,1,126.3,4500,23.313,0.11939,0.022206,5.2,0.1,0.02,17.10,22.70',
-    'Ford,Mach-E RWD,MMA00001,0,Truck,R,266,1,109.4,4750,31.430,0.12790,0.021520,7.0,0.05,0.02,21.41,24.62',
-]
 
 
 def evos(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,7 +22,7 @@ def evos(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_validate_epa_json_contract(tmp_path: Path) -> None:
     csv_path = tmp_path / "epa.csv"
-    csv_path.write_text("\n".join([HEADER, *ROWS]) + "\n")
+    csv_path.write_text("\n".join([EPA_HEADER, *EPA_ROWS]) + "\n")
     out = tmp_path / "report.json"
     result = evos("twin", "validate-epa", str(csv_path), "--json", str(out))
     assert result.returncode == 0, result.stderr
@@ -48,7 +37,7 @@ def test_validate_epa_json_contract(tmp_path: Path) -> None:
 
 
 def test_prediction_uses_only_the_rows_columns() -> None:
-    rows = _epa.read_epa_csv(_write_rows(ROWS))
+    rows = _epa.read_epa_csv(_write_rows(EPA_ROWS))
     heavier = [r.__class__(**{**r.__dict__, "etw_lb": r.etw_lb + 500}) for r in rows]
     base, heavy = _epa.predict(rows), _epa.predict(heavier)
     assert all(h["udds"] > b["udds"] for b, h in zip(base, heavy, strict=True))  # mass matters in the city
@@ -60,7 +49,7 @@ def _write_rows(rows: list[str]) -> Path:
     import tempfile
 
     path = Path(tempfile.mkdtemp()) / "epa.csv"
-    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    path.write_text("\n".join([EPA_HEADER, *rows]) + "\n")
     return path
 
 
@@ -78,7 +67,7 @@ def test_bad_epa_csv(tmp_path: Path) -> None:
     path.write_text("make,model\nx,y\n")
     result = evos("twin", "validate-epa", str(path))
     assert result.returncode == 1 and "missing column" in result.stderr
-    path.write_text("\n".join([HEADER, ROWS[0].replace("4750", "heavy")]) + "\n")
+    path.write_text("\n".join([EPA_HEADER, EPA_ROWS[0].replace("4750", "heavy")]) + "\n")
     result = evos("twin", "validate-epa", str(path))
     assert result.returncode == 1 and "line 2" in result.stderr and "Equivalent Test Weight" in result.stderr
 

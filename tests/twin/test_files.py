@@ -15,20 +15,7 @@ from evos.twin import (
     load_cycle,
     load_vehicle,
 )
-
-GOOD = """
-name = "Test"
-[body]
-curb_mass_kg = 1800
-drag_coefficient = 0.25
-frontal_area_m2 = 2.3
-[[motors]]
-peak_power_kw = 150
-peak_torque_nm = 300
-[battery]
-chemistry = "NMC"
-gross_kwh = 60
-"""
+from helpers import GOOD_VEHICLE_TOML as GOOD
 
 
 def test_presets_load_with_sources() -> None:

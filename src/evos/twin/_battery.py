@@ -17,7 +17,7 @@ J_PER_KWH = 3.6e6
 def _battery_constants(vehicle: Vehicle) -> tuple[float, float, float, float]:
     """(capacity A·s, R0 at 25 °C, R1, RC time constant) of the pack."""
     b = vehicle.battery
-    mean_ocv = float(phys.ocv_cell_v(np.linspace(0, 1, 101), b.chemistry).mean()) * b.cells_series
+    mean_ocv = float(phys.ocv_cell_v(np.linspace(0, 1, 101), b.chemistry, b.usable_fraction).mean()) * b.cells_series
     return b.usable_kwh * J_PER_KWH / mean_ocv, b.pack_r0_ohm, b.pack_r1_ohm, b.cell_tau_s
 
 
@@ -29,7 +29,7 @@ def battery_step(vehicle: Vehicle, soc: float, temp_c: float, v_rc: float, bus_w
     """
     b = vehicle.battery
     capacity_as, r0_ref, r1, tau = _battery_constants(vehicle)
-    ocv = float(np.interp(soc, phys.OCV_SOC, phys.OCV_V[b.chemistry])) * b.cells_series
+    ocv = float(phys.ocv_cell_v(soc, b.chemistry, b.usable_fraction)) * b.cells_series
     r0 = r0_ref * float(phys.resistance_factor(temp_c))
     current = float(phys.cell_current_a(bus_w, ocv - v_rc, r0))
     decay = math.exp(-dt_s / tau)
@@ -38,3 +38,16 @@ def battery_step(vehicle: Vehicle, soc: float, temp_c: float, v_rc: float, bus_w
     temp_c += dt_s * (heat_w - (temp_c - ambient_c) / b.thermal_resistance_k_per_w) / b.heat_capacity_j_per_k
     soc = min(max(soc - current * dt_s / capacity_as, 0.0), 1.0)
     return soc, temp_c, v_rc, current, ocv - v_rc - current * r0
+
+
+def available_power_w(vehicle: Vehicle, soc: float, temp_c: float) -> float:
+    """Most power (W) the pack can deliver now: its rating, and no cell below its minimum voltage
+    (P = V_min·(OCV − V_min)/R); nothing when empty."""
+    b = vehicle.battery
+    if soc <= 0.0:
+        return 0.0
+    _, r0_ref, _, _ = _battery_constants(vehicle)
+    ocv = float(phys.ocv_cell_v(soc, b.chemistry, b.usable_fraction)) * b.cells_series
+    v_min = phys.MIN_CELL_V[b.chemistry] * b.cells_series
+    r0 = r0_ref * float(phys.resistance_factor(temp_c))
+    return float(min(b.max_discharge_kw * 1e3, max(v_min * (ocv - v_min) / r0, 0.0)))

@@ -52,6 +52,12 @@ def vehicles_command(as_json: Annotated[bool, typer.Option("--json", help="Print
     console.print(table)
 
 
+def _check_output_dirs(*paths: Path | None) -> None:
+    for path in paths:
+        if path is not None and not path.resolve().parent.is_dir():
+            raise _fail(InvalidArgumentError(f"{path}: the folder {path.resolve().parent} does not exist"))
+
+
 def _summary(result: CycleResult) -> dict[str, Any]:
     e = result.energy_j
     return {
@@ -60,7 +66,7 @@ def _summary(result: CycleResult) -> dict[str, Any]:
         "battery_kwh": round(result.battery_kwh, 4), "wall_kwh": round(result.wall_kwh, 4),
         "kwh_per_100km": round(result.kwh_per_100km, 3), "wall_kwh_per_100km": round(result.wall_kwh_per_100km, 3),
         "regen_share": round(result.regen_share, 4), "soc_used_pct": round(result.soc_used * 100, 3),
-        "trace_shortfall_s": result.trace_shortfall_s,
+        "trace_shortfall_s": result.trace_shortfall_s, "battery_depleted_s": result.battery_depleted_s,
         "energy_kwh": {k: round(v / 3.6e6, 5) for k, v in e.items()},
     }
 
@@ -71,7 +77,7 @@ def simulate_command(
     cycle: Annotated[str, typer.Option("--cycle", "-c", help=f"Built-in cycle ({', '.join(BUILTIN)}) or a CSV of "
                                                               "time_s,speed_mps[,grade].")],
     soc: Annotated[float, typer.Option("--soc", help="State of charge at the start, percent.", min=0, max=100)] = 90,
-    ambient: Annotated[float, typer.Option("--ambient", help="Ambient temperature, °C.")] = 23.0,
+    ambient: Annotated[float, typer.Option("--ambient", help="Ambient temperature, °C.", min=-40, max=55)] = 23.0,
     hvac: Annotated[float | None, typer.Option("--hvac", help="Cabin climate on, holding this temperature, °C "
                                                               "(off by default).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -81,6 +87,7 @@ def simulate_command(
                                                  dir_okay=False)] = None,
 ) -> None:
     """Drive a vehicle over a cycle: distance, energy, kWh/100 km, regen share, SoC used."""
+    _check_output_dirs(plot, csv_out)
     try:
         result = simulate_cycle(load_vehicle(vehicle), load_cycle(cycle), soc0=soc / 100, ambient_c=ambient,
                                 hvac_setpoint_c=hvac)
@@ -104,6 +111,8 @@ def simulate_command(
             table.add_row(f"  energy: {name.replace('_', ' ')}", f"{kwh:.4f} kWh")
         if result.trace_shortfall_s:
             table.add_row("[yellow]could not follow the trace for[/]", f"{result.trace_shortfall_s:.0f} s")
+        if result.battery_depleted_s:
+            table.add_row("[red]battery empty for the last[/]", f"{result.battery_depleted_s:.0f} s")
         console.print(table)
     if csv_out is not None:
         _write_csv(result, csv_out)
@@ -204,7 +213,8 @@ def charge_command(
     soc_to: Annotated[float, typer.Option("--to", help="Target state of charge, percent.", min=0, max=100)] = 80,
     charger_kw: Annotated[float, typer.Option("--charger-kw", help="Charger power, kW.", min=0.1)] = 250.0,
     ac: Annotated[bool, typer.Option("--ac", help="AC charging through the on-board charger (default DC).")] = False,
-    ambient: Annotated[float, typer.Option("--ambient", help="Ambient (and start pack) temperature, °C.")] = 23.0,
+    ambient: Annotated[float, typer.Option("--ambient", help="Ambient (and start pack) temperature, °C.",
+                                           min=-40, max=55)] = 23.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of power and SoC over time.",
                                               dir_okay=False)] = None,
@@ -212,6 +222,7 @@ def charge_command(
     """Charging time and energy from one state of charge to another, with the car's DC power curve."""
     from evos.twin._charge import charge
 
+    _check_output_dirs(plot)
     try:
         result = charge(load_vehicle(vehicle), soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient)
     except EvosError as exc:
@@ -330,8 +341,9 @@ def run_command(
 
 def drive_command(
     cycle: Annotated[str, typer.Option("--cycle", "-c", help=f"Built-in cycle ({', '.join(BUILTIN)}) or a CSV.")],
-    speedup: Annotated[float, typer.Option("--speedup", help="Run the cycle this many times faster than real time.",
-                                           min=0.1, max=1000)] = 1.0,
+    speedup: Annotated[float, typer.Option("--speedup", help="Run the cycle this many times faster than real time "
+                                                             "(at most 100: the twin must see every second).",
+                                           min=0.1, max=100)] = 1.0,
     address: Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
                                          help="Broker gRPC address of the running car.")] = "127.0.0.1:55555",
     token: Annotated[str | None, typer.Option("--token", envvar="EVOS_TOKEN", help="JWT bearer token.")] = None,

@@ -47,7 +47,17 @@ def _non_negative(value: float) -> bool:
     return value >= 0
 
 
-_RULES = {_positive: "must be > 0", _fraction: "must be in (0, 1]", _non_negative: "must be >= 0"}
+def _efficiency_pairs(points: Any) -> bool:
+    return points is None or all(0 <= x <= 1 and 0 < y <= 1 for x, y in points)
+
+
+def _curve_pairs(points: Any) -> bool:
+    return all(0 <= x <= 100 and 0 <= y <= 1 for x, y in points)
+
+
+_RULES = {_positive: "must be > 0", _fraction: "must be in (0, 1]", _non_negative: "must be >= 0",
+          _efficiency_pairs: "needs loads in [0, 1] and efficiencies in (0, 1]",
+          _curve_pairs: "needs SoC in [0, 100] % and power fractions in [0, 1]"}
 
 
 def check(rule: Any) -> Any:
@@ -119,7 +129,7 @@ class Drivetrain:
     regen_fade_mps: float = field(default=2.0, metadata=check(_non_negative))  # regen fades out below this
     # optional measured map: [[fraction of peak power, efficiency], ...]; replaces `efficiency` and
     # `copper_loss_fraction` (the spin loss still applies), as FASTSim's motor efficiency maps do
-    efficiency_map: tuple[tuple[float, float], ...] | None = None
+    efficiency_map: tuple[tuple[float, float], ...] | None = field(default=None, metadata=check(_efficiency_pairs))
     tyre_grip: float = field(default=1.0, metadata=check(_positive))  # road friction coefficient (dry)
 
 
@@ -161,7 +171,8 @@ class Charging:
     ac_max_kw: float = field(default=11.0, metadata=check(_positive))
     charger_efficiency: float = field(default=0.90, metadata=check(_fraction))  # AC wall -> DC battery
     dc_max_kw: float = field(default=150.0, metadata=check(_positive))
-    dc_curve: tuple[tuple[float, float], ...] = ((0.0, 1.0), (50.0, 1.0), (80.0, 0.55), (100.0, 0.1))
+    dc_curve: tuple[tuple[float, float], ...] = field(
+        default=((0.0, 1.0), (50.0, 1.0), (80.0, 0.55), (100.0, 0.1)), metadata=check(_curve_pairs))
 
 
 @dataclass(frozen=True)
@@ -308,9 +319,19 @@ def vehicle_from_mapping(data: Mapping[str, Any], source: str) -> Vehicle:
     if "battery" not in kwargs:
         raise VehicleFileError(source, "battery", "missing required section")
     try:
-        return Vehicle(**kwargs)
+        vehicle = Vehicle(**kwargs)
     except ValueError as exc:
         raise VehicleFileError(source, None, str(exc)) from None
+    if not road_load_is_positive(vehicle.resistance):
+        raise VehicleFileError(source, "road_load" if vehicle.road_load else "body",
+                               "the road load must be positive at every speed (check f0, f1, f2)")
+    return vehicle
+
+
+def road_load_is_positive(road_load: RoadLoad) -> bool:
+    """True if F = f0 + f1 v + f2 v² > 0 from walking pace to 250 km/h."""
+    speeds = [0.5 + 0.5 * i for i in range(140)]
+    return all(road_load.f0_n + road_load.f1_n_per_mps * v + road_load.f2_n_per_mps2 * v * v > 0 for v in speeds)
 
 
 def read_vehicle_file(path: Path) -> Vehicle:

@@ -1,5 +1,6 @@
 """Drive cycles: the built-in regulatory traces and user CSV files of time and speed (and grade).
 
+A trace with uneven time steps is resampled on its median step (linear interpolation).
 A CSV needs a header with a time column (``time_s``, or FASTSim's ``cycSecs``) and a speed column
 (``speed_mps``, ``speed_kmh``, ``speed_mph``, or FASTSim's ``cycMps``); ``grade`` (or ``cycGrade``, rise over
 run) is optional. Bad files raise CycleFileError naming the file, the line and the problem.
@@ -100,4 +101,11 @@ def parse_cycle(text: str, name: str, source: str) -> Cycle:
         grades.append(g)
     if len(times) < 2:
         raise CycleFileError(source, None, "needs at least two samples")
-    return Cycle(name, np.array(times), np.array(speeds), np.array(grades))
+    time_s, speed_mps, grade = np.array(times), np.array(speeds), np.array(grades)
+    steps = np.diff(time_s)
+    if steps.max() - steps.min() > 1e-6 * steps.max():
+        # the battery's filters need a fixed step: resample an uneven trace on its median step
+        step = float(np.median(steps))
+        grid = np.arange(time_s[0], time_s[-1] + step / 2, step)
+        time_s, speed_mps, grade = grid, np.interp(grid, time_s, speed_mps), np.interp(grid, time_s, grade)
+    return Cycle(name, time_s, speed_mps, grade)

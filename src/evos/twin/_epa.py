@@ -17,7 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from evos.errors import DataError
-from evos.twin._config import LB_KG, MPH_MPS, Axle, Battery, Charging, Climate, Drivetrain, Motor, RoadLoad, Vehicle
+from evos.twin._config import (
+    LB_KG,
+    MPH_MPS,
+    Axle,
+    Battery,
+    Charging,
+    Climate,
+    Drivetrain,
+    Motor,
+    RoadLoad,
+    Vehicle,
+    road_load_is_positive,
+)
 from evos.twin._cycles import load_cycle
 from evos.twin._simulate import J_PER_KWH, simulate_batch
 
@@ -64,8 +76,8 @@ def read_epa_csv(path: Path) -> list[EpaRow]:
             if missing:
                 raise DataError(str(path), "header", f"missing column(s) {missing}")
             return [_row(raw, str(path), number) for number, raw in enumerate(reader, start=2)]
-    except OSError as exc:
-        raise DataError(str(path), None, f"cannot read file: {exc.strerror or exc}") from exc
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(str(path), None, f"cannot read the CSV: {exc}") from exc
 
 
 def _number(raw: Mapping[str, Any], column: str, source: str, line: int, optional: bool = False) -> float | None:
@@ -90,14 +102,19 @@ def _row(raw: Mapping[str, Any], source: str, line: int) -> EpaRow:
     for key in ("hp", "etw"):
         if num(key) <= 0:
             raise DataError(source, f"line {line}, column {COLUMNS[key]!r}", "must be > 0")
+    if not road_load_is_positive(RoadLoad.from_epa(num("a"), num("b"), num("c"))):
+        raise DataError(source, f"line {line}", "target coefficients A/B/C give a road load that is not positive")
+    measured = {cyc: _number(raw, col, source, line, optional=True) for cyc, col in MEASURED.items() if col in raw}
+    for cyc, value in measured.items():
+        if value is not None and value <= 0:
+            raise DataError(source, f"line {line}, column {MEASURED[cyc]!r}", f"must be > 0, got {value}")
     nv = _number(raw, COLUMNS["nv"], source, line, optional=True)
     return EpaRow(
         test_vehicle_id=raw[COLUMNS["id"]], make=raw[COLUMNS["make"]], model=raw[COLUMNS["model"]],
         drive=(raw[COLUMNS["drive"]] or "").strip().upper(), rated_hp=num("hp"),
         nv_ratio=nv if nv is not None and 20 < nv < 300 else None,  # EPA writes 999.9 for "not applicable"
         etw_lb=num("etw"), a_lbf=num("a"), b_lbf_per_mph=num("b"), c_lbf_per_mph2=num("c"),
-        measured_kwh_100mi={cyc: _number(raw, col, source, line, optional=True) for cyc, col in MEASURED.items()
-                            if col in raw},
+        measured_kwh_100mi=measured,
     )
 
 
@@ -129,7 +146,8 @@ def predict(rows: Sequence[EpaRow], **shared: Any) -> list[dict[str, float]]:
     for cycle_name in MEASURED:
         cycle = load_cycle(cycle_name)
         for i, result in enumerate(simulate_batch(vehicles, cycle, soc0=0.6)):
-            out[i][cycle_name] = result.energy_j["wall"] / J_PER_KWH / (result.distance_m / MI_M) * 100
+            kwh_100mi = result.energy_j["wall"] / J_PER_KWH / (result.distance_m / MI_M) * 100
+            out[i][cycle_name] = kwh_100mi if result.trace_shortfall_s == 0 else math.nan  # cannot follow it
     return out
 
 
@@ -141,9 +159,12 @@ def report(rows: Sequence[EpaRow], **shared: Any) -> dict[str, Any]:
         entry: dict[str, Any] = {"test_vehicle_id": row.test_vehicle_id, "make": row.make, "model": row.model}
         for cycle_name, prefix in (("udds", "udds"), ("hwfet", "hwy")):
             measured = row.measured_kwh_100mi.get(cycle_name)
-            entry[f"{prefix}_kwh_100mi_pred"] = round(pred[cycle_name], 3)
+            followed = not math.isnan(pred[cycle_name])
+            entry[f"{prefix}_kwh_100mi_pred"] = round(pred[cycle_name], 3) if followed else None
             entry[f"{prefix}_kwh_100mi_measured"] = measured
-            if measured:
+            if not followed:
+                entry[f"{prefix}_note"] = "this vehicle cannot follow the cycle's trace: left out of the summary"
+            elif measured:
                 entry[f"{prefix}_error_pct"] = round((pred[cycle_name] / measured - 1) * 100, 2)
         vehicles.append(entry)
     return report_from_vehicles(vehicles)

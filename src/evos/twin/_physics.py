@@ -33,9 +33,17 @@ COOLING_COP = 2.5  # typical automotive A/C coefficient of performance
 CABIN_HEAT_CAPACITY_J_PER_K = 80_123.0  # FASTSim 3.1 Model 3 LumpedCabin capacitance (NREL/fastsim)
 
 
-def ocv_cell_v(soc: Array, chemistry: str) -> Array:
-    """Open-circuit voltage of one cell (V) at state of charge ``soc`` (0-1)."""
-    return np.interp(soc, OCV_SOC, OCV_V[chemistry])
+# Lowest cell voltage a BMS allows under load (V): typical cut-offs of NMC and LFP cells.
+MIN_CELL_V = {"NMC": 3.0, "LFP": 2.5}
+
+
+def ocv_cell_v(soc: Array, chemistry: str, usable_fraction: float = 1.0) -> Array:
+    """Open-circuit voltage of one cell (V) at usable state of charge ``soc`` (0-1).
+
+    The usable window sits in the middle of the cell's full range: 0 % usable is not an empty cell.
+    """
+    cell_soc = (1.0 - usable_fraction) / 2 + usable_fraction * np.asarray(soc)
+    return np.interp(cell_soc, OCV_SOC, OCV_V[chemistry])
 
 
 def resistance_factor(temp_c: Array) -> Array:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from evos.broker import Broker, BrokerClient, ProviderStream
+from evos.errors import EvosError
 from evos.twin._config import Vehicle
 from evos.twin._procedures import wltp
 from evos.twin._realtime import Controls, TwinState, step
@@ -28,6 +29,7 @@ log = logging.getLogger("evos.twin")
 OVERLAY = Path(str(resources.files("evos.twin").joinpath("data", "twin-overlay.vspec")))
 MAX_STEP_S = 0.1  # the model's step; faster-than-real-time ticks are split into steps of this size
 SAVE_INTERVAL_S = 1.0
+UINT32_MAX = 2**32 - 1
 
 BAT = "Vehicle.Powertrain.TractionBattery"
 CHG = f"{BAT}.Charging"
@@ -81,6 +83,15 @@ _MEASURED = (
     "Vehicle.Exterior.AirTemperature",
     f"{TWIN}.CabinTemperature",
 )
+
+
+def _parked_for(vehicle: Vehicle, state: TwinState, ambient_c: float, seconds: float) -> TwinState:
+    """The state after standing switched off for ``seconds``: pack and cabin cool (or warm) toward ambient."""
+    b = vehicle.battery
+    pack = math.exp(-max(seconds, 0.0) / (b.heat_capacity_j_per_k * b.thermal_resistance_k_per_w * 20))  # no pump
+    cabin = math.exp(-max(seconds, 0.0) * vehicle.climate.cabin_ua_w_per_k / 80_123.0)
+    return replace(state, battery_temp_c=ambient_c + (state.battery_temp_c - ambient_c) * pack,
+                   cabin_temp_c=ambient_c + (state.cabin_temp_c - ambient_c) * cabin)
 
 
 class Claim(Protocol):
@@ -141,11 +152,15 @@ class TwinProvider:
         self.rate_hz = rate_hz
         self.time_scale = 1.0
         saved = store.load(vehicle.name) if store is not None else None
-        self.state = saved or TwinState(battery_temp_c=self.controls.ambient_c, cabin_temp_c=self.controls.ambient_c)
+        ambient = self.controls.ambient_c
+        if saved is not None and store is not None and store.saved_at_s is not None:
+            saved = _parked_for(vehicle, saved, ambient, time.time() - store.saved_at_s)
+        self.state = saved or TwinState(battery_temp_c=ambient, cabin_temp_c=ambient)
         # range estimate: the WLTP battery consumption of this car (kWh per metre)
         self._kwh_per_m = wltp(vehicle).details["battery_kwh_per_100km"] / 1e5
         self._provision = broker.provide([*ACTUATORS, TIME_SCALE], self._on_actuate)
         self._last_save = -math.inf
+        self._last_error = ""
         self.steps = 0
 
     def _on_actuate(self, batch: dict[str, Any]) -> None:
@@ -169,7 +184,12 @@ class TwinProvider:
             self.state = step(self.vehicle, self.state, self.controls, dt)
             remaining -= dt
             self.steps += 1
-        self.broker.set_many(self.signals())
+        try:
+            self.broker.set_many(self.signals())
+        except EvosError as exc:  # a value the catalog refuses must not stop the car: report it, go on
+            if str(exc) != self._last_error:
+                log.error("twin: publishing failed: %s", exc)
+                self._last_error = str(exc)
 
     @staticmethod
     def published_paths() -> tuple[str, ...]:
@@ -187,7 +207,7 @@ class TwinProvider:
         return {
             "Vehicle.Speed": s.speed_mps * 3.6,
             "Vehicle.IsMoving": s.speed_mps > 0.05,
-            "Vehicle.TraveledDistance": int(s.odometer_m),
+            "Vehicle.TraveledDistance": min(int(s.odometer_m), UINT32_MAX),
             "Vehicle.Acceleration.Longitudinal": s.accel_mps2,
             "Vehicle.CurrentLocation.Latitude": s.latitude_deg,
             "Vehicle.CurrentLocation.Longitude": s.longitude_deg,
@@ -199,11 +219,11 @@ class TwinProvider:
             f"{BAT}.CurrentCurrent": -s.current_a,  # VSS: positive flows into the battery
             f"{BAT}.CurrentPower": -s.battery_power_w,
             f"{BAT}.Temperature.Average": s.battery_temp_c,
-            f"{BAT}.Range": range_m,
+            f"{BAT}.Range": min(range_m, UINT32_MAX),
             f"{BAT}.AccumulatedConsumedEnergy": s.consumed_kwh,
-            "Vehicle.Powertrain.Range": range_m,
+            "Vehicle.Powertrain.Range": min(range_m, UINT32_MAX),
             f"{CHG}.IsCharging": charging,
-            f"{CHG}.TimeToComplete": time_to_complete_s,
+            f"{CHG}.TimeToComplete": min(time_to_complete_s, UINT32_MAX),
             f"{CHG}.ChargingPort.AnyPosition.IsChargingCableConnected": c.charger_connected,
             "Vehicle.Powertrain.ElectricMotor.Power": max(min(round(s.motor_power_w / 1e3), 32767), -32768),
             "Vehicle.Powertrain.ElectricMotor.Speed": s.motor_rpm,
@@ -236,13 +256,14 @@ class TwinProvider:
         self._last_save = now_s
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Tick at ``rate_hz`` until ``stop`` is set (or the task is cancelled); save on the way out."""
-        period = 1.0 / self.rate_hz
+        """Tick at ``rate_hz`` (faster when time is sped up, so each tick covers at most 1 s of car time)
+        until ``stop`` is set or the task is cancelled; save on the way out."""
         self.publish_settings()
         self.tick(0.0)
         last = time.monotonic()
         try:
             while stop is None or not stop.is_set():
+                period = 1.0 / (self.rate_hz * min(max(self.time_scale, 1.0), 10.0))
                 await asyncio.sleep(max(0.0, last + period - time.monotonic()))
                 now = time.monotonic()
                 self.tick(now - last)

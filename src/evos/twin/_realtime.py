@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from evos.twin import _physics as phys
-from evos.twin._battery import J_PER_KWH, battery_step
-from evos.twin._charge import accepted_power_w
+from evos.twin._battery import J_PER_KWH, available_power_w, battery_step
+from evos.twin._charge import accepted_power_w, temperature_factor
 from evos.twin._config import Vehicle
 
 EARTH_RADIUS_M = 6_371_000.0
@@ -118,7 +118,7 @@ def _charging_w(vehicle: Vehicle, state: TwinState, c: Controls) -> float:
     """Power into the battery of a parked car: plugged in, enabled, below the limit (with hysteresis)."""
     # charge up to the limit; once there, start again only when 1 % below it (no flicker at the limit)
     threshold = c.charge_limit_pct if state.charging_power_w > 0 else c.charge_limit_pct - RECHARGE_HYSTERESIS_PCT
-    if not (c.charger_connected and c.charging_enabled and state.soc * 100 < threshold):
+    if not (c.charger_connected and c.charging_enabled and state.soc * 100 < threshold and state.soc < 1.0):
         return 0.0
     return accepted_power_w(vehicle, state.soc, state.battery_temp_c, c.charger_kw, dc=c.charger_kw > 22.0)[0]
 
@@ -130,32 +130,45 @@ def _move(state: TwinState, steering_deg: float, distance_m: float) -> tuple[flo
     north = distance_m * math.cos(math.radians(heading))
     east = distance_m * math.sin(math.radians(heading))
     lat = state.latitude_deg + math.degrees(north / EARTH_RADIUS_M)
-    lon = state.longitude_deg + math.degrees(east / (EARTH_RADIUS_M * math.cos(math.radians(state.latitude_deg))))
+    cos_lat = max(math.cos(math.radians(state.latitude_deg)), 1e-9)
+    lon = state.longitude_deg + math.degrees(east / (EARTH_RADIUS_M * cos_lat))
+    if abs(lat) > 90.0:  # over a pole: come down the other side, heading the other way
+        lat = math.copysign(180.0, lat) - lat
+        lon += 180.0
+        heading = (180.0 - heading) % 360.0
+    lon = (lon + 180.0) % 360.0 - 180.0
     return lat, lon, heading
 
 
 def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinState:
-    """Advance the twin by ``dt_s`` seconds under ``c``."""
+    """Advance the twin by ``dt_s`` seconds (> 0) under ``c``."""
+    if not dt_s > 0:
+        raise ValueError(f"dt_s must be > 0, got {dt_s}")
     v = state.speed_mps
     m_inertial = vehicle.inertial_mass_kg
     rl = vehicle.resistance
     road_n = float(phys.road_load_force_n(v, rl.f0_n, rl.f1_n_per_mps, rl.f2_n_per_mps2))
     grade_n = float(phys.grade_force_n(vehicle.mass_kg, c.grade))
-    # a car that is plugged in does not drive (the charge-port interlock)
-    limit_n = 0.0 if c.charger_connected else _drive_force_limit_n(vehicle, v)
+    # no drive when plugged in (the charge-port interlock), at the top speed, or with the battery's power gone
+    at_top = vehicle.max_speed_kmh is not None and v * 3.6 >= vehicle.max_speed_kmh
+    battery_w = available_power_w(vehicle, state.soc, state.battery_temp_c) * vehicle.drivetrain.efficiency
+    battery_n = battery_w / max(v, 1.0)
+    limit_n = 0.0 if c.charger_connected or at_top else min(_drive_force_limit_n(vehicle, v), battery_n)
     traction_n, brake_n = _driver(c, v, m_inertial, limit_n, road_n + grade_n)
     accel = (traction_n - brake_n - road_n - grade_n) / m_inertial
+    if v == 0.0 and traction_n == 0.0:
+        accel = 0.0  # standing still without drive: the brakes hold it (no rolling away on a slope)
     v_new = max(v + accel * dt_s, 0.0)
-    if v_new == 0.0 and v == 0.0:
-        accel = 0.0
     v_avg = (v + v_new) / 2
     # ---- power flow, as in the cycle simulation ------------------------------------------------
     dt = vehicle.drivetrain
     traction_w = traction_n * v_avg
     braking_w = brake_n * v_avg
     motor_limit_w = limit_n * max(v_avg, 0.1)
+    regen_limit_w = 0.0 if state.soc >= 1.0 else (
+        vehicle.battery.max_charge_kw * 1e3 * temperature_factor(state.battery_temp_c))  # cold cells take less
     regen_w = min(braking_w * dt.regen_fraction * float(phys.regen_fade(v_avg, dt.regen_fade_mps)),
-                  motor_limit_w, vehicle.battery.max_charge_kw * 1e3)
+                  motor_limit_w, regen_limit_w)
     mech_w = traction_w - regen_w
     if dt.efficiency_map is not None:
         loss_w = float(phys.map_drive_loss_w(mech_w, v_avg, len(vehicle.motors), vehicle.peak_power_kw * 1e3,

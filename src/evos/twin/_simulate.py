@@ -14,6 +14,8 @@ import numpy as np
 from scipy.signal import lfilter
 
 from evos.twin import _physics as phys
+from evos.twin._battery import available_power_w
+from evos.twin._charge import temperature_factor
 from evos.twin._config import Vehicle
 from evos.twin._cycles import Cycle
 
@@ -39,6 +41,7 @@ class CycleResult:
     battery_temp_c: np.ndarray
     energy_j: dict[str, float]  # battery, wall, and every term of the balance
     trace_shortfall_s: float  # time the vehicle could not deliver the trace's power
+    battery_depleted_s: float = 0.0  # time the trace went on after the usable energy was used up
 
     @property
     def battery_kwh(self) -> float:
@@ -50,12 +53,12 @@ class CycleResult:
 
     @property
     def kwh_per_100km(self) -> float:
-        """Battery energy per 100 km."""
-        return self.battery_kwh / (self.distance_m / 1e5)
+        """Battery energy per 100 km (0 for a trace that goes nowhere)."""
+        return self.battery_kwh / (self.distance_m / 1e5) if self.distance_m > 0 else 0.0
 
     @property
     def wall_kwh_per_100km(self) -> float:
-        return self.wall_kwh / (self.distance_m / 1e5)
+        return self.wall_kwh / (self.distance_m / 1e5) if self.distance_m > 0 else 0.0
 
     @property
     def regen_share(self) -> float:
@@ -103,7 +106,9 @@ class _Params:
         self.max_charge = col([x.max_charge_kw * 1e3 for x in b])
         self.heat_capacity = col([x.heat_capacity_j_per_k for x in b])
         self.thermal_r = col([x.thermal_resistance_k_per_w for x in b])
-        mean_ocv = np.array([phys.ocv_cell_v(np.linspace(0, 1, 101), c).mean() for c in self.chemistry])[:, None]
+        self.usable = [x.usable_fraction for x in b]
+        mean_ocv = np.array([phys.ocv_cell_v(np.linspace(0, 1, 101), c, u).mean()
+                             for c, u in zip(self.chemistry, self.usable, strict=True)])[:, None]
         self.capacity_as = col([x.usable_kwh * J_PER_KWH for x in b]) / (self.series * mean_ocv)  # A·s
         self.charger_efficiency = col([v.charging.charger_efficiency for v in vehicles])
         self.ac_charge_w = col([min(v.charging.ac_max_kw, 7.2) * 1e3 for v in vehicles])  # Level 2 wallbox
@@ -119,10 +124,14 @@ class _Params:
 
     def ocv_pack(self, soc: np.ndarray) -> np.ndarray:
         out = np.empty_like(soc)
-        for chem in set(self.chemistry):
-            rows = [i for i, c in enumerate(self.chemistry) if c == chem]
-            out[rows] = phys.ocv_cell_v(soc[rows], chem) * self.series[rows]
+        for key in set(zip(self.chemistry, self.usable, strict=True)):
+            rows = [i for i, k in enumerate(zip(self.chemistry, self.usable, strict=True)) if k == key]
+            out[rows] = phys.ocv_cell_v(soc[rows], key[0], key[1]) * self.series[rows]
         return out
+
+    def available_power_w(self, vehicles: Sequence[Vehicle], soc: float, temp_c: float) -> np.ndarray:
+        """Pack power each vehicle can deliver at ``soc`` and ``temp_c`` (rating and minimum cell voltage)."""
+        return _column([available_power_w(v, soc, temp_c) for v in vehicles])
 
 
 def _lfilter_rows(b0: np.ndarray, a1: np.ndarray, x: np.ndarray, initial: np.ndarray) -> np.ndarray:
@@ -197,13 +206,15 @@ def simulate_batch(vehicles: Sequence[Vehicle], cycle: Cycle, soc0: float = 0.9,
 
     # ---- motors: traction limited by motor and battery, braking split into regen and friction ---
     motor_limit = p.motor_limit_w(speed, vehicles)
-    traction_limit = np.minimum(motor_limit, p.max_discharge * 0.97)
+    # the battery's power at the start (rating, minimum cell voltage at this SoC and temperature)
+    traction_limit = np.minimum(motor_limit, p.available_power_w(vehicles, soc0, ambient_c) * 0.97)
     traction = np.clip(wheel, 0.0, None)
     shortfall = traction > traction_limit + 1.0
     traction = np.minimum(traction, traction_limit)
     braking = np.clip(-wheel, 0.0, None)
+    regen_limit = p.max_charge * temperature_factor(ambient_c)  # cold cells take less charge
     regen = np.minimum(braking * p.regen_fraction * phys.regen_fade(speed, p.regen_fade),
-                       np.minimum(motor_limit, p.max_charge))
+                       np.minimum(motor_limit, regen_limit))
     friction = braking - regen
     mech = traction - regen
     loss = phys.drive_loss_w(mech, speed, p.motor_count, p.peak_power, p.efficiency, p.copper, p.spin)
@@ -243,6 +254,7 @@ def simulate_batch(vehicles: Sequence[Vehicle], cycle: Cycle, soc0: float = 0.9,
         "kinetic": 0.5 * p.inertial_mass[:, 0] * float(cycle.speed_mps[-1] ** 2 - cycle.speed_mps[0] ** 2),
     }
     shortfall_s = per_vehicle(shortfall)
+    depleted_s = per_vehicle(soc < 0)
     soc_trace = np.concatenate([np.full((n, 1), soc0), soc], axis=1)
     temp_trace = np.concatenate([np.full((n, 1), ambient_c), temp], axis=1)
     results = []
@@ -252,7 +264,7 @@ def simulate_batch(vehicles: Sequence[Vehicle], cycle: Cycle, soc0: float = 0.9,
             distance_m=float(distance[i]), wheel_power_w=wheel[i], battery_power_w=chemical[i],
             soc=soc_trace[i], battery_temp_c=temp_trace[i],
             energy_j={name: float(values[i]) for name, values in totals.items()},
-            trace_shortfall_s=float(shortfall_s[i]),
+            trace_shortfall_s=float(shortfall_s[i]), battery_depleted_s=float(depleted_s[i]),
         ))
     return results
 

@@ -14,6 +14,9 @@ from pathlib import Path
 from evos.errors import DataError
 from evos.twin._realtime import TwinState
 
+_RANGES = {"soc": (0.0, 1.0), "latitude_deg": (-90.0, 90.0), "longitude_deg": (-180.0, 180.0),
+           "heading_deg": (0.0, 360.0), "battery_temp_c": (-60.0, 100.0), "cabin_temp_c": (-60.0, 100.0),
+           "odometer_m": (0.0, math.inf), "consumed_kwh": (0.0, math.inf)}
 _PERSISTED = ("soc", "battery_temp_c", "cabin_temp_c", "odometer_m", "latitude_deg", "longitude_deg",
               "heading_deg", "consumed_kwh")
 
@@ -23,6 +26,7 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.saved_at_s: float | None = None  # when the state last loaded was saved (epoch seconds)
         try:
             self._db = sqlite3.connect(path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -34,7 +38,7 @@ class StateStore:
 
     def load(self, vehicle: str) -> TwinState | None:
         """The last saved state of ``vehicle`` (parked), or None if none was saved or it is unusable."""
-        row = self._db.execute("SELECT state FROM twin_state WHERE vehicle = ?", (vehicle,)).fetchone()
+        row = self._db.execute("SELECT state, saved_at FROM twin_state WHERE vehicle = ?", (vehicle,)).fetchone()
         if row is None:
             return None
         try:
@@ -42,8 +46,10 @@ class StateStore:
             values = {key: float(data[key]) for key in _PERSISTED}
         except (ValueError, KeyError, TypeError):
             return None
-        if not all(math.isfinite(v) for v in values.values()) or not 0 <= values["soc"] <= 1:
+        if not all(math.isfinite(v) and _RANGES.get(k, (-math.inf, math.inf))[0] <= v <= _RANGES.get(
+                k, (-math.inf, math.inf))[1] for k, v in values.items()):
             return None
+        self.saved_at_s = float(row[1])
         return TwinState(**values)
 
     def save(self, vehicle: str, state: TwinState, now_s: float) -> None:
