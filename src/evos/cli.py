@@ -12,6 +12,7 @@ import typer
 
 import evos
 from evos import datadir
+from evos.adas._cli import app as adas_app
 from evos.broker import DEFAULT_ADDRESS, Broker
 from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, console, fail, register, serve_command
 from evos.errors import EvosError
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 register(app)
 app.add_typer(twin_app)
+app.add_typer(adas_app)
 app.command("drive")(drive_command)
 
 

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from evos.adas._params import AccParams
 from evos.adas._sensor import SensorFrame, Track
 
+KINEMATIC_MIN_MPS2 = 0.3  # the kinematic bound applies from this deceleration on
+LEAD_STOPPED_MPS = 0.5
+
 
 class AccMode(enum.Enum):
     OFF = "off"
@@ -67,13 +70,16 @@ def desired_accel_mps2(p: AccParams, speed_mps: float, lead: Track | None) -> fl
     gap_m, rate_mps = lead.range_m, lead.range_rate_mps
     desired_gap_m = p.standstill_m + p.time_gap_s * speed_mps
     a_gap = p.k_gap_per_s2 * (gap_m - desired_gap_m) + p.k_rate_per_s * rate_mps
-    # kinematic bound: the constant deceleration that matches speeds at the standstill distance
+    # kinematic bound: the constant deceleration that matches speeds at the standstill distance; it takes over
+    # when it asks for real braking; behind a stopped car it alone decides (no asymptotic creep to a stop)
     a_kin = -rate_mps**2 / (2 * max(gap_m - p.standstill_m, 0.1)) if rate_mps < 0 else math.inf
-    accel = min(a_speed, a_gap, a_kin)
     lead_speed = speed_mps + rate_mps
-    if speed_mps < 0.1 and lead_speed < 0.5 and gap_m < p.standstill_m + 1.5:
-        accel = -p.hold_decel_mps2  # stop-and-go: hold at standstill until the lead moves off
-    return accel
+    lead_stopped = lead_speed < LEAD_STOPPED_MPS
+    if speed_mps < 0.1 and lead_stopped:
+        return -p.hold_decel_mps2  # stop-and-go: wait at standstill until the lead drives off
+    if lead_stopped:
+        return min(a_speed, a_kin)  # stop at the standstill distance with constant deceleration
+    return min(a_speed, a_gap, a_kin if a_kin < -KINEMATIC_MIN_MPS2 else math.inf)
 
 
 class AccController:
@@ -113,9 +119,7 @@ class AccController:
             return
         if not obs.frame.healthy:
             self.mode = AccMode.FAULT
-        elif self.mode is AccMode.FAULT:
-            self.mode = AccMode.STANDBY
-        elif self.mode in (AccMode.ACTIVE, AccMode.OVERRIDE) and obs.brake_pedal:
+        elif self.mode is AccMode.FAULT or (self.mode in (AccMode.ACTIVE, AccMode.OVERRIDE) and obs.brake_pedal):
             self.mode = AccMode.STANDBY
         elif self.mode is AccMode.ACTIVE and obs.accelerator_pedal:
             self.mode = AccMode.OVERRIDE

@@ -1,0 +1,132 @@
+"""``evos adas ...``: run the built-in driver-assistance suites and scenario files, print tables, write JSON/plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from evos.adas._scenario import load_scenario
+from evos.adas._sim import RunResult, simulate
+from evos.adas._suite import SUITES, SuiteRun, best_case_impact_mps, run_suite, summary
+from evos.errors import EvosError
+
+app = typer.Typer(name="adas", no_args_is_help=True,
+                  help="Driver assistance (ACC, AEB): Euro NCAP suites and scenario files on a simulated road.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(exc: EvosError) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(1)
+
+
+def _fmt(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None or x == float("inf") else f"{x:.{digits}f}"
+
+
+def _suite_table(name: str, runs: list[SuiteRun]) -> Table:
+    table = Table(title=f"{name}: {len(runs)} runs (AEB only, then ACC on)")
+    for column in ("scenario", "collision", "impact m/s", "unavoidable", "min TTC s", "min gap s", "max decel",
+                   "max jerk", "comfort", "AEB", "progress"):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for run in runs:
+        r = run.result
+        table.add_row(r.name, "[red]yes[/]" if r.collision else "no", _fmt(r.impact_speed_mps),
+                      "yes" if run.unavoidable else "", _fmt(r.min_ttc_s), _fmt(r.min_time_gap_s),
+                      _fmt(r.max_decel_mps2), _fmt(r.max_jerk_mps3), "[yellow]breach[/]" if r.comfort_breach else "ok",
+                      r.aeb_stage, _fmt(r.progress))
+    return table
+
+
+@app.command("suite")
+def suite_command(
+    name: Annotated[str, typer.Argument(help=f"Built-in suite: {', '.join(SUITES)}.")],
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write the results as JSON to this file.",
+                                                  dir_okay=False)] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary, not every run.")] = False,
+) -> None:
+    """Run a built-in suite (each cell with AEB only and with ACC on) and report collisions and comfort."""
+    try:
+        runs = run_suite(name)
+    except EvosError as exc:
+        raise _fail(exc) from None
+    result = summary(runs)
+    if not quiet:
+        console.print(_suite_table(name, runs))
+    for mode, label in (("aeb", "AEB only"), ("acc", "ACC on")):
+        m: dict[str, Any] = result[mode]  # type: ignore[assignment]
+        console.print(f"{label}: {m['collisions']}/{m['runs']} collisions ({m['avoidable_collisions']} avoidable), "
+                      f"{m['comfort_breaches']} comfort breaches, min TTC {m['min_ttc_s']} s", highlight=False)
+    console.print(f"unavoidable cells: {', '.join(result['unavoidable_cells']) or 'none'}",  # type: ignore[arg-type]
+                  highlight=False)
+    if json_out is not None:
+        doc = {"suite": name, "scenarios": [r.row() for r in runs], "summary": result}
+        json_out.write_text(json.dumps(doc, indent=1) + "\n", "utf-8")
+
+
+@app.command("scenario")
+def scenario_command(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file (schema in docs/adas.md).", dir_okay=False)],
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of distance, speeds, acceleration and "
+                                                             "lane position over time.", dir_okay=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON instead of a table.")] = False,
+) -> None:
+    """Run one scenario file and report its metrics."""
+    try:
+        scenario = load_scenario(file)
+        result = simulate(scenario)
+        best = best_case_impact_mps(scenario)
+    except EvosError as exc:
+        raise _fail(exc) from None
+    metrics = {**result.metrics(), "unavoidable": best > 0, "best_case_impact_mps": round(best, 3)}
+    if as_json:
+        print(json.dumps(metrics, indent=1))
+    else:
+        table = Table(title=f"{scenario.name}" + (f" — {scenario.description}" if scenario.description else ""))
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for key, value in metrics.items():
+            if key != "name":
+                table.add_row(key.replace("_", " "), str(value))
+        console.print(table)
+    if plot is not None:
+        _plot(result, scenario.name, plot)
+
+
+def _plot(result: RunResult, title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tr = result.trace
+    t = tr.time_s
+    fig, axes = plt.subplots(4, 1, figsize=(10, 9), sharex=True)
+    axes[0].plot(t, tr.gap_m, color="tab:blue")
+    axes[0].set_ylabel("gap in lane, m")
+    axes[1].plot(t, tr.ego_speed_mps * 3.6, label="ego", color="black")
+    for i in range(tr.target_speed_mps.shape[1]):
+        axes[1].plot(t, tr.target_speed_mps[:, i] * 3.6, label=f"target {i}", linewidth=0.9)
+        axes[3].plot(t, tr.target_lateral_m[:, i], label=f"target {i}", linewidth=0.9)
+    axes[1].set_ylabel("speed, km/h")
+    axes[1].legend(loc="upper right")
+    axes[2].plot(t, tr.demand_mps2, label="demand", color="tab:gray", linewidth=0.8)
+    axes[2].plot(t, tr.ego_accel_mps2, label="ego", color="tab:red")
+    axes[2].set_ylabel("accel, m/s²")
+    axes[2].legend(loc="lower right")
+    axes[3].axhline(0, color="black", linewidth=0.6)
+    for edge in (-1.75, 1.75):
+        axes[3].axhline(edge, color="gray", linestyle="--", linewidth=0.6)
+    axes[3].set_ylabel("target lateral, m")
+    axes[3].set_xlabel("time, s")
+    verdict = f"collision at {result.impact_speed_mps:.2f} m/s" if result.collision else "no collision"
+    fig.suptitle(f"{title}: {verdict}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,215 @@
+"""Scenarios: an ego and scripted targets on a straight multi-lane road, as frozen dataclasses and YAML files.
+
+Positions are along the road; a target's ``gap_m`` is from the ego's front bumper to the target's rear bumper.
+Lanes are ``LANE_WIDTH_M`` wide, lane 0 is the ego's, positive lanes are to the left. The file schema is
+documented in docs/adas.md; a bad file raises :class:`ScenarioFileError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+import yaml
+
+from evos.adas._params import CAR_LENGTH_M, CAR_WIDTH_M, LANE_WIDTH_M, EgoLimits, SensorParams, _check
+from evos.errors import DataError, InvalidArgumentError
+
+
+class ScenarioFileError(DataError):
+    """A scenario file is invalid; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class TargetAction:
+    """A scripted change of a target, fired once when ``at_s`` is reached or the gap shrinks to ``at_gap_m``.
+
+    Longitudinal: accelerate at ``accel_mps2`` (negative: brake) until ``until_speed_mps``. Lateral: move to
+    ``to_lane`` (plus ``to_offset_m``) over ``duration_s`` with a smooth (cosine) profile.
+    """
+
+    at_s: float | None = None
+    at_gap_m: float | None = None
+    accel_mps2: float | None = None
+    until_speed_mps: float = 0.0
+    to_lane: int | None = None
+    to_offset_m: float = 0.0
+    duration_s: float = 3.0
+
+    def __post_init__(self) -> None:
+        if (self.at_s is None) == (self.at_gap_m is None):
+            raise InvalidArgumentError("give exactly one trigger (at_s or at_gap_m)")
+        if (self.accel_mps2 is None) == (self.to_lane is None):
+            raise InvalidArgumentError("give exactly one change (accel_mps2 or to_lane)")
+        _check(self, {"until_speed_mps": (0.0, 70.0), "duration_s": (0.1, 30.0), "to_offset_m": (-5.0, 5.0)})
+        for name, (lo, hi) in {"at_s": (0.0, 3600.0), "at_gap_m": (-50.0, 500.0),
+                               "accel_mps2": (-12.0, 10.0)}.items():
+            if getattr(self, name) is not None:
+                _check(self, {name: (lo, hi)})
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A target vehicle: initial gap and speed, lane and lateral position, size and scripted actions.
+
+    ``overlap_pct`` (Euro NCAP style, -100..100, negative: target offset to the right) sets the lateral offset
+    from the share of the ego's width the target covers; otherwise ``offset_m`` (positive left) applies.
+    """
+
+    gap_m: float
+    speed_mps: float
+    name: str = "target"
+    lane: int = 0
+    offset_m: float = 0.0
+    overlap_pct: float | None = None
+    width_m: float = CAR_WIDTH_M
+    length_m: float = CAR_LENGTH_M
+    actions: tuple[TargetAction, ...] = ()
+
+    def __post_init__(self) -> None:
+        _check(self, {"gap_m": (-100.0, 1000.0), "speed_mps": (0.0, 70.0), "lane": (-5, 5),
+                      "offset_m": (-5.0, 5.0), "width_m": (0.3, 3.0), "length_m": (0.3, 20.0)})
+        if self.overlap_pct is not None:
+            _check(self, {"overlap_pct": (-100.0, 100.0)})
+            if self.overlap_pct == 0:
+                raise InvalidArgumentError("TargetSpec.overlap_pct: must not be 0 (give offset_m instead)")
+
+    def lateral_m(self, ego_width_m: float) -> float:
+        """Initial lateral position of the target's centre relative to the ego's centre (m, positive left)."""
+        if self.overlap_pct is None:
+            return self.lane * LANE_WIDTH_M + self.offset_m
+        covered_m = abs(self.overlap_pct) / 100 * ego_width_m
+        return self.lane * LANE_WIDTH_M + math.copysign((ego_width_m + self.width_m) / 2 - covered_m,
+                                                        self.overlap_pct)
+
+
+@dataclass(frozen=True)
+class EgoSpec:
+    """The ego car: vehicle preset, initial speed, which functions are on, and the driver's brake presses."""
+
+    speed_mps: float
+    vehicle: str = "xiaomi-su7"
+    acc: bool = False
+    set_speed_mps: float | None = None  # ACC set speed; default: the initial speed
+    time_gap_s: float = 1.8
+    aeb: bool = True
+    brake_pedal: tuple[tuple[float, float], ...] = ()  # [start_s, end_s] windows the driver brakes
+    driver_brake_mps2: float = 3.0  # how hard the driver brakes in those windows
+    limits: EgoLimits = field(default_factory=EgoLimits)
+
+    def __post_init__(self) -> None:
+        _check(self, {"speed_mps": (0.0, 70.0), "time_gap_s": (1.0, 2.5), "driver_brake_mps2": (0.0, 12.0)})
+        if self.set_speed_mps is not None:
+            _check(self, {"set_speed_mps": (0.0, 60.0)})
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One test: ego, targets, duration and rate, sensor and seed; ``end_when_matched`` ends a run as Euro NCAP
+    does once AEB has braked and the ego is no faster than the object ahead (or stopped)."""
+
+    name: str
+    ego: EgoSpec
+    targets: tuple[TargetSpec, ...] = ()
+    duration_s: float = 20.0
+    rate_hz: float = 100.0
+    seed: int = 0
+    sensor: SensorParams = field(default_factory=SensorParams)
+    sensor_fault: tuple[tuple[float, float], ...] = ()  # [start_s, end_s] windows the sensor reports a fault
+    end_when_matched: bool = False
+    description: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict, hash=False)  # suite bookkeeping (test, speeds, ...)
+
+    def __post_init__(self) -> None:
+        _check(self, {"duration_s": (0.1, 3600.0)})
+        if self.rate_hz not in (50.0, 100.0):
+            raise InvalidArgumentError(f"Scenario.rate_hz: must be 50 or 100, got {self.rate_hz!r}")
+
+
+# ---- loading ----------------------------------------------------------------------------------------
+def _value(hint: Any, raw: Any, source: str, path: str) -> Any:
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):
+        if raw is None:
+            return None
+        (inner,) = [a for a in get_args(hint) if a is not type(None)]
+        return _value(inner, raw, source, path)
+    if hint is float:
+        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
+            raise ScenarioFileError(source, path, f"must be a number, got {raw!r}")
+        return float(raw)
+    if hint is int:
+        if isinstance(raw, bool) or not isinstance(raw, int):
+            raise ScenarioFileError(source, path, f"must be an integer, got {raw!r}")
+        return raw
+    if hint is bool:
+        if not isinstance(raw, bool):
+            raise ScenarioFileError(source, path, f"must be true or false, got {raw!r}")
+        return raw
+    if hint is str:
+        if not isinstance(raw, str):
+            raise ScenarioFileError(source, path, f"must be a string, got {raw!r}")
+        return raw
+    if origin is tuple:
+        if not isinstance(raw, list):
+            raise ScenarioFileError(source, path, f"must be a list, got {type(raw).__name__}")
+        args = get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_value(args[0], item, source, f"{path}[{i}]") for i, item in enumerate(raw))
+        if len(raw) != len(args):
+            raise ScenarioFileError(source, path, f"must be a list of {len(args)} items, got {len(raw)}")
+        return tuple(_value(a, item, source, f"{path}[{i}]") for i, (a, item) in enumerate(zip(args, raw, strict=True)))
+    if dataclasses.is_dataclass(hint):
+        return _convert(hint, raw, source, path)  # type: ignore[arg-type]
+    raise ScenarioFileError(source, path, f"unsupported field type {hint}")
+
+
+def _convert(cls: type, data: Any, source: str, where: str) -> Any:
+    """A dataclass from a mapping, every field checked; errors name ``where.field``."""
+    if not isinstance(data, Mapping):
+        raise ScenarioFileError(source, where or None, f"must be a mapping, got {type(data).__name__}")
+    hints = get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "tags"}
+    prefix = f"{where}." if where else ""
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ScenarioFileError(source, prefix + str(unknown[0]), f"unknown field (known: {', '.join(fields)})")
+    values: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name in data:
+            values[name] = _value(hints[name], data[name], source, prefix + name)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ScenarioFileError(source, prefix + name, "missing required field")
+    try:
+        return cls(**values)
+    except InvalidArgumentError as exc:
+        # the dataclass names the rule; keep the file path of the entry and strip the class prefix
+        problem = str(exc).split(": ", 1)[-1]
+        field_name = str(exc).split(": ", 1)[0].rsplit(".", 1)[-1] if ": " in str(exc) else ""
+        entry = prefix + field_name if field_name in fields else where or None
+        raise ScenarioFileError(source, entry, problem) from None
+
+
+def scenario_from_mapping(data: Any, source: str) -> Scenario:
+    """Build and check a Scenario from parsed YAML; ScenarioFileError names the bad field."""
+    scenario: Scenario = _convert(Scenario, data, source, "")
+    return scenario
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Load a scenario YAML file; ScenarioFileError (a DataError) names the file and the field."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise ScenarioFileError(str(path), None, f"cannot read file: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioFileError(str(path), None, f"not valid YAML: {exc}") from exc
+    return scenario_from_mapping(data if data is not None else {}, str(path))

@@ -1,0 +1,132 @@
+"""Built-in test suites: Euro NCAP AEB car-to-car rear (CCRs, CCRm, CCRb), each run with AEB only and with ACC on.
+
+Test matrix as Euro NCAP AEB C2C test protocol v3.0.2 (as implemented by open test suites): CCRs ego 10-50 km/h
+in 5 km/h steps against a stationary target at overlaps -75/-50/50/75/100 %; CCRm ego 30-80 km/h against a
+20 km/h target at 100 and ±50 %; CCRb both at 50 km/h, the target braking at 2 or 6 m/s² from a gap of 12 or
+40 m. CCRs/CCRm start at TTC 4 s. With AEB only the driver holds the initial speed and the run ends as Euro NCAP's
+does (ego no faster than the target, or contact); with ACC on the set speed is the initial speed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from evos.adas._scenario import EgoSpec, Scenario, TargetAction, TargetSpec
+from evos.adas._sim import RunResult, simulate
+from evos.errors import InvalidArgumentError
+from evos.twin import load_vehicle
+
+KMH = 1 / 3.6
+CCRS_OVERLAPS_PCT = (-75.0, -50.0, 50.0, 75.0, 100.0)
+CCRM_OVERLAPS_PCT = (-50.0, 50.0, 100.0)
+START_TTC_S = 4.0
+CCRB_BRAKE_AT_S = 1.0  # the target brakes after 1 s of steady driving
+CCRB_DURATION_S = 10.0
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """One cell of a suite: its scenario, the run, and whether the physical best case still collides."""
+
+    scenario: Scenario
+    result: RunResult
+    unavoidable: bool
+    best_case_impact_mps: float
+
+    def row(self) -> dict[str, object]:
+        return {**self.result.metrics(), "unavoidable": self.unavoidable, **dict(self.scenario.tags)}
+
+
+def _kmh(v: float) -> str:
+    return f"{v:g}"
+
+
+def euro_ncap_ccr() -> list[Scenario]:
+    """The Euro NCAP CCR matrix, AEB only (``acc: false``); see :func:`with_acc` for the ACC-on variant."""
+    cells: list[Scenario] = []
+    for ego_kmh in range(10, 55, 5):
+        v = ego_kmh * KMH
+        for overlap in CCRS_OVERLAPS_PCT:
+            cells.append(Scenario(
+                f"CCRs {ego_kmh} km/h {overlap:+g}%", EgoSpec(speed_mps=v),
+                (TargetSpec(gap_m=v * START_TTC_S, speed_mps=0.0, overlap_pct=overlap),),
+                duration_s=START_TTC_S + 6.0, end_when_matched=True,
+                tags={"test": "CCRs", "ego_kmh": _kmh(ego_kmh), "target_kmh": "0", "overlap_pct": f"{overlap:g}"}))
+    for ego_kmh in range(30, 85, 5):
+        v, vt = ego_kmh * KMH, 20 * KMH
+        for overlap in CCRM_OVERLAPS_PCT:
+            cells.append(Scenario(
+                f"CCRm {ego_kmh} km/h {overlap:+g}%", EgoSpec(speed_mps=v),
+                (TargetSpec(gap_m=(v - vt) * START_TTC_S, speed_mps=vt, overlap_pct=overlap),),
+                duration_s=START_TTC_S + 8.0, end_when_matched=True,
+                tags={"test": "CCRm", "ego_kmh": _kmh(ego_kmh), "target_kmh": "20", "overlap_pct": f"{overlap:g}"}))
+    for decel in (2.0, 6.0):
+        for gap in (12.0, 40.0):
+            v = 50 * KMH
+            action = TargetAction(at_s=CCRB_BRAKE_AT_S, accel_mps2=-decel)
+            cells.append(Scenario(
+                f"CCRb {decel:g} m/s² {gap:g} m", EgoSpec(speed_mps=v),
+                (TargetSpec(gap_m=gap, speed_mps=v, actions=(action,)),),
+                duration_s=CCRB_DURATION_S, end_when_matched=True,
+                tags={"test": "CCRb", "ego_kmh": "50", "target_kmh": "50", "overlap_pct": "100",
+                      "target_decel_mps2": f"{decel:g}", "gap_m": f"{gap:g}"}))
+    return cells
+
+
+def with_acc(scenario: Scenario) -> Scenario:
+    """The same cell with ACC on at the initial speed (AEB stays on); it runs to its duration."""
+    return replace(scenario, name=f"{scenario.name} ACC", ego=replace(scenario.ego, acc=True),
+                   end_when_matched=False, tags={**scenario.tags, "mode": "acc"})
+
+
+SUITES: dict[str, Callable[[], list[Scenario]]] = {"euro-ncap-ccr": euro_ncap_ccr}
+
+
+def suite_scenarios(name: str) -> list[Scenario]:
+    """Every scenario of a built-in suite: each cell with AEB only, then with ACC on."""
+    if name not in SUITES:
+        raise InvalidArgumentError(f"unknown suite {name!r}: known {', '.join(SUITES)}")
+    cells = [replace(s, tags={**s.tags, "mode": "aeb"}) for s in SUITES[name]()]
+    return cells + [with_acc(s) for s in cells]
+
+
+def best_case_impact_mps(scenario: Scenario) -> float:
+    """Impact speed (m/s) if the ego braked at its limit from the first sight of an object in its path (0: none)."""
+    best = simulate(replace(scenario, end_when_matched=False), oracle=True)
+    return best.impact_speed_mps if best.collision else 0.0
+
+
+def run_suite(name: str, progress: Callable[[int, int], None] | None = None) -> list[SuiteRun]:
+    """Run a built-in suite; the best case is computed once per cell and shared by its AEB and ACC runs."""
+    scenarios = suite_scenarios(name)
+    vehicle = load_vehicle(scenarios[0].ego.vehicle)
+    best: dict[str, float] = {}
+    runs = []
+    for i, scenario in enumerate(scenarios):
+        cell = scenario.name.removesuffix(" ACC")
+        if cell not in best:
+            best[cell] = best_case_impact_mps(scenario)
+        runs.append(SuiteRun(scenario, simulate(scenario, vehicle=vehicle), best[cell] > 0, best[cell]))
+        if progress is not None:
+            progress(i + 1, len(scenarios))
+    return runs
+
+
+def summary(runs: list[SuiteRun]) -> dict[str, object]:
+    """Counts per mode: runs, collisions, collisions outside unavoidable cells, comfort breaches."""
+    out: dict[str, object] = {"runs": len(runs), "unavoidable_cells": sorted(
+        {r.scenario.name.removesuffix(" ACC") for r in runs if r.unavoidable})}
+    for mode in ("aeb", "acc"):
+        mine = [r for r in runs if r.scenario.tags.get("mode") == mode]
+        out[mode] = {
+            "runs": len(mine),
+            "collisions": sum(r.result.collision for r in mine),
+            "avoidable_collisions": sum(r.result.collision and not r.unavoidable for r in mine),
+            "max_impact_speed_mps": round(max((r.result.impact_speed_mps for r in mine), default=0.0), 3),
+            "comfort_breaches": sum(r.result.comfort_breach for r in mine),
+            "min_ttc_s": round(min((r.result.min_ttc_s for r in mine), default=math.inf), 3),
+            "max_decel_mps2": round(max((r.result.max_decel_mps2 for r in mine), default=0.0), 3),
+        }
+    return out
