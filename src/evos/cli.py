@@ -16,13 +16,9 @@ from evos.adas._cli import app as adas_app
 from evos.broker import DEFAULT_ADDRESS, Broker
 from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, console, fail, register, serve_command
 from evos.errors import EvosError
-from evos.twin import load_vehicle
+from evos.twin import TWIN_OVERLAY, Controls, StateStore, TwinProvider, load_vehicle
 from evos.twin._cli import app as twin_app
 from evos.twin._cli import drive_command
-from evos.twin._provider import OVERLAY as TWIN_OVERLAY
-from evos.twin._provider import TwinProvider
-from evos.twin._realtime import Controls
-from evos.twin._store import StateStore
 
 app = typer.Typer(
     name="evos", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,

@@ -19,8 +19,7 @@ from evos.adas._aeb import AebCommand, AebController, AebStage
 from evos.adas._params import LANE_WIDTH_M, AccParams, AebParams, EgoLimits
 from evos.adas._scenario import Scenario, TargetSpec
 from evos.adas._sensor import ObjectTruth, RadarSensor, visible
-from evos.twin import Vehicle, load_vehicle
-from evos.twin._realtime import _drive_force_limit_n
+from evos.twin import Vehicle, drive_force_limit_n, load_vehicle
 
 DRIVER_GAIN_PER_S = 0.8  # the driver holding a speed (as the twin's driver model)
 DRIVER_ACCEL_MPS2 = (-3.5, 2.0)
@@ -139,7 +138,7 @@ def _in_windows(now_s: float, windows: tuple[tuple[float, float], ...]) -> bool:
 @functools.lru_cache(maxsize=8)
 def _force_table(car: Vehicle) -> tuple[float, ...]:
     """The twin's drive-force limit (N) every 0.25 m/s: a call costs ~15 µs, the table is read by interpolation."""
-    return tuple(_drive_force_limit_n(car, i * FORCE_TABLE_STEP_MPS) for i in range(FORCE_TABLE_SIZE))
+    return tuple(drive_force_limit_n(car, i * FORCE_TABLE_STEP_MPS) for i in range(FORCE_TABLE_SIZE))
 
 
 @dataclass

@@ -138,9 +138,9 @@ def broker_command(
     """Run the vehicle data broker alone (KUKSA-compatible gRPC, kuksa.val.v1 and v2)."""
     overlays = list(overlay or [])
     if twin_overlay:
-        from evos.twin._provider import OVERLAY
+        from evos.twin import TWIN_OVERLAY
 
-        overlays.insert(0, OVERLAY)
+        overlays.insert(0, TWIN_OVERLAY)
     serve_command("evos broker", address, vss, overlays, jwt_public_key, tls_cert, tls_key)
 
 

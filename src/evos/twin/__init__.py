@@ -7,26 +7,37 @@ and ``simulate_batch(vehicles, cycle)``; vehicles and cycles are plain frozen da
 from evos.twin._config import Battery, Body, Charging, Climate, Drivetrain, Motor, RoadLoad, Vehicle, VehicleFileError
 from evos.twin._cycles import BUILTIN as BUILTIN_CYCLES
 from evos.twin._cycles import Cycle, CycleFileError, load_cycle
+from evos.twin._provider import OVERLAY as TWIN_OVERLAY
+from evos.twin._provider import TwinProvider
+from evos.twin._realtime import Controls, TwinState, drive_force_limit_n, step
 from evos.twin._simulate import CycleResult, simulate_batch, simulate_cycle
+from evos.twin._store import StateStore
 from evos.twin._vehicles import list_vehicles, load_vehicle
 
 __all__ = [
     "BUILTIN_CYCLES",
+    "TWIN_OVERLAY",
     "Battery",
     "Body",
     "Charging",
     "Climate",
+    "Controls",
     "Cycle",
     "CycleFileError",
     "CycleResult",
     "Drivetrain",
     "Motor",
     "RoadLoad",
+    "StateStore",
+    "TwinProvider",
+    "TwinState",
     "Vehicle",
     "VehicleFileError",
+    "drive_force_limit_n",
     "list_vehicles",
     "load_cycle",
     "load_vehicle",
     "simulate_batch",
     "simulate_cycle",
+    "step",
 ]

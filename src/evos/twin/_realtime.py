@@ -71,7 +71,8 @@ class TwinState:
     motor_rpm: float = 0.0
 
 
-def _drive_force_limit_n(vehicle: Vehicle, speed_mps: float) -> float:
+def drive_force_limit_n(vehicle: Vehicle, speed_mps: float) -> float:
+    """Most tractive force (N) the motors can give at ``speed_mps`` (torque limit, then power limit)."""
     total = 0.0
     radius = vehicle.drivetrain.wheel_radius_m
     for m in vehicle.motors:
@@ -153,7 +154,7 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     at_top = vehicle.max_speed_kmh is not None and v * 3.6 >= vehicle.max_speed_kmh
     battery_w = available_power_w(vehicle, state.soc, state.battery_temp_c) * vehicle.drivetrain.efficiency
     battery_n = battery_w / max(v, 1.0)
-    limit_n = 0.0 if c.charger_connected or at_top else min(_drive_force_limit_n(vehicle, v), battery_n)
+    limit_n = 0.0 if c.charger_connected or at_top else min(drive_force_limit_n(vehicle, v), battery_n)
     traction_n, brake_n = _driver(c, v, m_inertial, limit_n, road_n + grade_n)
     accel = (traction_n - brake_n - road_n - grade_n) / m_inertial
     if v == 0.0 and traction_n == 0.0:
