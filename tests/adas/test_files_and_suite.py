@@ -173,3 +173,22 @@ def test_cli_errors_and_help(tmp_path: Path) -> None:
     assert unknown.returncode == 1 and "unknown suite 'nope'" in unknown.stderr
     helptext = evos("adas", "scenario", "--help").stdout
     assert "--plot" in helptext and "lane position" in helptext
+
+
+def test_cut_in_suite_at_and_above_the_regulation_ttc() -> None:
+    from dataclasses import replace
+
+    from evos.adas._params import SensorParams
+    from evos.adas._sim import simulate
+    from evos.adas._suite import CUT_IN_TTC_S, run_suite, summary, un_r157_cut_in
+
+    runs = run_suite("un-r157-cut-in")
+    assert len(runs) == 2 * 2 * len(CUT_IN_TTC_S)
+    assert [r.scenario.name for r in runs if r.result.collision] == []
+    assert summary(runs)["unavoidable_cells"] == []
+    braked = [r for r in runs if r.scenario.tags["relative_kmh"] == "60"]
+    assert all(r.result.max_decel_mps2 > 8 for r in braked)  # the tight cut-ins take full braking
+    # with only a ±30° mid-range beam the closest cut-in is seen too late: the near-range beam matters
+    closest = un_r157_cut_in()[0]
+    narrow = simulate(replace(closest, sensor=SensorParams(fov_deg=60.0)))
+    assert narrow.collision

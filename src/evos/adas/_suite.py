@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from evos.adas._params import CAR_WIDTH_M, LANE_WIDTH_M, SensorParams
 from evos.adas._scenario import EgoSpec, Scenario, TargetAction, TargetSpec
 from evos.adas._sim import RunResult, simulate
 from evos.errors import InvalidArgumentError
@@ -75,13 +76,50 @@ def euro_ncap_ccr() -> list[Scenario]:
     return cells
 
 
+# EU 2022/1426 (ADS type approval, referring to UN R157's cut-in assessment), as tabulated by a German
+# authority: a collision must be avoided when the time to collision at cut-in is at least this (s), by the
+# relative speed (km/h) of the car cutting in (shared/notes/peers.md).
+CUT_IN_TTC_S = {10: 0.48, 20: 0.71, 30: 0.94, 40: 1.18, 50: 1.41, 60: 1.64}
+CUT_IN_EGO_KMH = 100.0
+CUT_IN_START_S = 1.0  # the target starts its lane change after this
+CUT_IN_DURATION_S = 3.0  # lateral move over one lane (cosine profile, peak ~1.8 m/s)
+# A car cutting in close ahead is beside the ego, outside a ±30° mid-range beam: cut-ins need the near-range
+# beam of a front radar, ±60° (e.g. Continental ARS 408-21 datasheet: near range ±60°, 0.2-70 m).
+NEAR_RANGE_SENSOR = SensorParams(fov_deg=120.0)
+
+
+def _overlap_share(lane_m: float, half_widths_m: float) -> float:
+    """Share of a cosine lane change (from ``lane_m`` to 0) at which the bodies start to overlap laterally."""
+    return math.acos(1 - 2 * (lane_m - half_widths_m) / lane_m) / math.pi
+
+
+def un_r157_cut_in() -> list[Scenario]:
+    """Cut-ins from the next lane at relative speeds 10-60 km/h, timed so the TTC at the moment the bodies
+    start to overlap is the regulation's value (and 0.5 s more); the ego drives at 100 km/h."""
+    cells: list[Scenario] = []
+    v_ego = CUT_IN_EGO_KMH * KMH
+    overlap_at_s = CUT_IN_START_S + _overlap_share(LANE_WIDTH_M, CAR_WIDTH_M) * CUT_IN_DURATION_S
+    for dv_kmh, ttc_s in CUT_IN_TTC_S.items():
+        for extra_s in (0.0, 0.5):
+            dv = dv_kmh * KMH
+            gap_m = (ttc_s + extra_s) * dv + dv * overlap_at_s  # the gap closes at dv until the overlap
+            action = TargetAction(at_s=CUT_IN_START_S, to_lane=0, duration_s=CUT_IN_DURATION_S)
+            cells.append(Scenario(
+                f"cut-in {dv_kmh} km/h TTC {ttc_s + extra_s:.2f} s", EgoSpec(speed_mps=v_ego),
+                (TargetSpec(gap_m=gap_m, speed_mps=v_ego - dv, lane=1, actions=(action,)),),
+                duration_s=overlap_at_s + 8.0, end_when_matched=True, sensor=NEAR_RANGE_SENSOR,
+                tags={"test": "cut-in", "ego_kmh": f"{CUT_IN_EGO_KMH:g}", "relative_kmh": str(dv_kmh),
+                      "ttc_at_cut_in_s": f"{ttc_s + extra_s:.2f}"}))
+    return cells
+
+
 def with_acc(scenario: Scenario) -> Scenario:
     """The same cell with ACC on at the initial speed (AEB stays on); it runs to its duration."""
     return replace(scenario, name=f"{scenario.name} ACC", ego=replace(scenario.ego, acc=True),
                    end_when_matched=False, tags={**scenario.tags, "mode": "acc"})
 
 
-SUITES: dict[str, Callable[[], list[Scenario]]] = {"euro-ncap-ccr": euro_ncap_ccr}
+SUITES: dict[str, Callable[[], list[Scenario]]] = {"euro-ncap-ccr": euro_ncap_ccr, "un-r157-cut-in": un_r157_cut_in}
 
 
 def suite_scenarios(name: str) -> list[Scenario]:
