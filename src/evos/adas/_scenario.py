@@ -7,16 +7,15 @@ documented in docs/adas.md; a bad file raises :class:`ScenarioFileError` naming 
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import types
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any
 
 import yaml
 
+from evos._records import from_mapping
 from evos.adas._params import CAR_LENGTH_M, CAR_WIDTH_M, LANE_WIDTH_M, EgoLimits, SensorParams, _check
 from evos.errors import DataError, InvalidArgumentError
 
@@ -132,72 +131,9 @@ class Scenario:
 
 
 # ---- loading ----------------------------------------------------------------------------------------
-def _value(hint: Any, raw: Any, source: str, path: str) -> Any:
-    origin = get_origin(hint)
-    if origin in (Union, types.UnionType):
-        if raw is None:
-            return None
-        (inner,) = [a for a in get_args(hint) if a is not type(None)]
-        return _value(inner, raw, source, path)
-    if hint is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-            raise ScenarioFileError(source, path, f"must be a number, got {raw!r}")
-        return float(raw)
-    if hint is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise ScenarioFileError(source, path, f"must be an integer, got {raw!r}")
-        return raw
-    if hint is bool:
-        if not isinstance(raw, bool):
-            raise ScenarioFileError(source, path, f"must be true or false, got {raw!r}")
-        return raw
-    if hint is str:
-        if not isinstance(raw, str):
-            raise ScenarioFileError(source, path, f"must be a string, got {raw!r}")
-        return raw
-    if origin is tuple:
-        if not isinstance(raw, list):
-            raise ScenarioFileError(source, path, f"must be a list, got {type(raw).__name__}")
-        args = get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_value(args[0], item, source, f"{path}[{i}]") for i, item in enumerate(raw))
-        if len(raw) != len(args):
-            raise ScenarioFileError(source, path, f"must be a list of {len(args)} items, got {len(raw)}")
-        return tuple(_value(a, item, source, f"{path}[{i}]") for i, (a, item) in enumerate(zip(args, raw, strict=True)))
-    if dataclasses.is_dataclass(hint):
-        return _convert(hint, raw, source, path)  # type: ignore[arg-type]
-    raise ScenarioFileError(source, path, f"unsupported field type {hint}")
-
-
-def _convert(cls: type, data: Any, source: str, where: str) -> Any:
-    """A dataclass from a mapping, every field checked; errors name ``where.field``."""
-    if not isinstance(data, Mapping):
-        raise ScenarioFileError(source, where or None, f"must be a mapping, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "tags"}
-    prefix = f"{where}." if where else ""
-    unknown = sorted(set(data) - set(fields))
-    if unknown:
-        raise ScenarioFileError(source, prefix + str(unknown[0]), f"unknown field (known: {', '.join(fields)})")
-    values: dict[str, Any] = {}
-    for name, f in fields.items():
-        if name in data:
-            values[name] = _value(hints[name], data[name], source, prefix + name)
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            raise ScenarioFileError(source, prefix + name, "missing required field")
-    try:
-        return cls(**values)
-    except InvalidArgumentError as exc:
-        # the dataclass names the rule; keep the file path of the entry and strip the class prefix
-        problem = str(exc).split(": ", 1)[-1]
-        field_name = str(exc).split(": ", 1)[0].rsplit(".", 1)[-1] if ": " in str(exc) else ""
-        entry = prefix + field_name if field_name in fields else where or None
-        raise ScenarioFileError(source, entry, problem) from None
-
-
 def scenario_from_mapping(data: Any, source: str) -> Scenario:
     """Build and check a Scenario from parsed YAML; ScenarioFileError names the bad field."""
-    scenario: Scenario = _convert(Scenario, data, source, "")
+    scenario: Scenario = from_mapping(Scenario, data, source, "", ScenarioFileError, skip=frozenset({"tags"}))
     return scenario
 
 

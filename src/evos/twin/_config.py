@@ -8,17 +8,16 @@ Real-world figures carry their source in a ``sources`` table or as comments in t
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
-import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args, get_type_hints
+from typing import Any, Literal
 
 import yaml
 
+from evos._records import convert, from_mapping, rule
 from evos.errors import DataError
 
 LBF_N = 4.4482216152605  # newtons per pound-force
@@ -35,43 +34,26 @@ class VehicleFileError(DataError):
     """A vehicle file is invalid; the message names the file and the field."""
 
 
-def _positive(value: float) -> bool:
-    return value > 0
+def _increasing(points: Any) -> bool:
+    return len(points) >= 2 and all(b[0] > a[0] for a, b in itertools.pairwise(points))
 
 
-def _fraction(value: float) -> bool:
-    return 0 < value <= 1
-
-
-def _non_negative(value: float) -> bool:
-    return value >= 0
-
-
-def _efficiency_pairs(points: Any) -> bool:
-    return points is None or all(0 <= x <= 1 and 0 < y <= 1 for x, y in points)
-
-
-def _curve_pairs(points: Any) -> bool:
-    return all(0 <= x <= 100 and 0 <= y <= 1 for x, y in points)
-
-
-_RULES = {_positive: "must be > 0", _fraction: "must be in (0, 1]", _non_negative: "must be >= 0",
-          _efficiency_pairs: "needs loads in [0, 1] and efficiencies in (0, 1]",
-          _curve_pairs: "needs SoC in [0, 100] % and power fractions in [0, 1]"}
-
-
-def check(rule: Any) -> Any:
-    """Field metadata: a predicate the value must satisfy."""
-    return {"check": rule}
+POSITIVE = rule(lambda v: v > 0, "must be > 0")
+FRACTION = rule(lambda v: 0 < v <= 1, "must be in (0, 1]")
+NON_NEGATIVE = rule(lambda v: v >= 0, "must be >= 0")
+EFFICIENCY_MAP = rule(lambda p: p is None or (_increasing(p) and all(0 <= x <= 1 and 0 < y <= 1 for x, y in p)),
+                      "needs at least two points with increasing x, loads in [0, 1] and efficiencies in (0, 1]")
+DC_CURVE = rule(lambda p: _increasing(p) and all(0 <= x <= 100 and 0 <= y <= 1 for x, y in p),
+                "needs at least two points with increasing x, SoC in [0, 100] % and power fractions in [0, 1]")
 
 
 @dataclass(frozen=True)
 class RoadLoad:
     """Coast-down road load F = f0 + f1 v + f2 v² (N, v in m/s) on the flat, at test mass."""
 
-    f0_n: float = field(metadata=check(_non_negative))
+    f0_n: float = field(metadata=NON_NEGATIVE)
     f1_n_per_mps: float = 0.0
-    f2_n_per_mps2: float = field(default=0.0, metadata=check(_non_negative))
+    f2_n_per_mps2: float = field(default=0.0, metadata=NON_NEGATIVE)
 
     @classmethod
     def from_epa(cls, a_lbf: float, b_lbf_per_mph: float, c_lbf_per_mph2: float) -> RoadLoad:
@@ -83,12 +65,12 @@ class RoadLoad:
 class Body:
     """Body data: masses, aerodynamic drag and rolling resistance."""
 
-    curb_mass_kg: float = field(metadata=check(_positive))
-    drag_coefficient: float = field(metadata=check(_positive))
-    frontal_area_m2: float = field(metadata=check(_positive))
-    rolling_resistance: float = field(default=0.0085, metadata=check(_positive))  # typical EV tyre, unitless
-    payload_kg: float = field(default=136.0, metadata=check(_non_negative))  # 300 lb: driver + EPA test load
-    rotating_inertia_factor: float = field(default=0.03, metadata=check(_non_negative))  # wheels, motor, gear
+    curb_mass_kg: float = field(metadata=POSITIVE)
+    drag_coefficient: float = field(metadata=POSITIVE)
+    frontal_area_m2: float = field(metadata=POSITIVE)
+    rolling_resistance: float = field(default=0.0085, metadata=POSITIVE)  # typical EV tyre, unitless
+    payload_kg: float = field(default=136.0, metadata=NON_NEGATIVE)  # 300 lb: driver + EPA test load
+    rotating_inertia_factor: float = field(default=0.03, metadata=NON_NEGATIVE)  # wheels, motor, gear
 
     @property
     def mass_kg(self) -> float:
@@ -105,11 +87,11 @@ class Body:
 class Motor:
     """One traction motor with its inverter and reduction gear, on one axle."""
 
-    peak_power_kw: float = field(metadata=check(_positive))
-    peak_torque_nm: float = field(metadata=check(_positive))
+    peak_power_kw: float = field(metadata=POSITIVE)
+    peak_torque_nm: float = field(metadata=POSITIVE)
     axle: Axle = "rear"
-    max_speed_rpm: float = field(default=16000.0, metadata=check(_positive))
-    gear_ratio: float = field(default=9.0, metadata=check(_positive))
+    max_speed_rpm: float = field(default=16000.0, metadata=POSITIVE)
+    gear_ratio: float = field(default=9.0, metadata=POSITIVE)
 
 
 @dataclass(frozen=True)
@@ -120,17 +102,17 @@ class Drivetrain:
     ``P_spin = n * spin_loss_w * v/v_ref`` grows with speed (bearing, windage, iron losses).
     """
 
-    wheel_radius_m: float = field(default=0.34, metadata=check(_positive))
+    wheel_radius_m: float = field(default=0.34, metadata=POSITIVE)
     # Defaults calibrated over the EPA 2022 BEV tests (scripts/calibrate_epa.py, docs/twin.md).
-    efficiency: float = field(default=0.92, metadata=check(_fraction))  # marginal efficiency, wheel<->DC bus
-    copper_loss_fraction: float = field(default=0.01, metadata=check(_non_negative))  # extra loss at peak power
-    spin_loss_w: float = field(default=175.0, metadata=check(_non_negative))  # per motor at 100 km/h
-    regen_fraction: float = field(default=0.78, metadata=check(_fraction))  # share of braking the motor takes
-    regen_fade_mps: float = field(default=2.0, metadata=check(_non_negative))  # regen fades out below this
+    efficiency: float = field(default=0.92, metadata=FRACTION)  # marginal efficiency, wheel<->DC bus
+    copper_loss_fraction: float = field(default=0.01, metadata=NON_NEGATIVE)  # extra loss at peak power
+    spin_loss_w: float = field(default=175.0, metadata=NON_NEGATIVE)  # per motor at 100 km/h
+    regen_fraction: float = field(default=0.78, metadata=FRACTION)  # share of braking the motor takes
+    regen_fade_mps: float = field(default=2.0, metadata=NON_NEGATIVE)  # regen fades out below this
     # optional measured map: [[fraction of peak power, efficiency], ...]; replaces `efficiency` and
     # `copper_loss_fraction` (the spin loss still applies), as FASTSim's motor efficiency maps do
-    efficiency_map: tuple[tuple[float, float], ...] | None = field(default=None, metadata=check(_efficiency_pairs))
-    tyre_grip: float = field(default=1.0, metadata=check(_positive))  # road friction coefficient (dry)
+    efficiency_map: tuple[tuple[float, float], ...] | None = field(default=None, metadata=EFFICIENCY_MAP)
+    tyre_grip: float = field(default=1.0, metadata=POSITIVE)  # road friction coefficient (dry)
 
 
 @dataclass(frozen=True)
@@ -138,12 +120,12 @@ class Battery:
     """Traction battery pack: cells in series/parallel with an equivalent circuit (R0 + one RC pair)."""
 
     chemistry: Chemistry
-    gross_kwh: float = field(metadata=check(_positive))
-    usable_fraction: float = field(default=0.95, metadata=check(_fraction))
-    cells_series: int = field(default=108, metadata=check(_positive))
-    cells_parallel: int = field(default=1, metadata=check(_positive))  # pack resistance = cell R · s / p
-    cell_r0_ohm: float = field(default=0.0005, metadata=check(_positive))  # per cell at 25 °C (large-format cell)
-    cell_r1_ohm: float = field(default=0.0003, metadata=check(_non_negative))  # pack DCIR ~77 mΩ at 96s1p
+    gross_kwh: float = field(metadata=POSITIVE)
+    usable_fraction: float = field(default=0.95, metadata=FRACTION)
+    cells_series: int = field(default=108, metadata=POSITIVE)
+    cells_parallel: int = field(default=1, metadata=POSITIVE)  # pack resistance = cell R · s / p
+    cell_r0_ohm: float = field(default=0.0005, metadata=POSITIVE)  # per cell at 25 °C (large-format cell)
+    cell_r1_ohm: float = field(default=0.0003, metadata=NON_NEGATIVE)  # pack DCIR ~77 mΩ at 96s1p
 
     @property
     def pack_r0_ohm(self) -> float:
@@ -152,12 +134,12 @@ class Battery:
     @property
     def pack_r1_ohm(self) -> float:
         return self.cell_r1_ohm * self.cells_series / self.cells_parallel
-    cell_tau_s: float = field(default=20.0, metadata=check(_positive))  # R1·C1
-    max_discharge_kw: float = field(default=300.0, metadata=check(_positive))
-    max_charge_kw: float = field(default=150.0, metadata=check(_positive))
-    heat_capacity_j_per_k: float = field(default=4.0e5, metadata=check(_positive))  # pack, lumped
+    cell_tau_s: float = field(default=20.0, metadata=POSITIVE)  # R1·C1
+    max_discharge_kw: float = field(default=300.0, metadata=POSITIVE)
+    max_charge_kw: float = field(default=150.0, metadata=POSITIVE)
+    heat_capacity_j_per_k: float = field(default=4.0e5, metadata=POSITIVE)  # pack, lumped
     # pack to ambient with liquid cooling running (about 1.5 kW removed at 20 K above ambient)
-    thermal_resistance_k_per_w: float = field(default=0.015, metadata=check(_positive))
+    thermal_resistance_k_per_w: float = field(default=0.015, metadata=POSITIVE)
 
     @property
     def usable_kwh(self) -> float:
@@ -168,11 +150,11 @@ class Battery:
 class Charging:
     """On-board AC charger and DC fast charging (power curve over state of charge)."""
 
-    ac_max_kw: float = field(default=11.0, metadata=check(_positive))
-    charger_efficiency: float = field(default=0.90, metadata=check(_fraction))  # AC wall -> DC battery
-    dc_max_kw: float = field(default=150.0, metadata=check(_positive))
+    ac_max_kw: float = field(default=11.0, metadata=POSITIVE)
+    charger_efficiency: float = field(default=0.90, metadata=FRACTION)  # AC wall -> DC battery
+    dc_max_kw: float = field(default=150.0, metadata=POSITIVE)
     dc_curve: tuple[tuple[float, float], ...] = field(
-        default=((0.0, 1.0), (50.0, 1.0), (80.0, 0.55), (100.0, 0.1)), metadata=check(_curve_pairs))
+        default=((0.0, 1.0), (50.0, 1.0), (80.0, 0.55), (100.0, 0.1)), metadata=DC_CURVE)
 
 
 @dataclass(frozen=True)
@@ -180,9 +162,9 @@ class Climate:
     """Cabin heating/cooling and constant auxiliary loads."""
 
     heat_pump: bool = True
-    aux_w: float = field(default=300.0, metadata=check(_non_negative))  # low-voltage loads, screens, pumps
-    heater_max_kw: float = field(default=7.0, metadata=check(_positive))
-    cabin_ua_w_per_k: float = field(default=120.0, metadata=check(_positive))  # cabin heat loss coefficient
+    aux_w: float = field(default=300.0, metadata=NON_NEGATIVE)  # low-voltage loads, screens, pumps
+    heater_max_kw: float = field(default=7.0, metadata=POSITIVE)
+    cabin_ua_w_per_k: float = field(default=120.0, metadata=POSITIVE)  # cabin heat loss coefficient
 
 
 @dataclass(frozen=True)
@@ -237,56 +219,7 @@ _SECTIONS: dict[str, type] = {
 
 
 def _convert(cls: type, data: Any, source: str, where: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise VehicleFileError(source, where, f"must be a table, got {type(data).__name__}")
-    hints = get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = set(data) - set(fields)
-    if unknown:
-        raise VehicleFileError(source, f"{where}.{sorted(unknown)[0]}", f"unknown field (known: {', '.join(fields)})")
-    values: dict[str, Any] = {}
-    for name, f in fields.items():
-        path = f"{where}.{name}"
-        if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise VehicleFileError(source, path, "missing required field")
-            continue
-        values[name] = _value(hints[name], data[name], source, path)
-        rule = f.metadata.get("check")
-        if rule is not None and not rule(values[name]):
-            raise VehicleFileError(source, path, f"{_RULES[rule]}, got {values[name]!r}")
-    return cls(**values)
-
-
-def _value(hint: Any, raw: Any, source: str, path: str) -> Any:
-    optional = [a for a in get_args(hint) if a is not type(None)] if type(None) in get_args(hint) else None
-    if optional is not None and len(optional) == 1:
-        return None if raw is None else _value(optional[0], raw, source, path)
-    if hint is float:
-        if isinstance(raw, bool) or not isinstance(raw, int | float) or not math.isfinite(raw):
-            raise VehicleFileError(source, path, f"must be a number, got {raw!r}")
-        return float(raw)
-    if hint is int:
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise VehicleFileError(source, path, f"must be an integer, got {raw!r}")
-        return raw
-    if hint is bool:
-        if not isinstance(raw, bool):
-            raise VehicleFileError(source, path, f"must be true or false, got {raw!r}")
-        return raw
-    if getattr(hint, "__origin__", None) is Literal:
-        if raw not in get_args(hint):
-            raise VehicleFileError(source, path, f"must be one of {list(get_args(hint))}, got {raw!r}")
-        return raw
-    if hint == tuple[tuple[float, float], ...]:
-        try:
-            points = tuple((float(a), float(b)) for a, b in raw)
-        except (TypeError, ValueError):
-            raise VehicleFileError(source, path, "must be a list of [x, y] pairs") from None
-        if len(points) < 2 or any(b[0] <= a[0] for a, b in itertools.pairwise(points)):
-            raise VehicleFileError(source, path, "needs at least two points with increasing x")
-        return points
-    raise VehicleFileError(source, path, f"unsupported field type {hint}")
+    return from_mapping(cls, data, source, where, VehicleFileError)
 
 
 def vehicle_from_mapping(data: Mapping[str, Any], source: str) -> Vehicle:
@@ -309,7 +242,7 @@ def vehicle_from_mapping(data: Mapping[str, Any], source: str) -> Vehicle:
     }
     for key in ("test_mass_kg", "max_speed_kmh"):
         if key in data:
-            kwargs[key] = _value(float, data[key], source, key)
+            kwargs[key] = convert(float, data[key], source, key, VehicleFileError)
             if kwargs[key] <= 0:
                 raise VehicleFileError(source, key, "must be > 0")
     if "sources" in data:
