@@ -111,3 +111,13 @@ def test_cli_range_charge_performance(tmp_path: object) -> None:
     assert bad.returncode == 1 and "unknown procedure" in bad.stderr
     bad = run("charge", "-v", "xiaomi-su7", "--from", "80", "--to", "20")
     assert bad.returncode == 1 and "from < to" in bad.stderr
+
+
+def test_hot_battery_charges_slower() -> None:
+    assert temperature_factor(40.0) == 1.0
+    assert temperature_factor(50.0) == pytest.approx(0.65)
+    assert temperature_factor(60.0) == pytest.approx(0.3)
+    car = load_vehicle("xiaomi-su7-max")
+    normal = charge(car, 0.1, 0.8, 350, ambient_c=25)
+    hot = charge(car, 0.1, 0.8, 350, ambient_c=25, battery_temp_c=52)
+    assert hot.duration_s > normal.duration_s

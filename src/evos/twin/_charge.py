@@ -24,6 +24,11 @@ J_PER_KWH = 3.6e6
 FULL_POWER_TEMP_C = 20.0
 COLD_TEMP_C = 0.0
 COLD_FRACTION = 0.1
+# Hot cells age fast: BMSs also cut charge power near the top of the operating range. evos derates
+# linearly from 100 % at 45 °C to 30 % at 55 °C (a generic assumption, like the cold derate).
+HOT_START_C = 45.0
+HOT_LIMIT_C = 55.0
+HOT_FRACTION = 0.3
 
 
 @dataclass(frozen=True)
@@ -55,9 +60,12 @@ class ChargeResult:
 
 
 def temperature_factor(temp_c: float) -> float:
-    """Fraction of the charge power the battery accepts at ``temp_c``."""
+    """Fraction of the charge power the battery accepts at ``temp_c``: less when cold, and when hot."""
     span = (temp_c - COLD_TEMP_C) / (FULL_POWER_TEMP_C - COLD_TEMP_C)
-    return float(np.clip(COLD_FRACTION + (1 - COLD_FRACTION) * span, COLD_FRACTION, 1.0))
+    cold = float(np.clip(COLD_FRACTION + (1 - COLD_FRACTION) * span, COLD_FRACTION, 1.0))
+    heat = (temp_c - HOT_START_C) / (HOT_LIMIT_C - HOT_START_C)
+    hot = float(np.clip(1.0 - (1 - HOT_FRACTION) * heat, HOT_FRACTION, 1.0))
+    return min(cold, hot)
 
 
 def accepted_power_w(vehicle: Vehicle, soc: float, battery_temp_c: float, charger_kw: float, dc: bool,
