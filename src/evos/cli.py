@@ -12,9 +12,10 @@ import typer
 
 import evos
 from evos import datadir
+from evos._console import console, fail
 from evos.adas._cli import app as adas_app
 from evos.broker import DEFAULT_ADDRESS, Broker
-from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, console, fail, register, serve_command
+from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, register, serve_command
 from evos.errors import EvosError
 from evos.twin import TWIN_OVERLAY, Controls, StateStore, TwinProvider, load_vehicle
 from evos.twin._cli import app as twin_app

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from evos._console import console, fail
 from evos.adas._scenario import load_scenario
 from evos.adas._sim import RunResult, simulate
 from evos.adas._suite import SUITES, SuiteRun, best_case_impact_mps, run_suite, summary
@@ -17,13 +17,6 @@ from evos.errors import EvosError
 
 app = typer.Typer(name="adas", no_args_is_help=True,
                   help="Driver assistance (ACC, AEB): Euro NCAP suites and scenario files on a simulated road.")
-console = Console()
-err_console = Console(stderr=True)
-
-
-def _fail(exc: EvosError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-    return typer.Exit(1)
 
 
 def _fmt(x: float | None, digits: int = 2) -> str:
@@ -55,7 +48,7 @@ def suite_command(
     try:
         runs = run_suite(name)
     except EvosError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     result = summary(runs)
     if not quiet:
         console.print(_suite_table(name, runs))
@@ -83,7 +76,7 @@ def scenario_command(
         result = simulate(scenario)
         best = best_case_impact_mps(scenario)
     except EvosError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     metrics = {**result.metrics(), "unavoidable": best > 0, "best_case_impact_mps": round(best, 3)}
     if as_json:
         print(json.dumps(metrics, indent=1))

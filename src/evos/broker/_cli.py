@@ -11,20 +11,18 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
 from evos import datadir
+from evos._console import console, err_console, fail
 from evos.broker._client import BrokerClient
 from evos.broker._core import Broker, Datapoint
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
 from evos.errors import EvosError, NotPermittedError
 from evos.vss import Signal, load_catalog, parse_value
 
-console = Console()
-err_console = Console(stderr=True)
 T = TypeVar("T")
 
 AddressOpt = Annotated[str, typer.Option(
@@ -49,11 +47,6 @@ TlsCertOpt = Annotated[Path | None, typer.Option(
     "--tls-cert", help="PEM server certificate: serve TLS (needs --tls-key).", exists=True, dir_okay=False)]
 TlsKeyOpt = Annotated[Path | None, typer.Option(
     "--tls-key", help="PEM private key of --tls-cert.", exists=True, dir_okay=False)]
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code)
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:

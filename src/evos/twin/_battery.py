@@ -10,11 +10,11 @@ import numpy as np
 from evos.twin import _physics as phys
 from evos.twin._config import Vehicle
 
-J_PER_KWH = 3.6e6
+J_PER_KWH = phys.J_PER_KWH
 
 
-@lru_cache(maxsize=64)
-def _battery_constants(vehicle: Vehicle) -> tuple[float, float, float, float]:
+@lru_cache(maxsize=1024)
+def pack_constants(vehicle: Vehicle) -> tuple[float, float, float, float]:
     """(capacity A·s, R0 at 25 °C, R1, RC time constant) of the pack."""
     b = vehicle.battery
     mean_ocv = float(phys.ocv_cell_v(np.linspace(0, 1, 101), b.chemistry, b.usable_fraction).mean()) * b.cells_series
@@ -28,7 +28,7 @@ def battery_step(vehicle: Vehicle, soc: float, temp_c: float, v_rc: float, bus_w
     Returns (soc, temperature °C, RC voltage V, current A, terminal voltage V).
     """
     b = vehicle.battery
-    capacity_as, r0_ref, r1, tau = _battery_constants(vehicle)
+    capacity_as, r0_ref, r1, tau = pack_constants(vehicle)
     ocv = float(phys.ocv_cell_v(soc, b.chemistry, b.usable_fraction)) * b.cells_series
     r0 = r0_ref * float(phys.resistance_factor(temp_c))
     current = float(phys.cell_current_a(bus_w, ocv - v_rc, r0))
@@ -46,7 +46,7 @@ def available_power_w(vehicle: Vehicle, soc: float, temp_c: float) -> float:
     b = vehicle.battery
     if soc <= 0.0:
         return 0.0
-    _, r0_ref, _, _ = _battery_constants(vehicle)
+    _, r0_ref, _, _ = pack_constants(vehicle)
     ocv = float(phys.ocv_cell_v(soc, b.chemistry, b.usable_fraction)) * b.cells_series
     v_min = phys.MIN_CELL_V[b.chemistry] * b.cells_series
     r0 = r0_ref * float(phys.resistance_factor(temp_c))

@@ -17,7 +17,7 @@ from evos.twin import _physics as phys
 from evos.twin._battery import battery_step
 from evos.twin._config import Vehicle
 
-J_PER_KWH = 3.6e6
+J_PER_KWH = phys.J_PER_KWH
 # Lithium-ion cells must not be fast-charged cold (lithium plating): BMSs cut the charge power below
 # about 20 °C, to a fraction near 0 °C. evos uses a linear derate from 100 % at 20 °C to 10 % at 0 °C,
 # a generic assumption (e.g. the cold-weather DC charging curves in INL's EV charging studies).

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
+from evos._console import console, err_console, fail
 from evos.errors import EvosError, InvalidArgumentError
 from evos.twin import _epa
 from evos.twin._cycles import BUILTIN, load_cycle
@@ -19,16 +19,9 @@ from evos.twin._simulate import CycleResult, simulate_cycle
 from evos.twin._vehicles import list_vehicles, load_vehicle
 
 app = typer.Typer(name="twin", no_args_is_help=True, help="The digital twin: vehicles, drive cycles, energy.")
-console = Console()
-err_console = Console(stderr=True)
 
 VehicleOpt = Annotated[str, typer.Option("--vehicle", "-v", help="Preset name (see 'evos twin vehicles') or a "
                                                                    "vehicle file (TOML/YAML).")]
-
-
-def _fail(exc: EvosError) -> typer.Exit:
-    err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
-    return typer.Exit(1)
 
 
 @app.command("vehicles")
@@ -55,7 +48,7 @@ def vehicles_command(as_json: Annotated[bool, typer.Option("--json", help="Print
 def _check_output_dirs(*paths: Path | None) -> None:
     for path in paths:
         if path is not None and not path.resolve().parent.is_dir():
-            raise _fail(InvalidArgumentError(f"{path}: the folder {path.resolve().parent} does not exist"))
+            raise fail(InvalidArgumentError(f"{path}: the folder {path.resolve().parent} does not exist"))
 
 
 def _summary(result: CycleResult) -> dict[str, Any]:
@@ -92,7 +85,7 @@ def simulate_command(
         result = simulate_cycle(load_vehicle(vehicle), load_cycle(cycle), soc0=soc / 100, ambient_c=ambient,
                                 hvac_setpoint_c=hvac)
     except EvosError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     summary = _summary(result)
     if as_json:
         print(json.dumps(summary, indent=1))
@@ -166,11 +159,11 @@ def range_command(
     from evos.twin._procedures import epa_label, wltp
 
     if procedure.lower() not in ("epa", "wltp"):
-        raise _fail(InvalidArgumentError(f"unknown procedure {procedure!r}: use epa or wltp"))
+        raise fail(InvalidArgumentError(f"unknown procedure {procedure!r}: use epa or wltp"))
     try:
         car = load_vehicle(vehicle)
     except EvosError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     result = epa_label(car) if procedure.lower() == "epa" else wltp(car)
     out = {"vehicle": car.name, "procedure": result.procedure, "range_km": round(result.range_km, 1),
            "wall_kwh_per_100km": round(result.wall_kwh_per_100km, 2),
@@ -196,7 +189,7 @@ def performance_command(vehicle: VehicleOpt,
     try:
         car = load_vehicle(vehicle)
     except EvosError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     out = {"vehicle": car.name, "zero_to_100_kmh_s": round(acceleration_s(car), 2),
            "top_speed_kmh": round(top_speed_kmh(car), 1)}
     if as_json:
@@ -226,7 +219,7 @@ def charge_command(
     try:
         result = charge(load_vehicle(vehicle), soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient)
     except EvosError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     out = {"vehicle": result.vehicle, "mode": result.mode, "from_pct": soc_from, "to_pct": soc_to,
            "minutes": round(result.duration_s / 60, 2), "energy_from_charger_kwh": round(result.grid_kwh, 3),
            "peak_power_kw": round(float(result.battery_power_w.max()) / 1e3, 1),
@@ -274,7 +267,7 @@ def validate_epa_command(
                                                                  transient=True)]
         report = _epa.report_from_vehicles([v for part in parts for v in part["vehicles"]])
     except EvosError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     table = Table(title=f"EPA charge-depleting tests, AC wall energy (kWh/100 mi): {csv_path.name}")
     for column in ("vehicle", "UDDS meas.", "UDDS pred.", "err %", "HWY meas.", "HWY pred.", "err %"):
         table.add_column(column, justify="left" if column == "vehicle" else "right")
@@ -336,7 +329,7 @@ def run_command(
     try:
         asyncio.run(main())
     except EvosError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
 
 
 def drive_command(
@@ -389,6 +382,6 @@ def drive_command(
     try:
         result = asyncio.run(main())
     except EvosError as exc:
-        raise _fail(exc) from None
+        raise fail(exc) from None
     console.print(f"drove {cycle}: {result['distance_km']:.2f} km, {result['energy_kwh']:.3f} kWh from the battery, "
                   f"{result['kwh_per_100km']:.2f} kWh/100 km", highlight=False)

@@ -12,7 +12,7 @@ import csv
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -185,4 +185,4 @@ def report_from_vehicles(vehicles: list[dict[str, Any]]) -> dict[str, Any]:
     return {"vehicles": vehicles, "summary": summary}
 
 
-__all__ = ["SHARED_DRIVETRAIN", "EpaRow", "predict", "read_epa_csv", "replace", "report", "vehicle_from_row"]
+__all__ = ["SHARED_DRIVETRAIN", "EpaRow", "predict", "read_epa_csv", "report", "vehicle_from_row"]

@@ -29,6 +29,7 @@ OCV_V = {
 # ~0.19 eV, e.g. Waag et al. 2013, Appl. Energy 102, 885).
 RESISTANCE_ACTIVATION_K = 2250.0
 REF_SPEED_MPS = 100 / 3.6  # speed at which the drivetrain spin loss is specified
+J_PER_KWH = 3.6e6  # joules per kilowatt-hour
 COOLING_COP = 2.5  # typical automotive A/C coefficient of performance
 CABIN_HEAT_CAPACITY_J_PER_K = 80_123.0  # FASTSim 3.1 Model 3 LumpedCabin capacitance (NREL/fastsim)
 

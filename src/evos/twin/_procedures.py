@@ -17,6 +17,7 @@ import numpy as np
 from evos.twin import _physics as phys
 from evos.twin._config import G_MPS2, Vehicle
 from evos.twin._cycles import load_cycle
+from evos.twin._realtime import drive_force_limit_n
 from evos.twin._simulate import simulate_cycle
 
 EPA_ADJUSTMENT = 0.7  # 40 CFR 600.116-12(a): the 5-cycle-equivalent derating of 2-cycle results
@@ -66,7 +67,7 @@ def acceleration_s(vehicle: Vehicle, to_kmh: float = 100.0, dt_s: float = 0.01) 
     rl = vehicle.resistance
     speed, t, target = 0.0, 0.0, to_kmh / 3.6
     while speed < target:
-        motor_n = sum(_motor_force_n(vehicle, m, speed) for m in vehicle.motors)
+        motor_n = drive_force_limit_n(vehicle, speed)
         force = min(motor_n, grip_n, battery_w / max(speed, 0.1))
         force -= float(phys.road_load_force_n(speed, rl.f0_n, rl.f1_n_per_mps, rl.f2_n_per_mps2))
         if force <= 0:
@@ -76,17 +77,6 @@ def acceleration_s(vehicle: Vehicle, to_kmh: float = 100.0, dt_s: float = 0.01) 
         if t > 120:
             return float("inf")
     return t
-
-
-def _motor_force_n(vehicle: Vehicle, motor: object, speed_mps: float) -> float:
-    m = motor  # a Motor
-    r = vehicle.drivetrain.wheel_radius_m
-    torque_force = m.peak_torque_nm * m.gear_ratio / r  # type: ignore[attr-defined]
-    if speed_mps <= 0:
-        return torque_force
-    power = float(phys.motor_power_limit_w(speed_mps, m.peak_power_kw * 1e3, m.peak_torque_nm,  # type: ignore[attr-defined]
-                                           m.gear_ratio, r, m.max_speed_rpm))  # type: ignore[attr-defined]
-    return min(torque_force, power / speed_mps)
 
 
 def top_speed_kmh(vehicle: Vehicle) -> float:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from evos.broker import Broker, BrokerClient, ProviderStream
 from evos.errors import EvosError
+from evos.twin import _physics as phys
 from evos.twin._config import Vehicle
 from evos.twin._procedures import wltp
 from evos.twin._realtime import Controls, TwinState, step
@@ -89,7 +90,7 @@ def _parked_for(vehicle: Vehicle, state: TwinState, ambient_c: float, seconds: f
     """The state after standing switched off for ``seconds``: pack and cabin cool (or warm) toward ambient."""
     b = vehicle.battery
     pack = math.exp(-max(seconds, 0.0) / (b.heat_capacity_j_per_k * b.thermal_resistance_k_per_w * 20))  # no pump
-    cabin = math.exp(-max(seconds, 0.0) * vehicle.climate.cabin_ua_w_per_k / 80_123.0)
+    cabin = math.exp(-max(seconds, 0.0) * vehicle.climate.cabin_ua_w_per_k / phys.CABIN_HEAT_CAPACITY_J_PER_K)
     return replace(state, battery_temp_c=ambient_c + (state.battery_temp_c - ambient_c) * pack,
                    cabin_temp_c=ambient_c + (state.cabin_temp_c - ambient_c) * cabin)
 

@@ -14,12 +14,12 @@ import numpy as np
 from scipy.signal import lfilter
 
 from evos.twin import _physics as phys
-from evos.twin._battery import available_power_w
+from evos.twin._battery import available_power_w, pack_constants
 from evos.twin._charge import temperature_factor
 from evos.twin._config import Vehicle
 from evos.twin._cycles import Cycle
 
-J_PER_KWH = 3.6e6
+J_PER_KWH = phys.J_PER_KWH
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,7 @@ class _Params:
         self.heat_capacity = col([x.heat_capacity_j_per_k for x in b])
         self.thermal_r = col([x.thermal_resistance_k_per_w for x in b])
         self.usable = [x.usable_fraction for x in b]
-        mean_ocv = np.array([phys.ocv_cell_v(np.linspace(0, 1, 101), c, u).mean()
-                             for c, u in zip(self.chemistry, self.usable, strict=True)])[:, None]
-        self.capacity_as = col([x.usable_kwh * J_PER_KWH for x in b]) / (self.series * mean_ocv)  # A·s
+        self.capacity_as = col([pack_constants(v)[0] for v in vehicles])  # A·s
         self.charger_efficiency = col([v.charging.charger_efficiency for v in vehicles])
         self.ac_charge_w = col([min(v.charging.ac_max_kw, 7.2) * 1e3 for v in vehicles])  # Level 2 wallbox
 
