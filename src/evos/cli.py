@@ -17,7 +17,7 @@ from evos.adas._cli import app as adas_app
 from evos.broker import DEFAULT_ADDRESS, Broker
 from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, register, serve_command
 from evos.errors import EvosError
-from evos.twin import TWIN_OVERLAY, Controls, StateStore, TwinProvider, load_vehicle
+from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, StateStore, TwinProvider, load_vehicle
 from evos.twin._cli import app as twin_app
 from evos.twin._cli import drive_command
 
@@ -50,7 +50,8 @@ def up_command(
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
 ) -> None:
-    """Run the whole car in one process: the broker with the VSS 6.0 catalog and the digital twin (parked)."""
+    """Run the whole car in one process: the broker with the VSS 6.0 catalog, the digital twin (parked) and its
+    body hardware (locks, windows, seats, lights...)."""
     try:
         car = load_vehicle(vehicle)
     except EvosError as exc:
@@ -59,11 +60,12 @@ def up_command(
 
     def apps(broker: Broker, directory: Path | None) -> list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
         store = StateStore(directory / "twin.sqlite") if directory else None
-        twin = TwinProvider(broker, car, store, controls)
+        twin = TwinProvider(broker, car, store, controls, vehicle_ref=vehicle)
+        body = BodyProvider(broker, directory / "body.sqlite" if directory else None, on_load=twin.set_cabin_load)
         console.print(f"twin: {car.name}, SoC {twin.state.soc * 100:.0f} %, odometer "
                       f"{twin.state.odometer_m / 1e3:.1f} km, {'plugged in' if plugged_in else 'parked'}",
                       highlight=False)
-        return [twin.run]
+        return [twin.run, body.run]
 
     serve_command("evos car", address, vss, [TWIN_OVERLAY, *(overlay or [])], jwt_public_key, tls_cert, tls_key,
                   datadir.resolve(data_dir), apps)

@@ -14,6 +14,7 @@ from helpers import evos, free_port, start, stop, wait_listening
 
 ODOMETER = "Vehicle.TraveledDistance"
 TWIN = "Vehicle.Evos.Twin"
+UNLOCKED = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
 
 
 def read(address: str, *paths: str) -> dict[str, object]:
@@ -29,6 +30,7 @@ def test_state_survives_kill_9(tmp_path: Path) -> None:
         wait_listening(proc, address)
         assert evos("actuate", f"{TWIN}.TimeScale", "20", "--address", address).returncode == 0
         assert evos("actuate", f"{TWIN}.Driver.TargetSpeed", "90", "--address", address).returncode == 0
+        assert evos("actuate", UNLOCKED, "false", "--address", address).returncode == 0  # the body hardware
         time.sleep(3)
         before = read(address, ODOMETER, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current")
         assert before[ODOMETER] > 100  # type: ignore[operator]
@@ -36,12 +38,15 @@ def test_state_survives_kill_9(tmp_path: Path) -> None:
     finally:
         proc.kill()  # kill -9: no clean shutdown
         proc.wait()
-    with sqlite3.connect(data / "twin.sqlite") as db:
-        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    for name in ("twin.sqlite", "body.sqlite"):
+        with sqlite3.connect(data / name) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     proc = start("up", "--address", address, "--data-dir", str(data), "--vehicle", "byd-seal-rwd")
     try:
         wait_listening(proc, address)
-        after = read(address, ODOMETER, "Vehicle.Speed", "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current")
+        after = read(address, ODOMETER, "Vehicle.Speed", "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",
+                     UNLOCKED)
+        assert after[UNLOCKED] is False
         assert after[ODOMETER] >= before[ODOMETER]  # type: ignore[operator]
         assert after["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"] <= \
             before["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"]  # type: ignore[operator]

@@ -24,6 +24,7 @@ from evos.vss import Catalog, EntryType, Signal, Value, validate
 
 Field = Literal["value", "target"]
 ActuationHandler = Callable[[dict[str, Value]], None]
+ActuationCheck = Callable[[dict[str, Value]], None]
 
 
 class Datapoint(NamedTuple):
@@ -122,9 +123,11 @@ class Subscription:
 class Provision:
     """A provider's claim on actuators: actuation requests for them go to ``handler``."""
 
-    def __init__(self, broker: Broker, paths: frozenset[str], handler: ActuationHandler) -> None:
+    def __init__(self, broker: Broker, paths: frozenset[str], handler: ActuationHandler,
+                 check: ActuationCheck | None = None) -> None:
         self.paths = paths
         self.handler = handler
+        self.check = check
         self._broker = broker
 
     def close(self) -> None:
@@ -216,6 +219,14 @@ class Broker:
         checked_targets = [(path, self.check_target(path, value)) for path, value in (targets or {}).items()]
         if not checked_values and not checked_targets:
             raise InvalidArgumentError("nothing to set: the request holds no values")
+        per_provider: dict[Provision, dict[str, Value]] = {}
+        for path, value in checked_targets:
+            provision = self._providers.get(path)
+            if provision is not None:
+                per_provider.setdefault(provision, {})[path] = value
+        for provision, batch in per_provider.items():
+            if provision.check is not None:
+                provision.check(batch)  # the provider refuses what it cannot do, before anything changes
         now_s = time.time() if timestamp_s is None else timestamp_s
         if checked_values:
             stamps = source_timestamps or {}
@@ -223,11 +234,6 @@ class Broker:
                          [(p, Datapoint(v, stamps.get(p, now_s))) for p, v in checked_values])
         if checked_targets:
             self._commit("target", self._targets, [(p, Datapoint(v, now_s)) for p, v in checked_targets])
-            per_provider: dict[Provision, dict[str, Value]] = {}
-            for path, value in checked_targets:
-                provision = self._providers.get(path)
-                if provision is not None:
-                    per_provider.setdefault(provision, {})[path] = value
             for provision, batch in per_provider.items():
                 provision.handler(batch)
 
@@ -241,8 +247,12 @@ class Broker:
             raise NoProviderError(f"{path}: no provider is registered for this actuator", path=path)
         return checked
 
-    def provide(self, paths: Iterable[str], handler: ActuationHandler) -> Provision:
+    def provide(self, paths: Iterable[str], handler: ActuationHandler,
+                check: ActuationCheck | None = None) -> Provision:
         """Claim actuators: their actuation requests go to ``handler(batch)``, which must not block.
+
+        An in-process provider may also pass ``check(batch)``: it runs before anything changes and raises an
+        EvosError (typically NotPermittedError) to refuse the whole request.
 
         Raises AlreadyProvidedError if another provider holds one of them.
         """
@@ -253,7 +263,7 @@ class Broker:
             self._actuator(path)
             if path in self._providers:
                 raise AlreadyProvidedError(f"{path}: already provided by another provider", path=path)
-        provision = Provision(self, claimed, handler)
+        provision = Provision(self, claimed, handler, check)
         for path in claimed:
             self._providers[path] = provision
         return provision

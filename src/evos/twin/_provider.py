@@ -83,6 +83,7 @@ _MEASURED = (
     f"{HVAC}.AmbientAirTemperature",
     "Vehicle.Exterior.AirTemperature",
     f"{TWIN}.CabinTemperature",
+    f"{TWIN}.CabinLoadPower",
 )
 
 
@@ -145,9 +146,10 @@ class TwinProvider:
     """Runs a vehicle's twin on a broker (in-process, or remote through a ``SignalPort``) until stopped."""
 
     def __init__(self, broker: SignalPort | Broker, vehicle: Vehicle, store: StateStore | None = None,
-                 controls: Controls | None = None, rate_hz: float = 10.0) -> None:
+                 controls: Controls | None = None, rate_hz: float = 10.0, vehicle_ref: str | None = None) -> None:
         self.broker = broker
         self.vehicle = vehicle
+        self.vehicle_ref = vehicle_ref or vehicle.name  # what `load_vehicle` takes to load this car again
         self.store = store
         self.controls = controls or Controls()
         self.rate_hz = rate_hz
@@ -177,6 +179,10 @@ class TwinProvider:
         self.controls = replace(self.controls, **changes)
         self.broker.set_many(batch)  # the twin carries requests out at once: report the actual values
 
+    def set_cabin_load(self, load_w: float) -> None:
+        """The body and cabin devices now draw ``load_w`` (see ``BodyProvider(on_load=...)``)."""
+        self.controls = replace(self.controls, cabin_load_w=load_w)
+
     def tick(self, wall_dt_s: float) -> None:
         """Advance by ``wall_dt_s`` of wall time (times the time scale) and publish the signals."""
         remaining = wall_dt_s * self.time_scale
@@ -195,7 +201,7 @@ class TwinProvider:
     @staticmethod
     def published_paths() -> tuple[str, ...]:
         """Every path the twin publishes (measurements and the actual values of its actuators)."""
-        return (*_MEASURED, *ACTUATORS, TIME_SCALE)
+        return (*_MEASURED, *ACTUATORS, TIME_SCALE, f"{TWIN}.Vehicle")
 
     def signals(self) -> dict[str, Any]:
         """The twin's measurements in VSS paths and units."""
@@ -233,6 +239,7 @@ class TwinProvider:
             f"{HVAC}.AmbientAirTemperature": c.ambient_c,
             "Vehicle.Exterior.AirTemperature": c.ambient_c,
             f"{TWIN}.CabinTemperature": s.cabin_temp_c,
+            f"{TWIN}.CabinLoadPower": c.cabin_load_w,
         }
 
     def publish_settings(self) -> None:
@@ -248,6 +255,7 @@ class TwinProvider:
             f"{TWIN}.ChargerPower": c.charger_kw,
             f"{TWIN}.AmbientTemperature": c.ambient_c,
             f"{TWIN}.TimeScale": self.time_scale,
+            f"{TWIN}.Vehicle": self.vehicle_ref,
         })
 
     def save(self, now_s: float) -> None:

@@ -45,6 +45,7 @@ class Controls:
     cabin_setpoint_c: float = 21.0
     ambient_c: float = 20.0
     grade: float = 0.0
+    cabin_load_w: float = 0.0  # body and cabin devices switched on (seat heaters, lights...), see _body
 
 
 @dataclass(frozen=True)
@@ -181,8 +182,8 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
         loss_w = min(loss_w, regen_w)
     charging_w = _charging_w(vehicle, state, c) if v_new == 0.0 else 0.0
     cabin_c, hvac_w = _climate(vehicle, state, c, dt_s)
-    awake = v > 0 or v_new > 0 or c.hvac_on or charging_w > 0
-    loads_w = (vehicle.climate.aux_w if awake else PARKED_LOAD_W) + hvac_w
+    awake = v > 0 or v_new > 0 or c.hvac_on or charging_w > 0 or c.cabin_load_w > 0
+    loads_w = (vehicle.climate.aux_w if awake else PARKED_LOAD_W) + hvac_w + c.cabin_load_w
     driving_w = mech_w + loss_w
     bus_w = driving_w + loads_w - charging_w  # the charger also carries the car's loads while it charges
     soc, temp, v_rc, current, voltage = battery_step(vehicle, state.soc, state.battery_temp_c, state.v_rc, bus_w,
@@ -200,3 +201,25 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
         charging_power_w=charging_w, hvac_power_w=hvac_w,
         motor_rpm=v_new * motor.gear_ratio / dt.wheel_radius_m * 60 / (2 * math.pi),
     )
+
+
+PARKED_STEP_S = 60.0  # stable for the cabin controller: 60 s x 950 W/K / 80 kJ/K = 0.7 < 2
+
+
+def parked_runtime_s(vehicle: Vehicle, state: TwinState, controls: Controls, reserve_soc: float,
+                     max_s: float = 7 * 86_400.0) -> float:
+    """Seconds a parked car can keep ``controls`` (climate, cabin loads) going from ``state`` until its state of
+    charge falls to ``reserve_soc``, from the same model the running twin steps; ``max_s`` if it lasts longer
+    (or the charger carries the load)."""
+    if state.soc <= reserve_soc:
+        return 0.0
+    parked = replace(controls, accelerator_pct=0.0, brake_pct=0.0, target_speed_kmh=None)
+    state = replace(state, speed_mps=0.0)
+    elapsed_s = 0.0
+    while elapsed_s < max_s:
+        new = step(vehicle, state, parked, PARKED_STEP_S)
+        if new.soc <= reserve_soc:  # interpolate within the step
+            used = state.soc - new.soc
+            return elapsed_s + PARKED_STEP_S * (state.soc - reserve_soc) / used
+        state, elapsed_s = new, elapsed_s + PARKED_STEP_S
+    return max_s

@@ -1,0 +1,276 @@
+"""The car's body and cabin hardware: locks, doors, windows, shades, seats, lights, horn, HVAC zones, screens.
+
+``BodyProvider`` claims every actuator under ``Vehicle.Cabin`` and ``Vehicle.Body`` that no other provider (such as
+the powertrain twin, ``TwinProvider``) serves yet, except the media player's (``Vehicle.Cabin.Infotainment.Media``,
+served by the cabin's media service). It carries requests out like the hardware would: switches and set points take
+effect at once, motors (windows, shades, seat adjusters) move toward their target at a fixed rate and publish their
+position as they go, the horn sounds for half a second. Requests the hardware would refuse are refused before
+anything changes: a locked door or trunk cannot be opened, nor any of them while the car moves. The electric load of
+what is switched on (seat heaters, rear defroster, blower, lights) is added to the twin's auxiliary load. Positions
+and switch states persist in ``body.sqlite`` so a restarted car is as it was left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from evos.broker import Broker
+from evos.errors import DataError, EvosError, NotPermittedError
+from evos.vss import Catalog, Datatype, EntryType, Kind, Signal, compile_pattern, validate
+
+log = logging.getLogger("evos.twin.body")
+
+SERVED_ELSEWHERE = ("Vehicle.Cabin.Infotainment.Media.**",)
+RATE_HZ = 10.0
+HORN_S = 0.5  # a honk from the app or a lock confirmation is a short beep (assumed)
+
+# How fast the motors move (units per second). Assumed typical values: a power window travels fully in about 4 s,
+# a sunshade in about 8 s, a seat slides at about 20 mm/s and reclines at about 3 degrees/s.
+WINDOW_PCT_PER_S = 25.0
+SHADE_PCT_PER_S = 12.5
+SEAT_MM_PER_S = 20.0
+SEAT_DEG_PER_S = 3.0
+
+# Electric loads, W. Tesla Model S measurements by KmanAuto, reported by Teslarati/InsideEVs ("Energy consumption of
+# various Tesla heating features", 2017): one seat heater 57 W, rear defroster with mirror heaters 285 W.
+SEAT_HEATER_W = 57.0
+REAR_DEFROSTER_W = 285.0
+# Assumed: a seat's ventilation fans or massage motors about 20 W; the HVAC blower up to 200 W at full speed;
+# an interior light zone about 5 W (LED).
+SEAT_VENT_W = 20.0
+BLOWER_MAX_W = 200.0
+LIGHT_W = 5.0
+
+# Where a path starts when nothing was saved (a parked car, locked, windows shut, seats in a driving position).
+_DEFAULTS: tuple[tuple[str, Any], ...] = (
+    (".IsLocked", True),
+    (".Backrest.Recline", 20.0),  # degrees from upright, positive backward (VSS); assumed usual driving posture
+    (".Seat.Row1.DriverSide.Position", 150), (".Seat.Row1.PassengerSide.Position", 150),  # mm of rail travel
+    ("Intensity", 100),
+    (".FanSpeed", 0),
+    (".Temperature", 21.0),
+)
+_RANGES: dict[str, tuple[float, float]] = {  # travel of the seat motors (assumed), where VSS gives no bounds
+    ".Backrest.Recline": (-10.0, 60.0),
+    ".Seat.Row1.DriverSide.Position": (0.0, 300.0), ".Seat.Row1.PassengerSide.Position": (0.0, 300.0),
+}
+_OPENINGS = re.compile(r"Vehicle\.Cabin\.Door\.Row\d\.\w+|Vehicle\.Body\.Trunk\.\w+")  # doors and trunks
+_SWITCH_TARGETS = {"OPEN": 100, "ONE_SHOT_OPEN": 100, "CLOSE": 0, "ONE_SHOT_CLOSE": 0}
+
+
+def body_actuators(catalog: Catalog, exclude: Iterable[str] = ()) -> tuple[str, ...]:
+    """The actuator paths the body hardware serves in ``catalog``, minus ``exclude`` (paths served by others)."""
+    skip = set(exclude)
+    elsewhere = [compile_pattern(pattern) for pattern in SERVED_ELSEWHERE]
+    return tuple(sorted(
+        path for path, signal in catalog.signals.items()
+        if signal.entry_type is EntryType.ACTUATOR and path.startswith(("Vehicle.Cabin.", "Vehicle.Body."))
+        and path not in skip and not any(matches(path) for matches in elsewhere)
+    ))
+
+
+def motion_rate(path: str, signal: Signal) -> float | None:
+    """Units per second a motor moves this actuator at, or None when it takes effect at once."""
+    name = path.rsplit(".", 1)[-1]
+    if signal.datatype.kind in (Kind.INT, Kind.FLOAT) and not signal.datatype.is_array:
+        if name == "Position" and signal.unit == "percent":
+            return WINDOW_PCT_PER_S if ".Window." in path else SHADE_PCT_PER_S
+        if signal.unit == "mm" and "Seat" in path:
+            return SEAT_MM_PER_S
+        if signal.unit == "degrees" and "Seat" in path:
+            return SEAT_DEG_PER_S
+    return None
+
+
+def default_value(path: str, signal: Signal) -> Any:
+    """The value of an actuator on a fresh car."""
+    for suffix, value in _DEFAULTS:
+        if path.endswith(suffix):
+            return value
+    dt = signal.datatype
+    if dt.is_array:
+        return []
+    if dt is Datatype.BOOLEAN:
+        return False
+    if dt is Datatype.STRING:
+        allowed = signal.allowed or ()
+        return "INACTIVE" if "INACTIVE" in allowed else (allowed[0] if allowed else "")
+    low = signal.min if signal.min is not None else 0
+    return float(max(low, 0)) if dt.kind is Kind.FLOAT else int(max(low, 0))
+
+
+def body_load_w(values: Mapping[str, Any]) -> float:
+    """The electric load, W, of body and cabin actuators at ``values`` (paths not listed are off)."""
+    load_w = 0.0
+    for path, value in values.items():
+        if path.endswith(".HeatingCooling") and isinstance(value, int | float):
+            load_w += SEAT_HEATER_W * value / 100 if value > 0 else SEAT_VENT_W * -value / 100
+        elif path.endswith(".IsRearDefrosterActive") and value is True:
+            load_w += REAR_DEFROSTER_W
+        elif path.endswith(".FanSpeed") and isinstance(value, int | float):
+            load_w += BLOWER_MAX_W * (value / 100) ** 3  # fan power grows with the cube of its speed
+        elif path.endswith((".IsLightOn", ".IsDomeOn")) and value is True:
+            load_w += LIGHT_W
+    return load_w
+
+
+class BodyStore:
+    """The body's last values in ``body.sqlite``: one row per path, each save one transaction."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._db = sqlite3.connect(path, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS body (path TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        except sqlite3.DatabaseError as exc:
+            raise DataError(str(path), None, f"not a usable body state database: {exc}") from exc
+
+    def load(self) -> dict[str, Any]:
+        return {path: json.loads(value) for path, value in self._db.execute("SELECT path, value FROM body")}
+
+    def save(self, values: Mapping[str, Any]) -> None:
+        with self._db:
+            self._db.executemany("INSERT INTO body (path, value) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET "
+                                 "value = excluded.value", [(p, json.dumps(v)) for p, v in values.items()])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class BodyProvider:
+    """The body hardware on an in-process broker, until stopped."""
+
+    def __init__(self, broker: Broker, store_path: Path | None = None, exclude: Iterable[str] = (),
+                 on_load: Callable[[float], None] | None = None) -> None:
+        self.broker = broker
+        self.on_load = on_load
+        catalog = broker.catalog
+        self.paths = tuple(p for p in body_actuators(catalog, exclude) if broker.provider_of(p) is None)
+        self._signals = {p: catalog.signals[p] for p in self.paths}
+        self._rates = {p: r for p in self.paths if (r := motion_rate(p, self._signals[p])) is not None}
+        self.store = BodyStore(store_path) if store_path is not None else None
+        saved = self.store.load() if self.store is not None else {}
+        self.values: dict[str, Any] = {}
+        for path, signal in self._signals.items():
+            self.values[path] = default_value(path, signal)
+            if path in saved:
+                try:
+                    self.values[path] = validate(signal, saved[path])
+                except EvosError:  # a value the catalog no longer takes: keep the default
+                    log.warning("body: ignoring saved %s = %r", path, saved[path])
+        self.moving: dict[str, float] = {}  # path -> target of a motor on its way
+        self._horn_off_at: float | None = None
+        self._dirty: dict[str, Any] = {}
+        self._provision = broker.provide(self.paths, self._on_actuate, check=self.check)
+
+    # --- requests -------------------------------------------------------------------------------------------
+    def check(self, batch: Mapping[str, Any]) -> None:
+        """Refuse what the hardware would refuse (before anything changes)."""
+        moving = _speed_kmh(self.broker) > 0.5
+        for path, value in batch.items():
+            if not (path.endswith(".IsOpen") and value is True):
+                continue
+            base = path.rsplit(".", 1)[0]
+            if _OPENINGS.fullmatch(base):
+                if moving:
+                    raise NotPermittedError(f"{path}: cannot open while the car is moving", path=path)
+                lock = f"{base}.IsLocked"
+                if batch.get(lock, self.values.get(lock)) is True:
+                    raise NotPermittedError(f"{path}: locked ({lock} is true); unlock it first", path=path)
+
+    def _on_actuate(self, batch: dict[str, Any]) -> None:
+        now: dict[str, Any] = {}
+        for path, value in batch.items():
+            name = path.rsplit(".", 1)[-1]
+            base = path.rsplit(".", 1)[0]
+            position = f"{base}.Position"
+            if path in self._rates:
+                low, high = _RANGES.get(_suffix(path), (-float("inf"), float("inf")))
+                self.moving[path] = min(max(float(value), low), high)
+                continue
+            if name == "Switch" and position in self._rates:
+                if value in _SWITCH_TARGETS:
+                    self.moving[position] = _SWITCH_TARGETS[value]
+                else:  # INACTIVE (or a tilt request the simulated roof does not have): the motor stops
+                    self.moving.pop(position, None)
+            elif name == "IsOpen" and position in self._rates:
+                self.moving[position] = 100 if value else 0
+            elif path == "Vehicle.Body.Horn.IsActive" and value is True:
+                self._horn_off_at = time.monotonic() + HORN_S
+            now[path] = value
+        self._publish(now)
+
+    # --- the hardware's clock -------------------------------------------------------------------------------
+    def tick(self, dt_s: float) -> None:
+        """Move the motors by ``dt_s`` and end the honk when due."""
+        changes: dict[str, Any] = {}
+        for path, target in list(self.moving.items()):
+            current = float(self.values[path])
+            step = self._rates[path] * dt_s
+            new = target if abs(target - current) <= step else current + step * (1 if target > current else -1)
+            if new == target:
+                del self.moving[path]
+            changes[path] = round(new) if self._signals[path].datatype.kind is Kind.INT else new
+            base = path.rsplit(".", 1)[0]
+            if path.endswith(".Position") and f"{base}.IsOpen" in self.values:
+                changes[f"{base}.IsOpen"] = new > 0
+            if path not in self.moving and f"{base}.Switch" in self.values:
+                changes[f"{base}.Switch"] = "INACTIVE"
+        if self._horn_off_at is not None and time.monotonic() >= self._horn_off_at:
+            self._horn_off_at = None
+            changes["Vehicle.Body.Horn.IsActive"] = False
+        if changes:
+            self._publish(changes)
+
+    def _publish(self, changes: Mapping[str, Any]) -> None:
+        if not changes:
+            return
+        self.broker.set_many(changes)
+        self.values.update(changes)
+        self._dirty.update(changes)
+        if self.on_load is not None:
+            self.on_load(body_load_w(self.values))
+
+    def save(self) -> None:
+        if self.store is not None and self._dirty:
+            self.store.save(self._dirty)
+        self._dirty = {}
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Publish every actuator's value, then move motors at 10 Hz until ``stop``; save once a second and on exit."""
+        self._publish(dict(self.values))
+        last = last_save = time.monotonic()
+        try:
+            while stop is None or not stop.is_set():
+                await asyncio.sleep(1 / RATE_HZ)
+                now = time.monotonic()
+                self.tick(now - last)
+                last = now
+                if now - last_save >= 1.0:
+                    self.save()
+                    last_save = now
+        finally:
+            self.save()
+            self._provision.close()
+            if self.store is not None:
+                self.store.close()
+
+
+def _suffix(path: str) -> str:
+    return next((s for s in _RANGES if path.endswith(s)), "")
+
+
+def _speed_kmh(broker: Broker) -> float:
+    value = broker.get("Vehicle.Speed").value
+    return abs(value) if isinstance(value, int | float) else 0.0
+
+
+__all__ = ["BodyProvider", "body_actuators", "body_load_w"]
