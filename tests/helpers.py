@@ -42,6 +42,21 @@ async def eventually(predicate: Callable[[], object], timeout_s: float = 2.0) ->
 
 ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def chromium() -> str:
+    """Debian's Chromium for browser tests. Skips when it is not installed (``apt install chromium``), except where
+    ``EVOS_REQUIRE_BROWSER=1`` (CI) makes a missing browser a failure."""
+    if not CHROMIUM.exists():
+        message = f"browser tests need Debian's chromium at {CHROMIUM} (apt install chromium)"
+        if os.environ.get("EVOS_REQUIRE_BROWSER") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return str(CHROMIUM)
+
 
 def evos(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "evos", *args], capture_output=True, text=True,
