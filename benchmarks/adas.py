@@ -4,11 +4,9 @@
     python benchmarks/adas.py            # figures for docs/benchmarks.md
     python benchmarks/adas.py --quick    # a few seconds, to check the benchmark still runs
 
-The scene in both: the ego and 50 other vehicles over three lanes. highway-env (highway-v0) simulates at
-15 Hz, evos at 50 Hz (finer). The comparison is simulated time per wall time, expressed as 15 Hz frames
-per second: evos' figure counts 1/15 s of simulated scene as one frame though it took 3.3 steps for it.
-evos runs its ego with ACC and AEB through the sensor model; highway-env runs its own vehicles
-(IDM/MOBIL) with the ego idling.
+The scene in both: the ego and 50 other vehicles (IDM + MOBIL) on four lanes, stepped at 15 Hz (one step =
+one frame). evos runs its ego with the highway pilot (ACC, AEB, lane centring, automatic lane changes) through
+the radar and camera models; highway-env (highway-v0) runs its own vehicles with the ego idling.
 """
 
 from __future__ import annotations
@@ -16,26 +14,22 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from evos.adas._scenario import EgoSpec, Scenario, TargetSpec
-from evos.adas._sim import simulate
+from evos.adas import EgoSpec, Road, Scenario, TrafficSpec, simulate
 
 console = Console()
 FRAME_HZ = 15.0  # highway-v0's simulation frequency: the unit of a "frame"
-RATE_HZ = 50.0  # evos' step rate
 VEHICLES = 50
+LANES = 4
 
 
 def highway_scene(duration_s: float) -> Scenario:
-    rng = np.random.default_rng(0)
-    targets = tuple(
-        TargetSpec(name=f"car{i}", gap_m=float(20 + i * 15 + rng.uniform(0, 5)), speed_mps=float(rng.uniform(20, 30)),
-                   lane=int(i % 3) - 1)
-        for i in range(VEHICLES))
-    return Scenario("highway", EgoSpec(speed_mps=28.0, acc=True), targets, duration_s=duration_s, rate_hz=RATE_HZ)
+    return Scenario("highway", EgoSpec(speed_mps=25.0, set_speed_mps=30.0, lane_centring=True, auto_lane_change=True),
+                    road=Road(lanes=LANES, ego_lane=1), traffic=TrafficSpec(vehicles=VEHICLES, from_m=-200.0,
+                                                                            to_m=800.0),
+                    duration_s=duration_s, rate_hz=FRAME_HZ)
 
 
 def evos_frames_per_s(duration_s: float) -> float:
@@ -66,7 +60,7 @@ def highway_env_frames_per_s(steps: int) -> float | None:
 def main(quick: bool) -> None:
     ours = evos_frames_per_s(10.0 if quick else 120.0)
     peer = highway_env_frames_per_s(3 if quick else 20)
-    table = Table(title=f"scenario engine: {VEHICLES} vehicles, 3 lanes (frames of 1/{FRAME_HZ:g} s)")
+    table = Table(title=f"scenario engine: {VEHICLES} vehicles, {LANES} lanes (frames of 1/{FRAME_HZ:g} s)")
     for column in ("measure", "evos", "highway-env 1.12.1", "ratio", "target"):
         table.add_column(column)
     table.add_row("frames per second", f"{ours:,.0f}", f"{peer:,.1f}" if peer else "not installed",

@@ -16,6 +16,9 @@ from evos._console import console, fail
 from evos.adas._cli import app as adas_app
 from evos.broker import DEFAULT_ADDRESS, Broker
 from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, register, serve_command
+from evos.cabin import CABIN_OVERLAY, CabinService
+from evos.cabin._cli import app as cabin_app
+from evos.cabin._cli import assistant_command
 from evos.errors import EvosError
 from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, StateStore, TwinProvider, load_vehicle
 from evos.twin._cli import app as twin_app
@@ -28,6 +31,8 @@ app = typer.Typer(
 register(app)
 app.add_typer(twin_app)
 app.add_typer(adas_app)
+app.add_typer(cabin_app)
+app.command("assistant")(assistant_command)
 app.command("drive")(drive_command)
 
 
@@ -65,10 +70,11 @@ def up_command(
         console.print(f"twin: {car.name}, SoC {twin.state.soc * 100:.0f} %, odometer "
                       f"{twin.state.odometer_m / 1e3:.1f} km, {'plugged in' if plugged_in else 'parked'}",
                       highlight=False)
-        return [twin.run, body.run]
+        cabin = CabinService(broker, directory)
+        return [twin.run, body.run, cabin.run]
 
-    serve_command("evos car", address, vss, [TWIN_OVERLAY, *(overlay or [])], jwt_public_key, tls_cert, tls_key,
-                  datadir.resolve(data_dir), apps)
+    serve_command("evos car", address, vss, [TWIN_OVERLAY, CABIN_OVERLAY, *(overlay or [])], jwt_public_key,
+                  tls_cert, tls_key, datadir.resolve(data_dir), apps)
 
 
 @app.command("version")

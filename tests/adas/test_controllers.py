@@ -146,8 +146,8 @@ def test_aeb_ignores_a_car_in_the_next_lane() -> None:
 # ---- sensor ----------------------------------------------------------------------------------------------
 def test_sensor_range_fov_latency_and_determinism() -> None:
     params = SensorParams(max_range_m=100.0, fov_deg=20.0, latency_steps=3)
-    truth = (ObjectTruth(0, 50.0, -5.0, 0.0, 0.0, 1.9), ObjectTruth(1, 150.0, 0.0, 0.0, 0.0, 1.9),
-             ObjectTruth(2, 10.0, 0.0, 0.0, 6.0, 1.9))
+    truth = ObjectTruth.of((0, 50.0, -5.0, 0.0, 0.0, 1.9, 4.7), (1, 150.0, 0.0, 0.0, 0.0, 1.9, 4.7),
+                           (2, 10.0, 0.0, 0.0, 6.0, 1.9, 4.7))
     sensor = RadarSensor(params, np.random.default_rng(7))
     frames = [sensor.measure(k * 0.01, truth) for k in range(5)]
     assert [len(f.tracks) for f in frames] == [0, 0, 0, 1, 1]  # 3 steps late; only object 0 is seen

@@ -60,7 +60,7 @@ def test_good_file_loads_into_dataclasses(tmp_path: Path) -> None:
      "unknown field"),
     ("name: x\nego: {speed_mps: 10}\ntargets: [{gap_m: 10, speed_mps: 0, actions: [{at_s: 1}]}]\n",
      "targets[0].actions[0]", "give exactly one change"),
-    ("name: x\nego: {speed_mps: 10}\nrate_hz: 30\n", "rate_hz", "must be 50 or 100"),
+    ("name: x\nego: {speed_mps: 10}\nrate_hz: 5\n", "rate_hz", r"must be in \[10, 200\], got 5"),
     ("name: x\nego: {speed_mps: 10}\nsensor: {latency_steps: 2.5}\n", "sensor.latency_steps", "must be an integer"),
     ("name: x\nego: {speed_mps: 10, brake_pedal: [[1, 2, 3]]}\n", "ego.brake_pedal[0]", "list of 2 items"),
     ("- just a list\n", None, "must be a mapping"),

@@ -1,17 +1,32 @@
-"""Driver assistance: adaptive cruise control (ACC), emergency braking (AEB), sensors and a road simulator.
+"""Driver assistance: ACC, AEB, lane centring, lane changes and a highway pilot, sensors and a road simulator.
 
-Public API: the controllers ``AccController`` and ``AebController`` (``command(observation)``), the sensor interface
-``ObjectSensor`` with ``RadarSensor``, scenarios (``Scenario``, ``load_scenario``), ``simulate(scenario)`` and the
+Public API: the controllers ``AccController``, ``AebController`` and ``HighwayPilot`` (``command(observation)``),
+lateral parts (``LaneCentring``, ``LaneChange``), the sensor interfaces ``ObjectSensor``/``RadarSensor`` and
+``LaneSensor``, the road (``Road``, ``Segment``) and traffic (``TrafficSpec``), the highway-env check
+(``run_highway_env``), scenarios (``Scenario``, ``load_scenario``), ``simulate(scenario)`` and the
 built-in suites (``run_suite("euro-ncap-ccr")``). Everything is synchronous and deterministic for a given seed.
 """
 
 from evos.adas._acc import AccCommand, AccController, AccMode, Observation
 from evos.adas._aeb import AebCommand, AebController, AebStage, required_decel_mps2
+from evos.adas._highway_env import HighwayEnvResult, run_highway_env
+from evos.adas._lateral import (
+    LaneCentring,
+    LaneChange,
+    LaneChangeState,
+    LaneFrame,
+    LaneSensor,
+    LaneSensorParams,
+    LateralParams,
+)
 from evos.adas._params import AccParams, AebParams, EgoLimits, SensorParams
+from evos.adas._pilot import HighwayPilot, PilotCommand, PilotParams
+from evos.adas._road import Road, Segment
 from evos.adas._scenario import EgoSpec, Scenario, ScenarioFileError, TargetAction, TargetSpec, load_scenario
 from evos.adas._sensor import ObjectSensor, ObjectTruth, RadarSensor, SensorFrame, Track
 from evos.adas._sim import RunResult, simulate
 from evos.adas._suite import SUITES, SuiteRun, run_suite, suite_scenarios, summary
+from evos.adas._traffic import IdmParams, MobilParams, TrafficSpec
 
 __all__ = [
     "SUITES",
@@ -25,21 +40,38 @@ __all__ = [
     "AebStage",
     "EgoLimits",
     "EgoSpec",
+    "HighwayEnvResult",
+    "HighwayPilot",
+    "IdmParams",
+    "LaneCentring",
+    "LaneChange",
+    "LaneChangeState",
+    "LaneFrame",
+    "LaneSensor",
+    "LaneSensorParams",
+    "LateralParams",
+    "MobilParams",
     "ObjectSensor",
     "ObjectTruth",
     "Observation",
+    "PilotCommand",
+    "PilotParams",
     "RadarSensor",
+    "Road",
     "RunResult",
     "Scenario",
     "ScenarioFileError",
+    "Segment",
     "SensorFrame",
     "SensorParams",
     "SuiteRun",
     "TargetAction",
     "TargetSpec",
     "Track",
+    "TrafficSpec",
     "load_scenario",
     "required_decel_mps2",
+    "run_highway_env",
     "run_suite",
     "simulate",
     "suite_scenarios",

@@ -40,6 +40,7 @@ class Observation:
     brake_pedal: bool = False
     accelerator_pedal: bool = False
     intervention: bool = False  # another function (AEB) overrides the acceleration this step
+    path_lateral_m: tuple[float, ...] = (0.0,)  # centres of the lanes the ego drives in or moves to (m, left)
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,11 @@ class AccCommand:
     lead: Track | None = None
 
 
-def select_lead(frame: SensorFrame, in_lane_m: float) -> Track | None:
-    """The nearest track ahead whose centre is within ``in_lane_m`` of the ego's centre line."""
-    in_lane = [t for t in frame.tracks if abs(t.lateral_m) <= in_lane_m]
+def select_lead(frame: SensorFrame, in_lane_m: float, path_lateral_m: tuple[float, ...] = (0.0,)) -> Track | None:
+    """The nearest track ahead whose centre is within ``in_lane_m`` of the ego's path (its centre line, or the
+    centres of the lanes in ``path_lateral_m`` during a lane change)."""
+    in_lane = [t for t in frame.tracks
+               if t.range_m > 0 and any(abs(t.lateral_m - y) <= in_lane_m for y in path_lateral_m)]
     return min(in_lane, key=lambda t: t.range_m, default=None)
 
 
@@ -131,7 +134,7 @@ class AccController:
         """The acceleration demand for this step (m/s²), within ISO 15622 acceleration and jerk limits."""
         self._transition(obs)
         p = self.params
-        lead = select_lead(obs.frame, p.in_lane_m) if obs.frame.healthy else None
+        lead = select_lead(obs.frame, p.in_lane_m, obs.path_lateral_m) if obs.frame.healthy else None
         dt_s = max(obs.now_s - self._last_s, 0.0) if self._last_s is not None else 0.0
         self._last_s = obs.now_s
         if self.mode is not AccMode.ACTIVE:

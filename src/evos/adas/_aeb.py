@@ -77,7 +77,7 @@ class AebController:
     def assess(self, obs: Observation) -> tuple[Track | None, float, float]:
         """(nearest threat, TTC s, required deceleration m/s²) from the sensor frame."""
         p = self.params
-        threats = [t for t in obs.frame.tracks if is_threat(t, self.ego_width_m, p.overlap_margin_m)]
+        threats = [t for t in obs.frame.tracks if t.range_m > 0 and is_threat(t, self.ego_width_m, p.overlap_margin_m)]
         threat = min(threats, key=lambda t: t.range_m, default=None)
         if threat is None:
             return None, math.inf, 0.0

@@ -41,11 +41,13 @@ class SensorParams:
     lateral_noise_m: float = 0.05
     accel_noise_mps2: float = 0.20  # the tracker's estimate of the object's relative acceleration
     latency_steps: int = 5  # 50 ms at 100 Hz: cycle time of a typical radar ECU
+    rear_range_m: float = 0.0  # rear corner radars (blind spot / lane change assist); 0: none fitted
 
     def __post_init__(self) -> None:
         _check(self, {"max_range_m": (1.0, 500.0), "fov_deg": (1.0, 180.0), "range_noise_m": (0.0, 5.0),
                       "range_rate_noise_mps": (0.0, 5.0), "lateral_noise_m": (0.0, 2.0),
-                      "accel_noise_mps2": (0.0, 5.0), "latency_steps": (0, 100)})
+                      "accel_noise_mps2": (0.0, 5.0), "latency_steps": (0, 100),
+                      "rear_range_m": (0.0, 200.0)})
 
 
 @dataclass(frozen=True)
@@ -119,7 +121,9 @@ class EgoLimits:
     max_brake_mps2: float = 9.0  # tyre limit, dry asphalt
     width_m: float = CAR_WIDTH_M
     length_m: float = CAR_LENGTH_M
+    wheelbase_m: float = 3.0  # Xiaomi SU7 spec sheet: wheelbase 3000 mm
+    steer_tau_s: float = 0.1  # assumed: electric power steering follows the demand with ~0.1 s lag
 
     def __post_init__(self) -> None:
         _check(self, {"actuator_tau_s": (0.01, 2.0), "max_brake_mps2": (1.0, 12.0), "width_m": (0.5, 3.0),
-                      "length_m": (1.0, 20.0)})
+                      "length_m": (1.0, 20.0), "wheelbase_m": (1.0, 10.0), "steer_tau_s": (0.01, 1.0)})

@@ -1,8 +1,10 @@
-"""Scenarios: an ego and scripted targets on a straight multi-lane road, as frozen dataclasses and YAML files.
+"""Scenarios: an ego, scripted targets and background traffic on a multi-lane road, as frozen dataclasses and YAML.
 
 Positions are along the road; a target's ``gap_m`` is from the ego's front bumper to the target's rear bumper.
-Lanes are ``LANE_WIDTH_M`` wide, lane 0 is the ego's, positive lanes are to the left. The file schema is
-documented in docs/adas.md; a bad file raises :class:`ScenarioFileError` naming the file and the field.
+Lanes are numbered relative to the ego's starting lane (0), positive to the left; the ``road`` says how many
+lanes there are and which is the ego's (default: 3 lanes of 3.5 m, the ego in the middle one), and its segments.
+The file schema is documented in docs/adas.md; a bad file raises :class:`ScenarioFileError` naming the file and
+the field.
 """
 
 from __future__ import annotations
@@ -16,7 +18,10 @@ from typing import Any
 import yaml
 
 from evos._records import from_mapping
+from evos.adas._lateral import LaneSensorParams
 from evos.adas._params import CAR_LENGTH_M, CAR_WIDTH_M, LANE_WIDTH_M, EgoLimits, SensorParams, _check
+from evos.adas._road import Road
+from evos.adas._traffic import TrafficSpec
 from evos.errors import DataError, InvalidArgumentError
 
 
@@ -78,12 +83,12 @@ class TargetSpec:
             if self.overlap_pct == 0:
                 raise InvalidArgumentError("TargetSpec.overlap_pct: must not be 0 (give offset_m instead)")
 
-    def lateral_m(self, ego_width_m: float) -> float:
+    def lateral_m(self, ego_width_m: float, lane_width_m: float = LANE_WIDTH_M) -> float:
         """Initial lateral position of the target's centre relative to the ego's centre (m, positive left)."""
         if self.overlap_pct is None:
-            return self.lane * LANE_WIDTH_M + self.offset_m
+            return self.lane * lane_width_m + self.offset_m
         covered_m = abs(self.overlap_pct) / 100 * ego_width_m
-        return self.lane * LANE_WIDTH_M + math.copysign((ego_width_m + self.width_m) / 2 - covered_m,
+        return self.lane * lane_width_m + math.copysign((ego_width_m + self.width_m) / 2 - covered_m,
                                                         self.overlap_pct)
 
 
@@ -97,14 +102,29 @@ class EgoSpec:
     set_speed_mps: float | None = None  # ACC set speed; default: the initial speed
     time_gap_s: float = 1.8
     aeb: bool = True
+    lane_centring: bool = False  # highway pilot: ACC + lane centring (+ lane changes on request)
+    auto_lane_change: bool = False  # ... and it overtakes slower traffic by itself
+    lane_change_requests: tuple[tuple[float, int], ...] = ()  # [time_s, +1 left / -1 right]: the indicator stalk
     brake_pedal: tuple[tuple[float, float], ...] = ()  # [start_s, end_s] windows the driver brakes
+    steering_torque: tuple[tuple[float, float], ...] = ()  # [start_s, end_s] windows the driver steers
     driver_brake_mps2: float = 3.0  # how hard the driver brakes in those windows
     limits: EgoLimits = field(default_factory=EgoLimits)
 
     def __post_init__(self) -> None:
         _check(self, {"speed_mps": (0.0, 70.0), "time_gap_s": (1.0, 2.5), "driver_brake_mps2": (0.0, 12.0)})
+        for i, (_, direction) in enumerate(self.lane_change_requests):
+            if direction not in (-1, 1):
+                raise InvalidArgumentError(f"EgoSpec.lane_change_requests: entry {i} direction must be 1 (left) or "
+                                           f"-1 (right), got {direction!r}")
+        if self.auto_lane_change and not self.lane_centring:
+            raise InvalidArgumentError("EgoSpec.auto_lane_change: needs lane_centring: true")
         if self.set_speed_mps is not None:
             _check(self, {"set_speed_mps": (0.0, 60.0)})
+
+    @property
+    def pilot(self) -> bool:
+        """Whether the highway pilot (ACC + lateral functions) drives, rather than ACC alone or the driver."""
+        return self.lane_centring
 
 
 @dataclass(frozen=True)
@@ -119,15 +139,21 @@ class Scenario:
     rate_hz: float = 100.0
     seed: int = 0
     sensor: SensorParams = field(default_factory=SensorParams)
+    lane_sensor: LaneSensorParams = field(default_factory=LaneSensorParams)
+    road: Road = field(default_factory=Road)
+    traffic: TrafficSpec = field(default_factory=TrafficSpec)
     sensor_fault: tuple[tuple[float, float], ...] = ()  # [start_s, end_s] windows the sensor reports a fault
     end_when_matched: bool = False
     description: str = ""
     tags: Mapping[str, str] = field(default_factory=dict, hash=False)  # suite bookkeeping (test, speeds, ...)
 
     def __post_init__(self) -> None:
-        _check(self, {"duration_s": (0.1, 3600.0)})
-        if self.rate_hz not in (50.0, 100.0):
-            raise InvalidArgumentError(f"Scenario.rate_hz: must be 50 or 100, got {self.rate_hz!r}")
+        _check(self, {"duration_s": (0.1, 3600.0), "rate_hz": (10.0, 200.0)})
+        for i, target in enumerate(self.targets):
+            lanes = [target.lane] + [a.to_lane for a in target.actions if a.to_lane is not None]
+            if not all(self.road.has_lane(lane) for lane in lanes):
+                raise InvalidArgumentError(f"Scenario.targets: target {i} uses a lane outside the road's "
+                                           f"{self.road.lowest_lane}..{self.road.highest_lane} (relative to the ego)")
 
 
 # ---- loading ----------------------------------------------------------------------------------------

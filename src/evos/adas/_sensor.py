@@ -21,14 +21,21 @@ NOISE_BLOCK = 1024  # rows of noise drawn at once
 
 @dataclass(frozen=True)
 class ObjectTruth:
-    """Ground truth of one object relative to the ego (simulator side only)."""
+    """Ground truth of the objects around the ego (simulator side only): arrays with one entry per object."""
 
-    object_id: int
-    range_m: float  # ego front bumper to object rear bumper, along the road
-    range_rate_mps: float  # d(range)/dt: negative when closing
-    range_accel_mps2: float  # d(range_rate)/dt
-    lateral_m: float  # object centre minus ego centre, positive left
-    width_m: float
+    object_id: np.ndarray
+    range_m: np.ndarray  # ego front bumper to object rear bumper, along the road (negative: beside or behind)
+    range_rate_mps: np.ndarray  # d(range)/dt: negative when closing
+    range_accel_mps2: np.ndarray  # d(range_rate)/dt
+    lateral_m: np.ndarray  # object centre minus ego centre, positive left
+    width_m: np.ndarray
+    length_m: np.ndarray
+
+    @classmethod
+    def of(cls, *rows: tuple[int, float, float, float, float, float, float]) -> ObjectTruth:
+        """From rows (id, range, range rate, range accel, lateral, width, length)."""
+        cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+        return cls(np.array(cols[0], dtype=np.int64), *(np.array(c, dtype=float) for c in cols[1:]))
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,7 @@ class Track:
     range_accel_mps2: float
     lateral_m: float
     width_m: float
+    length_m: float = 4.7
 
     def ttc_s(self) -> float:
         """Time to collision at the current closing speed (inf when not closing)."""
@@ -60,52 +68,59 @@ class ObjectSensor(abc.ABC):
     """The interface of a forward object-list sensor; tests and the simulator may plug in any implementation."""
 
     @abc.abstractmethod
-    def measure(self, now_s: float, truth: tuple[ObjectTruth, ...], healthy: bool = True) -> SensorFrame:
+    def measure(self, now_s: float, truth: ObjectTruth, healthy: bool = True) -> SensorFrame:
         """The frame available to the controllers at ``now_s`` (it may describe an earlier instant)."""
 
 
-def visible(params: SensorParams, obj: ObjectTruth) -> bool:
-    """Whether the object is within range and inside the field of view (its nearest edge counts)."""
-    if obj.range_m <= 0 or obj.range_m > params.max_range_m:
-        return False
-    nearest_lateral = max(abs(obj.lateral_m) - obj.width_m / 2, 0.0)
-    return math.degrees(math.atan2(nearest_lateral, obj.range_m)) <= params.fov_deg / 2
+def visible(params: SensorParams, truth: ObjectTruth, ego_length_m: float = 4.7) -> np.ndarray:
+    """Which objects the sensor covers: ahead within range and field of view (nearest edge counts), or — with
+    rear corner radars (``rear_range_m`` > 0) — beside or behind within that range of the ego's rear."""
+    r = truth.range_m
+    nearest_lateral = np.maximum(np.abs(truth.lateral_m) - truth.width_m / 2, 0.0)
+    ahead = (r > 0) & (r <= params.max_range_m) & (nearest_lateral <= r * math.tan(math.radians(params.fov_deg / 2)))
+    if params.rear_range_m <= 0:
+        return ahead
+    return ahead | ((r <= 0) & (-r - truth.length_m - ego_length_m <= params.rear_range_m))
 
 
 class RadarSensor(ObjectSensor):
     """A radar/camera object list with Gaussian noise and a fixed latency of ``params.latency_steps`` calls."""
 
-    def __init__(self, params: SensorParams, rng: np.random.Generator) -> None:
+    def __init__(self, params: SensorParams, rng: np.random.Generator, ego_length_m: float = 4.7) -> None:
         self.params = params
+        self.ego_length_m = ego_length_m
         self._rng = rng
         self._pipeline: deque[SensorFrame] = deque()
         self._noise = np.empty((0, 4))
         self._next = 0
 
-    def _normal4(self) -> np.ndarray:
-        """Four standard normal draws (drawn from the generator in blocks: same sequence, far fewer calls)."""
-        if self._next >= len(self._noise):
-            self._noise = self._rng.standard_normal((NOISE_BLOCK, 4))
+    def _normal4(self, rows: int) -> np.ndarray:
+        """``rows`` × 4 standard normal draws (drawn in blocks: same sequence, far fewer calls)."""
+        if self._next + rows > len(self._noise):
+            self._noise = np.concatenate([self._noise[self._next:],
+                                          self._rng.standard_normal((max(NOISE_BLOCK, rows), 4))])
             self._next = 0
-        self._next += 1
-        return self._noise[self._next - 1]
+        self._next += rows
+        return self._noise[self._next - rows:self._next]
 
-    def _detect(self, now_s: float, truth: tuple[ObjectTruth, ...], healthy: bool) -> SensorFrame:
+    def _detect(self, now_s: float, truth: ObjectTruth, healthy: bool) -> SensorFrame:
         p = self.params
         if not healthy:
             return SensorFrame(now_s, (), healthy=False)
-        tracks = []
-        for obj in truth:
-            if not visible(p, obj):
-                continue
-            n = self._normal4().tolist()
-            tracks.append(Track(obj.object_id, max(obj.range_m + p.range_noise_m * n[0], 0.0),
-                                obj.range_rate_mps + p.range_rate_noise_mps * n[1],
-                                obj.range_accel_mps2 + p.accel_noise_mps2 * n[2],
-                                obj.lateral_m + p.lateral_noise_m * n[3], obj.width_m))
-        return SensorFrame(now_s, tuple(tracks))
+        seen = np.flatnonzero(visible(p, truth, self.ego_length_m))
+        if len(seen) == 0:
+            return SensorFrame(now_s)
+        n = self._normal4(len(seen))
+        rng = truth.range_m[seen]
+        rng = np.where(rng > 0, np.maximum(rng + p.range_noise_m * n[:, 0], 0.0), rng + p.range_noise_m * n[:, 0])
+        cols = (truth.object_id[seen].tolist(), rng.tolist(),
+                (truth.range_rate_mps[seen] + p.range_rate_noise_mps * n[:, 1]).tolist(),
+                (truth.range_accel_mps2[seen] + p.accel_noise_mps2 * n[:, 2]).tolist(),
+                (truth.lateral_m[seen] + p.lateral_noise_m * n[:, 3]).tolist(),
+                truth.width_m[seen].tolist(), truth.length_m[seen].tolist())
+        return SensorFrame(now_s, tuple(Track(*row) for row in zip(*cols, strict=True)))
 
-    def measure(self, now_s: float, truth: tuple[ObjectTruth, ...], healthy: bool = True) -> SensorFrame:
+    def measure(self, now_s: float, truth: ObjectTruth, healthy: bool = True) -> SensorFrame:
         self._pipeline.append(self._detect(now_s, truth, healthy))
         if len(self._pipeline) <= self.params.latency_steps:
             return SensorFrame(now_s, ())  # still filling the pipeline: nothing reported yet

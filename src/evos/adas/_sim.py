@@ -1,43 +1,41 @@
-"""The longitudinal road simulator: an ego with ACC/AEB and scripted targets, stepped at 50 or 100 Hz.
+"""The road simulator: an ego with the driver-assistance functions, scripted targets and IDM/MOBIL traffic.
 
-Deterministic for a given scenario (its seed drives the sensor noise). The ego is a point mass whose
-acceleration follows the demand through a first-order actuator lag, within the real car's limits: the twin's
-drive-force limit and road load (``evos.twin``) and the brake limit. Collision = the vehicle bodies overlap
-longitudinally and laterally. Metrics are computed from ground truth; controllers only see the sensor.
+Deterministic for a given scenario (its seed drives sensor noise and traffic placement). All vehicles but the ego
+live in numpy arrays (:class:`~evos.adas._traffic.Fleet`) stepped together in road (Frenet) coordinates. The ego's
+longitudinal motion is a point mass whose acceleration follows the demand through a first-order actuator lag
+within the real car's limits (the twin's drive-force limit and road load, ``evos.twin``; the brake limit); its
+lateral motion is a kinematic bicycle model in the Frenet frame (path curvature through a steering lag). Collision =
+the bodies overlap longitudinally and laterally. Metrics come from ground truth; controllers only see the sensors.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from evos.adas._acc import AccCommand, AccController, AccMode, Observation
-from evos.adas._aeb import AebCommand, AebController, AebStage
-from evos.adas._params import LANE_WIDTH_M, AccParams, AebParams, EgoLimits
-from evos.adas._scenario import Scenario, TargetSpec
+from evos.adas._aeb import AebController, AebStage
+from evos.adas._lateral import LaneCentring, LaneChangeState, LaneFrame, LaneSensor
+from evos.adas._params import AccParams, AebParams, EgoLimits
+from evos.adas._pilot import HighwayPilot, PilotParams
+from evos.adas._scenario import Scenario
 from evos.adas._sensor import ObjectTruth, RadarSensor, visible
+from evos.adas._traffic import Fleet, place_traffic
 from evos.twin import Vehicle, drive_force_limit_n, load_vehicle
 
 DRIVER_GAIN_PER_S = 0.8  # the driver holding a speed (as the twin's driver model)
 DRIVER_ACCEL_MPS2 = (-3.5, 2.0)
 FORCE_TABLE_STEP_MPS = 0.25
 FORCE_TABLE_SIZE = 321  # up to 80 m/s
-COMFORT_TOLERANCE = 1.02  # 2 % over an ISO 15622 limit counts as a breach (numerical noise below that)
-
-
-@dataclass
-class _Target:
-    spec: TargetSpec
-    x_m: float  # rear bumper, along the road (ego front bumper starts at 0)
-    v_mps: float
-    y_m: float
-    a_mps2: float = 0.0
-    until_mps: float = 0.0
-    lateral: tuple[float, float, float, float] | None = None  # (start_s, duration_s, from_y, to_y)
-    fired: list[bool] = field(default_factory=list)
+COMFORT_TOLERANCE = 1.02  # 2 % over a limit counts as a breach (numerical noise below that)
+LAT_JERK_WINDOW_S = 0.5  # assumed: lateral jerk is judged as the change of lateral acceleration over 0.5 s
+ISO_LAT_ACCEL_MPS2 = 3.0  # ISO 11270 (opendbc ISO_LATERAL_ACCEL)
+ISO_LAT_JERK_MPS3 = 5.0  # ISO 11270 (opendbc ISO_LATERAL_JERK)
+CAMERA_PREVIEW_S = 0.5  # assumed: lane curvature is reported for the road 0.5 s ahead
+LC_CODES = {s: i for i, s in enumerate(LaneChangeState)}
 
 
 @dataclass(frozen=True)
@@ -48,11 +46,15 @@ class Trace:
     ego_speed_mps: np.ndarray
     ego_accel_mps2: np.ndarray
     demand_mps2: np.ndarray
-    gap_m: np.ndarray  # to the nearest target in the ego's lane (nan: none)
-    target_speed_mps: np.ndarray  # shape (steps, targets)
-    target_lateral_m: np.ndarray  # shape (steps, targets)
+    gap_m: np.ndarray  # to the nearest vehicle in the ego's lane (nan: none)
+    target_speed_mps: np.ndarray  # shape (steps, scripted targets)
+    target_lateral_m: np.ndarray  # shape (steps, scripted targets), road frame (0: the ego's starting lane)
     aeb_stage: np.ndarray
-    acc_active: np.ndarray
+    acc_active: np.ndarray  # ACC alone controlled the acceleration
+    ego_lateral_m: np.ndarray  # road frame
+    lat_accel_mps2: np.ndarray
+    lateral_active: np.ndarray  # lane centring steered
+    lane_change: np.ndarray  # LaneChangeState index
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,12 @@ class RunResult:
     fcw_time_s: float | None  # first forward collision warning
     duration_s: float
     trace: Trace
+    lateral_error_rms_m: float = 0.0  # from the lane centre, while lane centring and not changing lanes
+    max_lat_accel_mps2: float = 0.0
+    max_lat_jerk_mps3: float = 0.0
+    lane_changes: int = 0  # completed by the ego
+    lane_changes_aborted: int = 0
+    traffic_lane_changes: int = 0
 
     def metrics(self) -> dict[str, object]:
         """The JSON-ready metrics (no trace)."""
@@ -81,58 +89,18 @@ class RunResult:
         return {"name": self.name, "collision": self.collision, "impact_speed_mps": round(self.impact_speed_mps, 3),
                 "min_ttc_s": num(self.min_ttc_s), "min_time_gap_s": num(self.min_time_gap_s),
                 "max_decel_mps2": round(self.max_decel_mps2, 3), "max_jerk_mps3": round(self.max_jerk_mps3, 3),
+                "lateral_error_rms_m": round(self.lateral_error_rms_m, 4),
+                "max_lat_accel_mps2": round(self.max_lat_accel_mps2, 3),
+                "max_lat_jerk_mps3": round(self.max_lat_jerk_mps3, 3),
                 "comfort_breach": self.comfort_breach, "progress": round(self.progress, 3),
+                "lane_changes": self.lane_changes, "lane_changes_aborted": self.lane_changes_aborted,
                 "aeb_stage": self.aeb_stage, "fcw_time_s": self.fcw_time_s, "duration_s": round(self.duration_s, 2)}
-
-
-def _step_target(t: _Target, now_s: float, gap_m: float, dt_s: float) -> None:
-    for i, action in enumerate(t.spec.actions):
-        due = (action.at_s is not None and now_s >= action.at_s) or (
-            action.at_gap_m is not None and gap_m <= action.at_gap_m)
-        if t.fired[i] or not due:
-            continue
-        t.fired[i] = True
-        if action.accel_mps2 is not None:
-            t.a_mps2, t.until_mps = action.accel_mps2, action.until_speed_mps
-        elif action.to_lane is not None:
-            t.lateral = (now_s, action.duration_s, t.y_m, action.to_lane * LANE_WIDTH_M + action.to_offset_m)
-    if t.a_mps2:
-        v = t.v_mps + t.a_mps2 * dt_s
-        done = v <= t.until_mps if t.a_mps2 < 0 else v >= t.until_mps
-        if done:
-            v, t.a_mps2 = t.until_mps, 0.0
-        t.x_m += (t.v_mps + v) / 2 * dt_s
-        t.v_mps = v
-    else:
-        t.x_m += t.v_mps * dt_s
-    if t.lateral is not None:
-        start, duration, y0, y1 = t.lateral
-        share = min((now_s + dt_s - start) / duration, 1.0)
-        t.y_m = y0 + (y1 - y0) * (1 - math.cos(math.pi * share)) / 2
-        if share >= 1.0:
-            t.lateral = None
-
-
-def _measure(truth: tuple[ObjectTruth, ...], half_widths: list[float], ego_length_m: float,
-             targets: list[_Target], speed_mps: float) -> tuple[float, float, float, float | None]:
-    """(gap to the nearest car in lane m or nan, TTC s, time gap s, impact speed m/s if bodies touch)."""
-    lane_gap, ttc, time_gap = math.nan, math.inf, math.inf
-    impact: float | None = None
-    for i, (t, obj) in enumerate(zip(targets, truth, strict=True)):
-        overlapping = abs(obj.lateral_m) < half_widths[i]
-        if overlapping and obj.range_m > 0 and obj.range_rate_mps < 0:
-            ttc = min(ttc, obj.range_m / -obj.range_rate_mps)
-        if abs(obj.lateral_m) <= LANE_WIDTH_M / 2 and obj.range_m > 0:
-            lane_gap = obj.range_m if math.isnan(lane_gap) else min(lane_gap, obj.range_m)
-            if speed_mps > 1.0:
-                time_gap = min(time_gap, obj.range_m / speed_mps)
-        if overlapping and -(ego_length_m + t.spec.length_m) < obj.range_m <= 0:
-            impact = max(impact or 0.0, -obj.range_rate_mps)
-    return lane_gap, ttc, time_gap, impact
 
 
 def _in_windows(now_s: float, windows: tuple[tuple[float, float], ...]) -> bool:
     return any(a <= now_s < b for a, b in windows)
+
+
 
 
 @functools.lru_cache(maxsize=8)
@@ -149,9 +117,13 @@ class _Ego:
     limits: EgoLimits
     lag: float  # share of the demand error the actuators close per step
     v_mps: float
-    x_m: float = 0.0
+    steer_lag: float  # share of the curvature error the steering closes per step
+    x_m: float = 0.0  # front bumper, along the reference line
     a_act_mps2: float = 0.0  # the actuators' acceleration (the lagged demand)
     a_mps2: float = 0.0  # the acceleration actually achieved (zero at standstill)
+    d_m: float = 0.0  # lateral, road frame
+    psi_rad: float = 0.0  # heading relative to the road
+    kappa_per_m: float = 0.0  # path curvature the steering achieves (tan δ / wheelbase)
 
     def __post_init__(self) -> None:
         self._limit_n = _force_table(self.car)
@@ -162,7 +134,8 @@ class _Ego:
         i = int(pos)
         return self._limit_n[i] + (self._limit_n[i + 1] - self._limit_n[i]) * (pos - i)
 
-    def step(self, demand_mps2: float, dt_s: float) -> None:
+    def step(self, demand_mps2: float, curvature_per_m: float | None, road_kappa_per_m: float, dt_s: float) -> None:
+        """Advance by ``dt_s``; ``curvature_per_m`` None: no lateral dynamics (the ego stays on its line)."""
         v, road = self.v_mps, self.car.resistance
         road_n = road.f0_n + road.f1_n_per_mps * v + road.f2_n_per_mps2 * v * v
         max_accel = (self.drive_limit_n(v) - road_n) / self.car.inertial_mass_kg
@@ -170,125 +143,287 @@ class _Ego:
         self.a_act_mps2 += (target - self.a_act_mps2) * self.lag
         v_new = max(v + self.a_act_mps2 * dt_s, 0.0)
         self.a_mps2 = (v_new - v) / dt_s  # zero at standstill whatever the brakes do
-        self.x_m += (v + v_new) / 2 * dt_s
+        ds = (v + v_new) / 2 * dt_s
         self.v_mps = v_new
+        if curvature_per_m is None:
+            self.x_m += ds
+            return
+        # kinematic bicycle in the Frenet frame: s' = v cos ψ / (1 - d κ), d' = v sin ψ, ψ' = v κ_path - κ_road s'
+        self.kappa_per_m += (curvature_per_m - self.kappa_per_m) * self.steer_lag
+        s_dot = math.cos(self.psi_rad) / (1 - self.d_m * road_kappa_per_m)
+        self.d_m += ds * math.sin(self.psi_rad)
+        self.psi_rad += ds * (self.kappa_per_m - road_kappa_per_m * s_dot)
+        self.x_m += ds * s_dot
+
+
 
 
 class _Functions:
-    """ACC, AEB and the driver, arbitrated: AEB wins, then ACC, then the driver's brake or speed holding."""
+    """ACC or the highway pilot, AEB and the driver, arbitrated: AEB wins, then the pilot/ACC, then the driver."""
 
     def __init__(self, scenario: Scenario, oracle: bool) -> None:
         ego = scenario.ego
         self.ego = ego
         self.oracle = oracle
         self.set_speed_mps = ego.set_speed_mps if ego.set_speed_mps is not None else ego.speed_mps
-        self.acc = AccController(AccParams(set_speed_mps=self.set_speed_mps, time_gap_s=ego.time_gap_s))
-        if ego.acc and not oracle:
+        acc_params = AccParams(set_speed_mps=self.set_speed_mps, time_gap_s=ego.time_gap_s)
+        self.acc = AccController(acc_params)
+        self.pilot: HighwayPilot | None = None
+        if ego.pilot and not oracle:
+            self.pilot = HighwayPilot(acc_params, pilot=PilotParams(auto_lane_change=ego.auto_lane_change),
+                                      ego_length_m=ego.limits.length_m)
+            self.pilot.switch_on()
+            self.pilot.engage()
+        elif ego.acc and not oracle:
             self.acc.switch_on()
             self.acc.engage()
         self.aeb = AebController(AebParams(), ego_width_m=ego.limits.width_m) if ego.aeb and not oracle else None
+        self.driver_lateral = LaneCentring()  # the driver keeps the lane when no function steers
+        self.requests = sorted(ego.lane_change_requests)
 
-    def decide(self, obs: Observation, oracle_brake: bool) -> tuple[float, AebCommand | None, AccCommand]:
-        """(acceleration demand m/s², AEB command, ACC command) for this step."""
+    def decide(self, obs: Observation, lanes: LaneFrame | None, lane_truth: LaneFrame | None,
+               oracle_brake: bool) -> tuple[float, float | None, int, bool, bool, LaneChangeState]:
+        """(acceleration demand m/s², path curvature 1/m or None, AEB stage, ACC/pilot alone in longitudinal
+        control, lane centring steering, lane-change state) for this step."""
+        now = obs.now_s
         aeb_cmd = self.aeb.command(obs) if self.aeb is not None else None
         aeb_accel = aeb_cmd.accel_mps2 if aeb_cmd is not None else None
+        stage = int(aeb_cmd.stage) if aeb_cmd is not None else 0
         if aeb_accel is not None:
-            obs = Observation(obs.now_s, obs.speed_mps, obs.accel_mps2, obs.frame, obs.brake_pedal,
+            obs = Observation(now, obs.speed_mps, obs.accel_mps2, obs.frame, obs.brake_pedal,
                               obs.accelerator_pedal, intervention=True)
-        acc_cmd = self.acc.command(obs)
+        curvature: float | None = None
+        state = LaneChangeState.IDLE
+        if self.pilot is not None and lanes is not None:
+            while self.requests and self.requests[0][0] <= now:
+                self.pilot.request_lane_change(self.requests.pop(0)[1], now)
+            cmd = self.pilot.command(obs, lanes, _in_windows(now, self.ego.steering_torque))
+            acc_cmd = AccCommand(cmd.accel_mps2, cmd.mode)
+            curvature, state = cmd.curvature_per_m, cmd.lane_change
+        else:
+            acc_cmd = self.acc.command(obs)
+        steering = curvature is not None
+        if curvature is None and lane_truth is not None:
+            curvature = self.driver_lateral.command(now, obs.speed_mps, lane_truth)
         holding = DRIVER_GAIN_PER_S * (self.ego.speed_mps - obs.speed_mps)
         if self.oracle:
-            return (-self.ego.limits.max_brake_mps2 if oracle_brake else holding), None, acc_cmd
+            return (-self.ego.limits.max_brake_mps2 if oracle_brake else holding), curvature, 0, False, False, state
+        alone = acc_cmd.mode is AccMode.ACTIVE and aeb_accel is None and acc_cmd.accel_mps2 is not None
         if aeb_accel is not None:
-            return aeb_accel, aeb_cmd, acc_cmd
-        if acc_cmd.accel_mps2 is not None:
-            return acc_cmd.accel_mps2, aeb_cmd, acc_cmd
-        if obs.brake_pedal:
-            return -self.ego.driver_brake_mps2, aeb_cmd, acc_cmd
-        return min(max(holding, DRIVER_ACCEL_MPS2[0]), DRIVER_ACCEL_MPS2[1]), aeb_cmd, acc_cmd
+            accel = aeb_accel
+        elif acc_cmd.accel_mps2 is not None:
+            accel = acc_cmd.accel_mps2
+        elif obs.brake_pedal:
+            accel = -self.ego.driver_brake_mps2
+        else:
+            accel = min(max(holding, DRIVER_ACCEL_MPS2[0]), DRIVER_ACCEL_MPS2[1])
+        return accel, curvature, stage, alone, steering, state
+
+
+class _Scene:
+    """The world of one run: the road, the ego, and every other vehicle in a Fleet (index 0 mirrors the ego)."""
+
+    def __init__(self, scenario: Scenario, vehicle: Vehicle) -> None:
+        road, limits, w = scenario.road, scenario.ego.limits, scenario.road.lane_width_m
+        dt = 1.0 / scenario.rate_hz
+        self.road, self.limits = road, limits
+        self.ego = _Ego(vehicle, limits, 1.0 - math.exp(-dt / limits.actuator_tau_s), scenario.ego.speed_mps,
+                        1.0 - math.exp(-dt / limits.steer_tau_s))
+        rng = np.random.default_rng(scenario.seed)
+        targets = scenario.targets
+        bg = place_traffic(scenario.traffic, tuple(range(road.lowest_lane, road.highest_lane + 1)), w,
+                           limits.length_m, np.random.default_rng([scenario.seed, 1]))
+        arrays = {
+            "s": np.concatenate([[-limits.length_m], [t.gap_m for t in targets], bg["s"]]),
+            "d": np.concatenate([[0.0], [t.lateral_m(limits.width_m, w) for t in targets], bg["d"]]),
+            "v": np.concatenate([[scenario.ego.speed_mps], [t.speed_mps for t in targets], bg["v"]]),
+            "v0": np.concatenate([[max(scenario.ego.speed_mps, 1.0)], [max(t.speed_mps, 1.0) for t in targets],
+                                  bg["v0"]]),
+            "length": np.concatenate([[limits.length_m], [t.length_m for t in targets], bg["length"]]),
+            "width": np.concatenate([[limits.width_m], [t.width_m for t in targets], bg["width"]]),
+        }
+        idm_mask = np.zeros(len(arrays["s"]), dtype=bool)
+        idm_mask[1 + len(targets):] = True
+        self.fleet = Fleet(arrays, idm_mask, w, scenario.traffic.idm, scenario.traffic.mobil)
+        self.n_scripted = len(targets)
+        self.scripts = [list(t.actions) for t in targets]
+        self.script_accel = [(0.0, 0.0)] * len(targets)  # (accel, until speed) per scripted target
+        self.traffic = bool(idm_mask.any())
+        self.lateral = road.curved or scenario.ego.pilot or self.traffic
+        self.half_widths = (limits.width_m + arrays["width"][1:]) / 2
+        self.ids = np.arange(len(arrays["s"]) - 1)
+        self.sensor = RadarSensor(scenario.sensor, rng, limits.length_m)
+        self.camera = LaneSensor(scenario.lane_sensor, np.random.default_rng([scenario.seed, 2]))
+
+    def truth(self) -> ObjectTruth:
+        f, e = self.fleet, self.ego
+        return ObjectTruth(self.ids, f.s[1:] - e.x_m, f.v[1:] - e.v_mps, f.a[1:] - e.a_mps2, f.d[1:] - e.d_m,
+                           f.width[1:], f.length[1:])
+
+    def lane_truth(self, now_s: float) -> LaneFrame:
+        road, e = self.road, self.ego
+        lane = road.lane_of(e.d_m)
+        ahead_m = e.v_mps * CAMERA_PREVIEW_S  # the camera sees the lane's curvature ahead of the car
+        return LaneFrame(now_s, e.d_m - lane * road.lane_width_m, e.psi_rad, road.curvature(e.x_m + ahead_m),
+                         road.lane_width_m, max(road.highest_lane - lane, 0), max(lane - road.lowest_lane, 0))
+
+    def step(self, now_s: float, dt_s: float, demand: float, curvature: float | None) -> None:
+        e, f = self.ego, self.fleet
+        e.step(demand, curvature if self.lateral else None, self.road.curvature(e.x_m), dt_s)
+        f.s[0], f.d[0], f.v[0], f.a[0] = e.x_m - self.limits.length_m, e.d_m, e.v_mps, e.a_mps2
+        if self.traffic:
+            index = f.index()
+            acc = f.idm_accelerations(index)
+            f.a[f.idm_mask] = acc[f.idm_mask]
+            f.decide_lanes(now_s, index, acc, (self.road.lowest_lane, self.road.highest_lane))
+        self._script(now_s, dt_s)
+        f.move(now_s, dt_s, self.road.curvatures(f.s) if self.road.curved else None)
+        f.s[0] = e.x_m - self.limits.length_m
+
+    def _script(self, now_s: float, dt_s: float) -> None:
+        f, w = self.fleet, self.road.lane_width_m
+        for k in range(self.n_scripted):
+            i = k + 1
+            for action in self.scripts[k]:
+                gap = f.s[i] - self.ego.x_m
+                if (action.at_s is not None and now_s >= action.at_s) or (
+                        action.at_gap_m is not None and gap <= action.at_gap_m):
+                    self.scripts[k] = [a for a in self.scripts[k] if a is not action]
+                    if action.accel_mps2 is not None:
+                        self.script_accel[k] = (action.accel_mps2, action.until_speed_mps)
+                    elif action.to_lane is not None:
+                        f.start_lateral_move(i, now_s, action.to_lane * w + action.to_offset_m, action.duration_s)
+            accel, until = self.script_accel[k]
+            if accel:
+                v_next = f.v[i] + accel * dt_s
+                if (v_next <= until) if accel < 0 else (v_next >= until):
+                    accel = (until - f.v[i]) / dt_s
+                    self.script_accel[k] = (0.0, 0.0)
+            f.a[i] = accel
+
+
+def _measure(truth: ObjectTruth, half_widths: np.ndarray, ego_length_m: float, lane_width_m: float,
+             speed_mps: float) -> tuple[float, float, float, float | None]:
+    """(gap to the nearest car in lane m or nan, TTC s, time gap s, impact speed m/s if bodies touch)."""
+    r, rate, lat = truth.range_m, truth.range_rate_mps, np.abs(truth.lateral_m)
+    overlapping = lat < half_widths
+    closing = overlapping & (r > 0) & (rate < 0)
+    ttc = float(np.min(r[closing] / -rate[closing])) if closing.any() else math.inf
+    ahead = (lat <= lane_width_m / 2) & (r > 0)
+    lane_gap = float(r[ahead].min()) if ahead.any() else math.nan
+    time_gap = lane_gap / speed_mps if speed_mps > 1.0 and ahead.any() else math.inf
+    touching = overlapping & (r <= 0) & (r > -(ego_length_m + truth.length_m))
+    impact = float(np.max(-rate[touching])) if touching.any() else None
+    return lane_gap, ttc, time_gap, impact
 
 
 def simulate(scenario: Scenario, *, oracle: bool = False, vehicle: Vehicle | None = None) -> RunResult:
     """Run a scenario to its end (duration, collision, or the Euro NCAP end condition).
 
-    ``oracle``: instead of ACC/AEB, hold the initial speed and brake fully (at the brake limit, through the
+    ``oracle``: instead of the functions, hold the initial speed and brake fully (at the brake limit, through the
     actuator lag) from the first moment the sensor could report (within range and field of view, after its
     latency) an object overlapping the ego's path that the ego closes in on or that brakes — the physical best
     case used to mark a test as unavoidable. ``vehicle`` saves loading the preset again.
     """
-    limits = scenario.ego.limits
     dt = 1.0 / scenario.rate_hz
-    ego = _Ego(vehicle or load_vehicle(scenario.ego.vehicle), limits, 1.0 - math.exp(-dt / limits.actuator_tau_s),
-               scenario.ego.speed_mps)
-    sensor = RadarSensor(scenario.sensor, np.random.default_rng(scenario.seed))
+    scene = _Scene(scenario, vehicle or load_vehicle(scenario.ego.vehicle))
     functions = _Functions(scenario, oracle)
-    targets = [_Target(s, s.gap_m, s.speed_mps, s.lateral_m(limits.width_m), fired=[False] * len(s.actions))
-               for s in scenario.targets]
-    half_widths = [(limits.width_m + t.spec.width_m) / 2 for t in targets]
+    ego, limits, w = scene.ego, scene.limits, scenario.road.lane_width_m
     rows: list[tuple[float, ...]] = []
-    tgt_rows: list[list[float]] = []
+    tgt_rows: list[np.ndarray] = []
     collision, impact, min_ttc, min_tg = False, 0.0, math.inf, math.inf
     max_stage, fcw_time, braked = AebStage.IDLE, None, False
     oracle_from_s: float | None = None
+    lane_changes = aborted = 0
+    last_state = LaneChangeState.IDLE
     steps = round(scenario.duration_s * scenario.rate_hz)
     k = 0
     for k in range(steps + 1):
         now, v = k * dt, ego.v_mps
-        truth = tuple(ObjectTruth(i, t.x_m - ego.x_m, t.v_mps - v, t.a_mps2 - ego.a_mps2, t.y_m, t.spec.width_m)
-                      for i, t in enumerate(targets))
-        frame = sensor.measure(now, truth, healthy=not _in_windows(now, scenario.sensor_fault))
+        truth = scene.truth()
+        frame = scene.sensor.measure(now, truth, healthy=not _in_windows(now, scenario.sensor_fault))
         obs = Observation(now, v, ego.a_mps2, frame, brake_pedal=_in_windows(now, scenario.ego.brake_pedal))
-        if oracle and oracle_from_s is None and _threat_visible(scenario, truth, targets, half_widths):
+        lane_truth = scene.lane_truth(now) if scene.lateral else None
+        lanes = scene.camera.measure(now, lane_truth) if lane_truth is not None and functions.pilot else None
+        if oracle and oracle_from_s is None and _threat_visible(scenario, truth, scene):
             oracle_from_s = now + scenario.sensor.latency_steps * dt
-        demand, aeb_cmd, acc_cmd = functions.decide(obs, oracle_from_s is not None and now >= oracle_from_s - 1e-9)
-        if aeb_cmd is not None:
-            max_stage = max(max_stage, aeb_cmd.stage)
-            fcw_time = round(now, 3) if fcw_time is None and aeb_cmd.warning else fcw_time
-            braked = braked or aeb_cmd.accel_mps2 is not None
-        lane_gap, ttc, time_gap, impact_now = _measure(truth, half_widths, limits.length_m, targets, v)
+        demand, curvature, stage, alone, steering, state = functions.decide(
+            obs, lanes, lane_truth, oracle_from_s is not None and now >= oracle_from_s - 1e-9)
+        if stage:
+            max_stage = max(max_stage, AebStage(stage))
+            fcw_time = round(now, 3) if fcw_time is None else fcw_time
+            braked = braked or stage in (AebStage.PARTIAL, AebStage.FULL, AebStage.HOLD)
+        if state is LaneChangeState.IDLE and last_state is not LaneChangeState.IDLE and functions.pilot is not None:
+            outcome = functions.pilot.lane_change.outcome
+            lane_changes += outcome == "done"
+            aborted += outcome == "aborted"
+        last_state = state
+        lane_gap, ttc, time_gap, impact_now = _measure(truth, scene.half_widths, limits.length_m, w, v)
         min_ttc, min_tg = min(min_ttc, ttc), min(min_tg, time_gap)
         if impact_now is not None:
             collision, impact = True, impact_now
-        acc_alone = acc_cmd.mode is AccMode.ACTIVE and (aeb_cmd is None or aeb_cmd.accel_mps2 is None)
-        rows.append((now, v, ego.a_mps2, demand, lane_gap, float(aeb_cmd.stage if aeb_cmd else 0), float(acc_alone)))
-        tgt_rows.append([t.v_mps for t in targets] + [t.y_m for t in targets])
-        if collision or k == steps or (scenario.end_when_matched and braked and _matched(truth, half_widths, v)):
+        rows.append((now, v, ego.a_mps2, demand, lane_gap, float(stage), float(alone), ego.d_m,
+                     v * v * ego.kappa_per_m, float(steering), float(LC_CODES[state])))
+        if scene.n_scripted:
+            tgt_rows.append(np.concatenate([scene.fleet.v[1:1 + scene.n_scripted],
+                                            scene.fleet.d[1:1 + scene.n_scripted]]))
+        if collision or k == steps or (scenario.end_when_matched and braked and _matched(truth, scene, v)):
             break
-        ego.step(demand, dt)
-        for t in targets:
-            _step_target(t, now, t.x_m - ego.x_m, dt)
-    return _result(scenario, rows, tgt_rows, collision, impact, min_ttc, min_tg, max_stage, fcw_time,
-                   functions.set_speed_mps, k * dt)
+        scene.step(now, dt, demand, curvature)
+    return _result(scenario, rows, tgt_rows, (collision, impact, min_ttc, min_tg), max_stage, fcw_time,
+                   functions.set_speed_mps, k * dt, (lane_changes, aborted, scene.fleet.lane_changes))
 
 
-def _threat_visible(scenario: Scenario, truth: tuple[ObjectTruth, ...], targets: list[_Target],
-                    half_widths: list[float]) -> bool:
+def _threat_visible(scenario: Scenario, truth: ObjectTruth, scene: _Scene) -> bool:
     """Whether the sensor can see an object in the ego's path that the ego closes in on or that brakes (truth)."""
-    return any(visible(scenario.sensor, o) and abs(o.lateral_m) < half_widths[i]
-               and (o.range_rate_mps < -0.01 or targets[i].a_mps2 < -0.01) for i, o in enumerate(truth))
+    braking = scene.fleet.a[1:] < -0.01
+    return bool(np.any(visible(scenario.sensor, truth, scene.limits.length_m)
+                       & (np.abs(truth.lateral_m) < scene.half_widths)
+                       & ((truth.range_rate_mps < -0.01) | braking)))
 
 
-def _matched(truth: tuple[ObjectTruth, ...], half_widths: list[float], speed_mps: float) -> bool:
+def _matched(truth: ObjectTruth, scene: _Scene, speed_mps: float) -> bool:
     """Euro NCAP's end of a test: the ego stopped or is no faster than the object in its path."""
-    ahead = [speed_mps + o.range_rate_mps for o in truth
-             if o.range_m > 0 and abs(o.lateral_m) < half_widths[o.object_id]]
-    return speed_mps <= 0.0 or (bool(ahead) and speed_mps <= min(ahead) + 1e-9)
+    ahead = (truth.range_m > 0) & (np.abs(truth.lateral_m) < scene.half_widths)
+    return speed_mps <= 0.0 or (bool(ahead.any()) and speed_mps <= float(np.min(speed_mps +
+                                                                                 truth.range_rate_mps[ahead])) + 1e-9)
 
 
-def _result(scenario: Scenario, rows: list[tuple[float, ...]], tgt_rows: list[list[float]], collision: bool,
-            impact: float, min_ttc: float, min_tg: float,
-            max_stage: AebStage, fcw_time: float | None, set_speed: float, duration_s: float) -> RunResult:
+def _result(scenario: Scenario, rows: list[tuple[float, ...]], tgt_rows: list[np.ndarray],
+            outcome: tuple[bool, float, float, float], max_stage: AebStage, fcw_time: float | None,
+            set_speed: float, duration_s: float, changes: tuple[int, int, int]) -> RunResult:
+    collision, impact, min_ttc, min_tg = outcome
     arr = np.array(rows, dtype=float)
-    n_targets = len(scenario.targets)
-    tgt = np.array(tgt_rows, dtype=float).reshape(len(rows), 2 * n_targets)
-    trace = Trace(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], tgt[:, :n_targets], tgt[:, n_targets:],
-                  arr[:, 5].astype(int), arr[:, 6].astype(bool))
+    n = len(scenario.targets)
+    tgt = np.array(tgt_rows, dtype=float).reshape(len(rows), 2 * n)
+    trace = Trace(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3], arr[:, 4], tgt[:, :n], tgt[:, n:],
+                  arr[:, 5].astype(int), arr[:, 6].astype(bool), arr[:, 7], arr[:, 8], arr[:, 9].astype(bool),
+                  arr[:, 10].astype(int))
     jerk, breach = _comfort(trace, scenario.rate_hz)
+    lat_err, lat_acc, lat_jerk, lat_breach = _lateral_metrics(trace, scenario)
     mean_speed = float(trace.ego_speed_mps.mean())
     return RunResult(scenario.name, collision, impact, min_ttc, min_tg,
-                     max(float(-trace.ego_accel_mps2.min()), 0.0), jerk, breach,
+                     max(float(-trace.ego_accel_mps2.min()), 0.0), jerk, breach or lat_breach,
                      mean_speed / set_speed if set_speed > 0 else 1.0, max_stage.name.lower(), fcw_time,
-                     duration_s, trace)
+                     duration_s, trace, lat_err, lat_acc, lat_jerk, *changes)
+
+
+def _lateral_metrics(trace: Trace, scenario: Scenario) -> tuple[float, float, float, bool]:
+    """(lateral error RMS m, max |lateral accel| m/s², max lateral jerk m/s³, breach while lane centring)."""
+    w = scenario.road.lane_width_m
+    d = trace.ego_lateral_m
+    centring = trace.lateral_active & (trace.lane_change == LC_CODES[LaneChangeState.IDLE])
+    err = d - np.rint(d / w) * w
+    rms = float(np.sqrt(np.mean(err[centring] ** 2))) if centring.any() else 0.0
+    a = trace.lat_accel_mps2
+    window = max(round(LAT_JERK_WINDOW_S * scenario.rate_hz), 1)
+    if len(a) <= window:
+        return rms, float(np.abs(a).max(initial=0.0)), 0.0, False
+    jerk = np.abs(a[window:] - a[:-window]) / LAT_JERK_WINDOW_S
+    active = trace.lateral_active[window:] & trace.lateral_active[:-window]
+    breach = bool(np.any(active & ((np.abs(a[window:]) > ISO_LAT_ACCEL_MPS2 * COMFORT_TOLERANCE)
+                                   | (jerk > ISO_LAT_JERK_MPS3 * COMFORT_TOLERANCE))))
+    return rms, float(np.abs(a).max()), float(jerk.max()), breach
 
 
 def _comfort(trace: Trace, rate_hz: float) -> tuple[float, bool]:
@@ -303,8 +438,9 @@ def _comfort(trace: Trace, rate_hz: float) -> tuple[float, bool]:
     # (the actuators still carry an AEB demand for about 4 time constants)
     alone = np.convolve(trace.acc_active.astype(float), np.ones(2 * window + 1), "valid") >= 2 * window + 1
     alone = np.concatenate([np.zeros(len(a) - window - len(alone), dtype=bool), alone])
-    speed = trace.ego_speed_mps[window:]
-    limit = np.where(speed >= p.jerk_speed_mps, p.max_jerk_mps3, p.max_jerk_low_mps3)
+    # ACC applies the stricter limit only at or above 20 m/s: judge each window by its lowest speed
+    slow = np.lib.stride_tricks.sliding_window_view(trace.ego_speed_mps, window + 1).min(axis=1)
+    limit = np.where(slow >= p.jerk_speed_mps, p.max_jerk_mps3, p.max_jerk_low_mps3)
     breach = bool(np.any(alone & (jerk > limit * COMFORT_TOLERANCE)))
     a_now = a[window:]
     breach |= bool(np.any(alone & ((a_now > p.max_accel_mps2 * COMFORT_TOLERANCE)

@@ -13,9 +13,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from evos.adas._params import CAR_WIDTH_M, LANE_WIDTH_M, SensorParams
+from evos.adas._params import CAR_LENGTH_M, CAR_WIDTH_M, LANE_WIDTH_M, SensorParams
+from evos.adas._road import Road, Segment
 from evos.adas._scenario import EgoSpec, Scenario, TargetAction, TargetSpec
 from evos.adas._sim import RunResult, simulate
+from evos.adas._traffic import TrafficSpec
 from evos.errors import InvalidArgumentError
 from evos.twin import load_vehicle
 
@@ -119,14 +121,103 @@ def with_acc(scenario: Scenario) -> Scenario:
                    end_when_matched=False, tags={**scenario.tags, "mode": "acc"})
 
 
-SUITES: dict[str, Callable[[], list[Scenario]]] = {"euro-ncap-ccr": euro_ncap_ccr, "un-r157-cut-in": un_r157_cut_in}
+CUT_OUT_EGO_KMH = (50, 70, 90, 110)
+CUT_OUT_ADVANCE_S = (2.5, 3.5)  # the lead starts its lane change this long before it would reach the stopped car
+CUT_OUT_DURATION_S = 3.0
+FOLLOW_TIME_GAP_S = 1.8
+
+
+def cut_out() -> list[Scenario]:
+    """A lead driving ahead at the ego's speed (1.8 s gap) changes lane and reveals a stopped car."""
+    cells: list[Scenario] = []
+    for ego_kmh in CUT_OUT_EGO_KMH:
+        v = ego_kmh * KMH
+        lead_gap = 4.0 + FOLLOW_TIME_GAP_S * v
+        for advance_s in CUT_OUT_ADVANCE_S:
+            start_s = 2.0
+            stopped_gap = lead_gap + CAR_LENGTH_M + v * (start_s + advance_s)
+            lead = TargetSpec(name="lead", gap_m=lead_gap, speed_mps=v,
+                              actions=(TargetAction(at_s=start_s, to_lane=1, duration_s=CUT_OUT_DURATION_S),))
+            cells.append(Scenario(
+                f"cut-out {ego_kmh} km/h {advance_s:g} s", EgoSpec(speed_mps=v),
+                (lead, TargetSpec(name="stopped", gap_m=stopped_gap, speed_mps=0.0)),
+                duration_s=start_s + advance_s + 10.0, end_when_matched=True, sensor=NEAR_RANGE_SENSOR,
+                tags={"test": "cut-out", "ego_kmh": str(ego_kmh), "advance_s": f"{advance_s:g}"}))
+    return cells
+
+
+QUEUE_CARS = 3
+QUEUE_SPACING_S = 1.0  # each car in the queue reacts this much after the one ahead of it
+
+
+def stop_and_go() -> list[Scenario]:
+    """ACC behind a queue of three cars that brake to a stop, wait 6 s and drive off again (front car first)."""
+    cells: list[Scenario] = []
+    for speed in (10.0, 15.0, 20.0):
+        for time_gap in (1.0, 1.8, 2.5):
+            gap = 4.0 + time_gap * speed
+            cars = []
+            for k in range(QUEUE_CARS):  # k = 0 is the nearest
+                lag = (QUEUE_CARS - 1 - k) * QUEUE_SPACING_S
+                stop_at = 5.0 + lag
+                go_at = 5.0 + (QUEUE_CARS - 1) * QUEUE_SPACING_S + speed / 2.0 + 6.0 + lag
+                cars.append(TargetSpec(name=f"queue{k}", gap_m=gap + k * (CAR_LENGTH_M + 25.0), speed_mps=speed,
+                                       actions=(TargetAction(at_s=stop_at, accel_mps2=-2.0, until_speed_mps=0.0),
+                                                TargetAction(at_s=go_at, accel_mps2=1.5, until_speed_mps=speed))))
+            cells.append(Scenario(
+                f"stop-and-go {speed:g} m/s gap {time_gap:g} s",
+                EgoSpec(speed_mps=speed, acc=True, time_gap_s=time_gap), tuple(cars), duration_s=45.0,
+                tags={"test": "stop-and-go", "mode": "acc", "speed_mps": f"{speed:g}", "time_gap_s": f"{time_gap:g}"}))
+    return cells
+
+
+CURVE_RADII_M = (250.0, 500.0, 1000.0)
+CURVE_LAT_ACCEL_MPS2 = 2.0  # the speed for each radius: v²/R = 2 m/s², capped at 130 km/h
+CURVE_LENGTH_M = 600.0
+
+
+def curves() -> list[Scenario]:
+    """Lane centring alone on left and right curves of 250-1000 m radius (straight 100 m before and after)."""
+    cells: list[Scenario] = []
+    for radius in CURVE_RADII_M:
+        v = min(math.sqrt(CURVE_LAT_ACCEL_MPS2 * radius), 130 * KMH)
+        for sign, side in ((1, "left"), (-1, "right")):
+            road = Road(segments=(Segment(100.0), Segment(CURVE_LENGTH_M, sign / radius), Segment(100.0)))
+            cells.append(Scenario(
+                f"curve {radius:g} m {side} {v * 3.6:.0f} km/h", EgoSpec(speed_mps=v, lane_centring=True),
+                road=road, duration_s=(CURVE_LENGTH_M + 300.0) / v, rate_hz=50.0,
+                tags={"test": "curve", "mode": "pilot", "radius_m": f"{radius:g}", "side": side}))
+    return cells
+
+
+DENSE_SEEDS = (0, 1, 2, 3, 4)
+
+
+def dense_traffic() -> list[Scenario]:
+    """The highway pilot (120 km/h set speed, automatic overtaking) in IDM/MOBIL traffic on 4 lanes."""
+    sensor = SensorParams(fov_deg=120.0, rear_range_m=80.0)  # near-range beam and rear corner radars
+    return [Scenario(
+        f"dense traffic seed {seed}",
+        EgoSpec(speed_mps=25.0, set_speed_mps=33.3, lane_centring=True, auto_lane_change=True),
+        road=Road(lanes=4, ego_lane=1), traffic=TrafficSpec(vehicles=60, from_m=-300.0, to_m=1200.0),
+        duration_s=90.0, rate_hz=20.0, seed=seed, sensor=sensor,
+        tags={"test": "dense-traffic", "mode": "pilot", "seed": str(seed)}) for seed in DENSE_SEEDS]
+
+
+# name -> (cells, whether each cell runs twice: AEB only, then with ACC on)
+SUITES: dict[str, tuple[Callable[[], list[Scenario]], bool]] = {
+    "euro-ncap-ccr": (euro_ncap_ccr, True), "un-r157-cut-in": (un_r157_cut_in, True), "cut-out": (cut_out, True),
+    "stop-and-go": (stop_and_go, False), "curves": (curves, False), "dense-traffic": (dense_traffic, False)}
 
 
 def suite_scenarios(name: str) -> list[Scenario]:
-    """Every scenario of a built-in suite: each cell with AEB only, then with ACC on."""
+    """Every scenario of a built-in suite (the AEB suites: each cell with AEB only, then with ACC on)."""
     if name not in SUITES:
         raise InvalidArgumentError(f"unknown suite {name!r}: known {', '.join(SUITES)}")
-    cells = [replace(s, tags={**s.tags, "mode": "aeb"}) for s in SUITES[name]()]
+    factory, both = SUITES[name]
+    if not both:
+        return factory()
+    cells = [replace(s, tags={**s.tags, "mode": "aeb"}) for s in factory()]
     return cells + [with_acc(s) for s in cells]
 
 
@@ -137,7 +228,8 @@ def best_case_impact_mps(scenario: Scenario) -> float:
 
 
 def run_suite(name: str, progress: Callable[[int, int], None] | None = None) -> list[SuiteRun]:
-    """Run a built-in suite; the best case is computed once per cell and shared by its AEB and ACC runs."""
+    """Run a built-in suite; the best case is computed once per cell and shared by its AEB and ACC runs (not for
+    the traffic suites, where it would mean nothing)."""
     scenarios = suite_scenarios(name)
     vehicle = load_vehicle(scenarios[0].ego.vehicle)
     best: dict[str, float] = {}
@@ -145,7 +237,7 @@ def run_suite(name: str, progress: Callable[[int, int], None] | None = None) -> 
     for i, scenario in enumerate(scenarios):
         cell = scenario.name.removesuffix(" ACC")
         if cell not in best:
-            best[cell] = best_case_impact_mps(scenario)
+            best[cell] = best_case_impact_mps(scenario) if scenario.traffic.vehicles == 0 else 0.0
         runs.append(SuiteRun(scenario, simulate(scenario, vehicle=vehicle), best[cell] > 0, best[cell]))
         if progress is not None:
             progress(i + 1, len(scenarios))
@@ -156,7 +248,7 @@ def summary(runs: list[SuiteRun]) -> dict[str, object]:
     """Counts per mode: runs, collisions, collisions outside unavoidable cells, comfort breaches."""
     out: dict[str, object] = {"runs": len(runs), "unavoidable_cells": sorted(
         {r.scenario.name.removesuffix(" ACC") for r in runs if r.unavoidable})}
-    for mode in ("aeb", "acc"):
+    for mode in sorted({r.scenario.tags.get("mode", "") for r in runs}):
         mine = [r for r in runs if r.scenario.tags.get("mode") == mode]
         out[mode] = {
             "runs": len(mine),
@@ -166,5 +258,9 @@ def summary(runs: list[SuiteRun]) -> dict[str, object]:
             "comfort_breaches": sum(r.result.comfort_breach for r in mine),
             "min_ttc_s": round(min((r.result.min_ttc_s for r in mine), default=math.inf), 3),
             "max_decel_mps2": round(max((r.result.max_decel_mps2 for r in mine), default=0.0), 3),
+            "max_lat_accel_mps2": round(max((r.result.max_lat_accel_mps2 for r in mine), default=0.0), 3),
+            "max_lateral_error_rms_m": round(max((r.result.lateral_error_rms_m for r in mine), default=0.0), 4),
+            "mean_progress": round(sum(r.result.progress for r in mine) / max(len(mine), 1), 3),
+            "lane_changes": sum(r.result.lane_changes for r in mine),
         }
     return out

@@ -1,0 +1,320 @@
+"""The offline assistant: a request (English or Chinese) -> intent, VSS actions and a reply.
+
+``Assistant.answer(text, values)`` is pure: ``values`` are the car's current signal values (for relative
+changes such as "a bit warmer" and for questions); the caller carries the actions out (``act_local`` on
+an in-process broker, ``act_remote`` through a ``BrokerClient``). What each intent does is tabled in
+docs/cabin.md. Safety: no seat recline and no parked-only scene while the car moves; the reply says why.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from evos.broker import Broker, BrokerClient
+from evos.cabin._engine import Conditions, format_duration, not_parked_reason
+from evos.cabin._forecast import forecast
+from evos.cabin._nlu import Parse, understand
+from evos.cabin._scenes import Scene
+from evos.twin import Vehicle
+from evos.vss import Value
+
+HVAC = "Vehicle.Cabin.HVAC"
+STATION = f"{HVAC}.Station.Row1"
+SEAT = "Vehicle.Cabin.Seat.Row1"
+DOOR = "Vehicle.Cabin.Door"
+LIGHT = "Vehicle.Cabin.Light"
+MEDIA = "Vehicle.Cabin.Infotainment.Media"
+HMI = "Vehicle.Cabin.Infotainment.HMI"
+CHG = "Vehicle.Powertrain.TractionBattery.Charging"
+AC_ON = f"{HVAC}.IsAirConditioningActive"
+SPEED_SET = "Vehicle.ADAS.CruiseControl.SpeedSet"
+SCENE = "Vehicle.Evos.Cabin.Scene"
+TIRES = tuple(f"Vehicle.Chassis.Axle.Row{r}.Wheel.{s}.Tire.Pressure" for r in (1, 2) for s in ("Left", "Right"))
+READS = (
+    "Vehicle.Speed", "Vehicle.Powertrain.Transmission.SelectedGear", "Vehicle.Powertrain.Range",
+    "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", "Vehicle.Evos.Twin.CabinTemperature",
+    "Vehicle.Exterior.AirTemperature", f"{CHG}.IsCharging", f"{CHG}.TimeToComplete", f"{CHG}.ChargeLimit",
+    *TIRES, f"{MEDIA}.Volume", SPEED_SET, f"{HMI}.Brightness",
+    *(f"{STATION}.{z}.{f}" for z in ("Driver", "Passenger") for f in ("Temperature", "FanSpeed")),
+    *(f"{SEAT}.{s}.Backrest.Recline" for s in ("DriverSide", "PassengerSide")),
+)
+STEP_C, STEP_FAN, STEP_VOLUME, STEP_KMH, STEP_RECLINE = 1.0, 20, 10, 5.0, 10.0
+RECLINED_DEG, UPRIGHT_DEG = 45.0, 20.0  # 20° is the body hardware's driving posture
+HEAT_DEFAULT, MASSAGE_DEFAULT, CRACK_PCT = 67, 50, 20
+TIRE_LOW_KPA = 200.0  # below this a tyre is reported low (assumed: typical placards are 230-290 kPa)
+
+
+@dataclass(frozen=True)
+class Answer:
+    intent: str
+    actions: list[dict[str, Value]]
+    reply: str
+    slots: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"intent": self.intent, "actions": self.actions, "reply": self.reply}
+
+
+def _num(values: Mapping[str, Value | None], path: str, default: float) -> float:
+    v = values.get(path)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
+
+
+def _clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def _stations(zone: str | None) -> tuple[str, ...]:
+    return {"driver": ("Driver",), "passenger": ("Passenger",)}.get(zone or "", ("Driver", "Passenger"))
+
+
+def _seat(zone: str | None) -> str:
+    return "PassengerSide" if zone == "passenger" else "DriverSide"
+
+
+def _windows(zone: str | None) -> tuple[str, ...]:
+    return {"driver": ("Row1.DriverSide",), "passenger": ("Row1.PassengerSide",),
+            "rear": ("Row2.DriverSide", "Row2.PassengerSide")}.get(
+        zone or "", ("Row1.DriverSide", "Row1.PassengerSide", "Row2.DriverSide", "Row2.PassengerSide"))
+
+
+def _celsius(slots: Mapping[str, Any]) -> float:
+    value = float(slots["value"])
+    if slots.get("unit") == "f":
+        value = (value - 32) / 1.8
+    return round(value * 2) / 2  # set points in half degrees
+
+
+def _delta(slots: Mapping[str, Any], step: float) -> float:
+    """The amount of a relative change: the number said ("2 degrees warmer"), else one step."""
+    value = slots.get("value")
+    return float(value) if value is not None and slots.get("unit") not in ("%",) and value > 0 else step
+
+
+class Assistant:
+    """Turns requests into actions and replies for a set of scenes (the car's, for scene names and forecasts)."""
+
+    def __init__(self, scenes: Mapping[str, Scene], vehicle: Callable[[], Vehicle] | None = None,
+                 reserve_soc_pct: float = 20.0) -> None:
+        self.scenes = dict(scenes)
+        self.vehicle = vehicle
+        self.reserve_soc_pct = reserve_soc_pct
+        self.aliases: dict[str, str] = {}
+        for scene in self.scenes.values():
+            for word in (scene.name, *scene.aliases, scene.title.lower(), scene.title_zh):
+                if word:
+                    self.aliases.setdefault(word, scene.name)
+
+    def understand(self, text: str) -> Parse:
+        return understand(text, self.aliases)
+
+    def answer(self, text: str, values: Mapping[str, Value | None]) -> Answer:
+        """Intent, actions and reply for ``text`` given the car's current ``values`` (see ``READS``)."""
+        parse = self.understand(text)
+        zh = parse.lang == "zh"
+        speed, gear = values.get("Vehicle.Speed"), values.get("Vehicle.Powertrain.Transmission.SelectedGear")
+        moving = not_parked_reason(Conditions(
+            speed_kmh=float(speed) if isinstance(speed, int | float) else None,
+            gear=int(gear) if isinstance(gear, int) and not isinstance(gear, bool) else None))
+        if parse.intent.startswith("ask_"):
+            return Answer(parse.intent, [], self._reply_question(parse, values, zh), parse.slots)
+        if parse.intent == "unknown":
+            return Answer("unknown", [], "抱歉，这个我做不到。" if zh else "Sorry, I can't do that.", parse.slots)
+        refusal = self._refusal(parse, moving, zh)
+        if refusal:
+            return Answer(parse.intent, [], refusal, parse.slots)
+        actions = self.actions(parse, values)
+        return Answer(parse.intent, [{"path": p, "value": v} for p, v in actions.items()],
+                      _confirm(parse, actions, zh), parse.slots)
+
+    def _refusal(self, parse: Parse, moving: str | None, zh: bool) -> str | None:
+        if moving is None:
+            return None
+        if parse.intent == "seat_recline":
+            return ("行驶中不能放倒座椅，请先停车。" if zh else
+                    f"I can't recline the seat while driving: {moving}. Please park first.")
+        scene = self.scenes.get(parse.slots.get("scene", ""))
+        if parse.intent == "scene_enter" and scene is not None and scene.requires_parked:
+            return (f"{scene.title_zh or scene.title}模式需要先停车。" if zh else
+                    f"{scene.title} mode needs the car parked: {moving}.")
+        return None
+
+    def actions(self, parse: Parse, values: Mapping[str, Value | None]) -> dict[str, Value]:
+        """The VSS requests of an action intent (tabled in docs/cabin.md)."""
+        s, i = parse.slots, parse.intent
+        zone = s.get("zone")
+        if i in ("climate_on", "climate_off"):
+            return {AC_ON: i == "climate_on"}
+        if i == "temp_set" and "value" in s:
+            return {**{f"{STATION}.{z}.Temperature": _clamp(_celsius(s), 16, 30) for z in _stations(zone)},
+                    AC_ON: True}
+        if i in ("temp_up", "temp_down"):
+            sign = 1 if i == "temp_up" else -1
+            delta = _delta(s, STEP_C)
+            return {**{f"{STATION}.{z}.Temperature":
+                       _clamp(_num(values, f"{STATION}.{z}.Temperature", 21.0) + sign * delta, 16, 30)
+                       for z in _stations(zone)}, AC_ON: True}
+        if i in ("fan_set", "fan_up", "fan_down"):
+            return {f"{STATION}.{z}.FanSpeed": self._fan(i, s, _num(values, f"{STATION}.{z}.FanSpeed", 0), parse.text)
+                    for z in _stations(zone)}
+        if i in ("defrost_on", "defrost_off"):
+            where = "Rear" if zone == "rear" or "rear" in parse.text.lower() or "后" in parse.text else "Front"
+            return {f"{HVAC}.Is{where}DefrosterActive": i == "defrost_on"}
+        if i in ("recirc_on", "recirc_off"):
+            return {f"{HVAC}.IsRecirculationActive": i == "recirc_on"}
+        if i in ("seat_heat_on", "seat_vent_on"):
+            level = s.get("level") or HEAT_DEFAULT
+            return {f"{SEAT}.{_seat(zone)}.HeatingCooling": level if i == "seat_heat_on" else -level}
+        if i in ("seat_heat_off", "seat_vent_off"):
+            return {f"{SEAT}.{_seat(zone)}.HeatingCooling": 0}
+        if i in ("massage_on", "massage_off"):
+            level = int(s["value"]) if i == "massage_on" and s.get("unit") == "%" else MASSAGE_DEFAULT
+            return {f"{SEAT}.{_seat(zone)}.Massage.Level": level if i == "massage_on" else 0}
+        if i == "seat_recline":
+            path = f"{SEAT}.{_seat(zone)}.Backrest.Recline"
+            if "value" in s and s.get("unit") in ("c", ""):
+                angle = float(s["value"])
+            elif s.get("a_bit") or "more" in parse.text.lower() or "再" in parse.text:
+                angle = _num(values, path, UPRIGHT_DEG) + STEP_RECLINE
+            else:
+                angle = RECLINED_DEG
+            return {path: _clamp(angle, -10, 60)}
+        if i == "seat_upright":
+            return {f"{SEAT}.{_seat(zone)}.Backrest.Recline": UPRIGHT_DEG}
+        if i in ("window_open", "window_close"):
+            pct = 0 if i == "window_close" else (
+                int(s["value"]) if s.get("unit") == "%" else 50 if s.get("half") else CRACK_PCT if s.get("a_bit")
+                else 100)
+            return {f"{DOOR}.{w}.Window.Position": pct for w in _windows(zone)}
+        simple: dict[str, dict[str, Value]] = {
+            "sunroof_open": {"Vehicle.Cabin.Sunroof.Switch": "OPEN"},
+            "sunroof_close": {"Vehicle.Cabin.Sunroof.Switch": "CLOSE"},
+            "sunshade_open": {"Vehicle.Cabin.Sunroof.Shade.IsOpen": True},
+            "sunshade_close": {"Vehicle.Cabin.Sunroof.Shade.IsOpen": False},
+            "lock": {f"{DOOR}.{w}.IsLocked": True for w in _windows(None)},
+            "unlock": {f"{DOOR}.{w}.IsLocked": False for w in _windows(None)},
+            "dome_on": {f"{LIGHT}.IsDomeOn": True}, "dome_off": {f"{LIGHT}.IsDomeOn": False},
+            "ambient_on": {f"{LIGHT}.AmbientLight.Row1.{x}.IsLightOn": True for x in ("DriverSide", "PassengerSide")},
+            "ambient_off": {f"{LIGHT}.AmbientLight.Row1.{x}.IsLightOn": False for x in ("DriverSide", "PassengerSide")},
+            "screen_night": {f"{HMI}.DayNightMode": "NIGHT"}, "screen_day": {f"{HMI}.DayNightMode": "DAY"},
+            "media_play": {f"{MEDIA}.Action": "PLAY"}, "media_pause": {f"{MEDIA}.Action": "STOP"},
+            "media_next": {f"{MEDIA}.Action": "SKIP_FORWARD"}, "media_previous": {f"{MEDIA}.Action": "SKIP_BACKWARD"},
+            "mute": {f"{MEDIA}.Volume": 0},
+            "scene_exit": {SCENE: "NONE"},
+            "charge_start": {f"{CHG}.StartStopCharging": "START"}, "charge_stop": {f"{CHG}.StartStopCharging": "STOP"},
+            "dnd_on": {"Vehicle.Evos.Cabin.DoNotDisturb": True}, "dnd_off": {"Vehicle.Evos.Cabin.DoNotDisturb": False},
+            "hotspot_on": {"Vehicle.Evos.Cabin.Hotspot.IsEnabled": True},
+            "hotspot_off": {"Vehicle.Evos.Cabin.Hotspot.IsEnabled": False},
+        }
+        if i in simple:
+            return simple[i]
+        if i == "ambient_color":
+            return {**{f"{LIGHT}.AmbientLight.Row1.{x}.Color": s["colour"] for x in ("DriverSide", "PassengerSide")},
+                    **simple["ambient_on"]}
+        if i == "screen_brightness" and "value" in s:
+            return {f"{HMI}.Brightness": _clamp(float(s["value"]), 0, 100)}
+        if i in ("volume_set", "volume_up", "volume_down"):
+            current = _num(values, f"{MEDIA}.Volume", 30)
+            target = (float(s["value"]) if i == "volume_set" and "value" in s else
+                      current + (STEP_VOLUME if i == "volume_up" else -STEP_VOLUME))
+            return {f"{MEDIA}.Volume": int(_clamp(target, 0, 100))}
+        if i == "scene_enter" and "scene" in s:
+            return {SCENE: s["scene"]}
+        if i == "charge_limit":
+            limit = 100 if s.get("full") and "value" not in s else s.get("value", 100)
+            return {f"{CHG}.ChargeLimit": int(_clamp(float(limit), 50, 100))}
+        if i in ("cruise_set", "cruise_up", "cruise_down") and ("value" in s or i != "cruise_set"):
+            return {SPEED_SET: self._cruise(i, s, values)}
+        return {}
+
+    @staticmethod
+    def _fan(intent: str, slots: Mapping[str, Any], current: float, text: str) -> int:
+        if intent == "fan_set":
+            if "value" not in slots:  # "max" / "minimum" / 最小
+                return 0 if re.search(r"\bmin(?:imum)?\b|最小", text.lower()) else 100
+            value = float(slots["value"])
+            if slots.get("unit") == "level" or (slots.get("unit") != "%" and value <= 10):
+                value *= 10  # ten fan levels
+            return int(_clamp(value, 0, 100))
+        return int(_clamp(current + (STEP_FAN if intent == "fan_up" else -STEP_FAN), 0, 100))
+
+    @staticmethod
+    def _cruise(intent: str, slots: Mapping[str, Any], values: Mapping[str, Value | None]) -> float:
+        value = slots.get("value")
+        kmh = float(value) * 1.609344 if value is not None and slots.get("unit") == "mph" else value
+        if intent == "cruise_set":
+            return float(round(_clamp(float(kmh or 0), 30, 180)))
+        current = _num(values, SPEED_SET, _num(values, "Vehicle.Speed", 0))
+        delta = float(kmh) if kmh else STEP_KMH
+        return float(round(_clamp(current + (delta if intent == "cruise_up" else -delta), 30, 180)))
+
+    def _reply_question(self, parse: Parse, values: Mapping[str, Value | None], zh: bool) -> str:
+        i = parse.intent
+        na = "暂时读不到这个数据。" if zh else "I can't read that right now."
+        if i == "ask_range":
+            range_m = values.get("Vehicle.Powertrain.Range")
+            if not isinstance(range_m, int | float):
+                return na
+            km = float(range_m) / 1000
+            if parse.slots.get("unit") == "kmh" or "make it" in parse.text.lower():
+                wanted = float(parse.slots.get("value", 0))
+                ok = km >= wanted
+                return (f"续航还有{km:.0f}公里，{'够' if ok else '不够'}开{wanted:.0f}公里。" if zh else
+                        f"You have {km:.0f} km of range, {'enough' if ok else 'not enough'} for {wanted:.0f} km.")
+            return f"续航还有约{km:.0f}公里。" if zh else f"You can drive about {km:.0f} km."
+        if i == "ask_soc":
+            soc = _num(values, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", math.nan)
+            return na if math.isnan(soc) else (f"电量还有{soc:.0f}%。" if zh else f"The battery is at {soc:.0f} %.")
+        if i in ("ask_cabin_temp", "ask_outside_temp"):
+            path = "Vehicle.Evos.Twin.CabinTemperature" if i == "ask_cabin_temp" else "Vehicle.Exterior.AirTemperature"
+            temp = _num(values, path, math.nan)
+            where = ("车内" if i == "ask_cabin_temp" else "车外") if zh else (
+                "inside" if i == "ask_cabin_temp" else "outside")
+            return na if math.isnan(temp) else (f"{where}温度{temp:.1f}°C。" if zh else f"It is {temp:.1f} °C {where}.")
+        if i == "ask_tire_pressure":
+            pressures = [values.get(p) for p in TIRES]
+            if any(not isinstance(p, int | float) for p in pressures):
+                return "暂时读不到胎压。" if zh else "Tyre pressures are not available right now."
+            low = [p for p in pressures if float(p) < TIRE_LOW_KPA]  # type: ignore[arg-type]
+            text = ", ".join(f"{float(p):.0f}" for p in pressures)  # type: ignore[arg-type]
+            return (f"胎压（kPa）：{text}，{'有轮胎气压偏低' if low else '都正常'}。" if zh else
+                    f"Tyre pressures (kPa): {text}; {'one is low' if low else 'all fine'}.")
+        if i == "ask_charge_time":
+            if values.get(f"{CHG}.IsCharging") is not True:
+                return "现在没有在充电。" if zh else "The car is not charging."
+            left = format_duration(_num(values, f"{CHG}.TimeToComplete", 0))
+            return f"还需要{left}充到上限。" if zh else f"{left} to the charge limit."
+        return self._reply_runtime(parse, values, zh, na)
+
+    def _reply_runtime(self, parse: Parse, values: Mapping[str, Value | None], zh: bool, na: str) -> str:
+        scene = self.scenes.get(parse.slots.get("scene", ""))
+        if scene is None or self.vehicle is None:
+            return na
+        reserve = scene.reserve_soc_pct if scene.reserve_soc_pct is not None else self.reserve_soc_pct
+        result = forecast(self.vehicle(), scene, values, reserve)
+        duration = format_duration(result.runtime_s)
+        return (f"{scene.title_zh or scene.title}模式可以运行约{duration}（到{reserve:.0f}%电量）。" if zh else
+                f"{scene.title} mode can run for about {duration} (down to {reserve:.0f} %).")
+
+
+def _confirm(parse: Parse, actions: Mapping[str, Value], zh: bool) -> str:
+    if not actions:
+        return "抱歉，我没听清具体数值。" if zh else "Sorry, I didn't catch the value."
+    settings = ", ".join(f"{p.rsplit('.', 2)[-2]}.{p.rsplit('.', 1)[-1]} = {v}" for p, v in actions.items())
+    return f"好的（{parse.intent}）：{settings}。" if zh else f"OK ({parse.intent.replace('_', ' ')}): {settings}."
+
+
+def act_local(broker: Broker, answer: Answer) -> None:
+    """Carry ``answer``'s actions out on an in-process broker (all or nothing)."""
+    if answer.actions:
+        broker.batch_actuate({a["path"]: a["value"] for a in answer.actions})  # type: ignore[misc]
+
+
+async def act_remote(client: BrokerClient, answer: Answer) -> None:
+    """Carry ``answer``'s actions out on a running car."""
+    if answer.actions:
+        await client.actuate({a["path"]: a["value"] for a in answer.actions})  # type: ignore[misc]

@@ -1,0 +1,235 @@
+"""``evos cabin ...`` (scenes, forecast, media on a running car) and ``evos assistant "text"``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from evos._console import console, fail
+from evos.broker import DEFAULT_ADDRESS, Broker, BrokerClient
+from evos.broker._cli import run_async
+from evos.cabin._assistant import READS, Answer, Assistant, act_local, act_remote
+from evos.cabin._engine import format_duration
+from evos.cabin._forecast import INPUTS, forecast
+from evos.cabin._media import ACTION, PLAYLIST, POSITION, VOLUME
+from evos.cabin._scenes import load_scenes
+from evos.cabin._service import (
+    DEFAULT_VEHICLE,
+    OVERLAY,
+    REASON,
+    REMAINING,
+    SCENE,
+    STATUS,
+    TWIN_VEHICLE,
+    CabinService,
+    vehicle_for,
+)
+from evos.errors import EvosError, InvalidArgumentError
+from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, TwinProvider, load_vehicle
+from evos.vss import Catalog, Value, load_catalog
+
+app = typer.Typer(name="cabin", no_args_is_help=True,
+                  help="The smart cabin: scenes (office, cinema, rest, camp, pet, living), energy forecast, media.")
+
+AddressOpt = Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
+                                         help="gRPC address of the running car, HOST:PORT.")]
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", file_okay=False,
+                                                 help="Data directory whose scenes/ folder holds user scenes.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _catalog() -> Catalog:
+    return load_catalog(overlays=[TWIN_OVERLAY, OVERLAY])
+
+
+@app.command("scenes")
+def scenes_command(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> None:
+    """List the scenes: built-in ones and the user's (DATA_DIR/scenes/*.yaml)."""
+    try:
+        scenes = load_scenes(_catalog(), data_dir / "scenes" if data_dir else None)
+    except EvosError as exc:
+        raise fail(str(exc)) from None
+    rows: list[dict[str, Any]] = [
+        {"name": s.name, "title": s.title, "title_zh": s.title_zh, "requires_parked": s.requires_parked,
+         "wake_after_min": s.wake_after_s / 60 if s.wake_after_s else None, "settings": len(s.set),
+         "holds": sorted(s.hold), "source": s.source}
+        for s in scenes.values()]
+    if as_json:
+        print(json.dumps(rows, indent=1, ensure_ascii=False))
+        return
+    table = Table(title="cabin scenes")
+    for column in ("name", "title", "parked only", "wake-up", "settings", "holds"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["name"], f"{r['title']} {r['title_zh']}", "yes" if r["requires_parked"] else "no",
+                      f"{r['wake_after_min']:.0f} min" if r["wake_after_min"] else "", str(r["settings"]),
+                      str(len(r["holds"])))
+    console.print(table)
+
+
+@app.command("enter")
+def enter_command(scene: Annotated[str, typer.Argument(help="Scene name (see 'evos cabin scenes').")],
+                  address: AddressOpt = DEFAULT_ADDRESS) -> None:
+    """Enter a scene on the running car (it remembers the cabin and restores it on exit)."""
+    run_async(_actuate(address, {SCENE: scene}))
+    run_async(_print_status(address))
+
+
+@app.command("exit")
+def exit_command(address: AddressOpt = DEFAULT_ADDRESS) -> None:
+    """Leave the active scene on the running car (the cabin is restored, manual changes kept)."""
+    run_async(_actuate(address, {SCENE: "NONE"}))
+    run_async(_print_status(address))
+
+
+@app.command("status")
+def status_command(address: AddressOpt = DEFAULT_ADDRESS) -> None:
+    """The active scene, its status and the time left to the energy reserve."""
+    run_async(_print_status(address))
+
+
+async def _actuate(address: str, targets: dict[str, Value]) -> None:
+    async with BrokerClient(address) as client:
+        await client.actuate(targets)
+
+
+async def _print_status(address: str) -> None:
+    async with BrokerClient(address) as client:
+        v = {p: dp.value for p, dp in (await client.get([SCENE, STATUS, REASON, REMAINING])).items()}
+    remaining = v[REMAINING]
+    left = f", {format_duration(float(remaining))} to the reserve" \
+        if isinstance(remaining, int | float) and v[SCENE] != "NONE" else ""
+    console.print(f"scene {v[SCENE]} ({v[STATUS]}){left}: {v[REASON] or ''}", highlight=False)
+
+
+@app.command("forecast")
+def forecast_command(
+    scene: Annotated[str, typer.Argument(help="Scene name (see 'evos cabin scenes').")],
+    address: Annotated[str | None, typer.Option("--broker", help="Running car HOST:PORT (default: a fresh car "
+                                                                   "in this process, parked).")] = None,
+    reserve: Annotated[float, typer.Option("--reserve", min=0, max=90, help="Reserve SoC, %.")] = 20.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """How long a scene can run from the current SoC down to the reserve ('cinema: 6 h 20 min to 20 %')."""
+    result = run_async(_forecast(scene, address, reserve))
+    if as_json:
+        print(json.dumps({"scene": result.scene, "runtime_s": round(result.runtime_s), "soc_pct": result.soc_pct,
+                          "reserve_pct": result.reserve_pct, "ambient_c": result.ambient_c,
+                          "cabin_load_w": round(result.cabin_load_w, 1), "text": result.text}))
+    else:
+        console.print(result.text, highlight=False)
+
+
+async def _forecast(name: str, address: str | None, reserve: float) -> Any:
+    scenes = load_scenes(_catalog())
+    if name not in scenes:
+        raise InvalidArgumentError(f"unknown scene {name!r}; scenes: {', '.join(sorted(scenes))}")
+    if address is None:
+        async with fresh_car() as cabin:
+            return forecast(cabin.vehicle(), scenes[name], cabin.forecast_inputs(), reserve)
+    async with BrokerClient(address) as client:
+        values = await _remote_values(client, (*INPUTS, TWIN_VEHICLE))
+    return forecast(vehicle_for(values.get(TWIN_VEHICLE)), scenes[name], values, reserve)
+
+
+media_app = typer.Typer(name="media", no_args_is_help=True, help="The media player of a running car.")
+app.add_typer(media_app)
+
+
+def _media_action(name: str, action: str, summary: str) -> None:
+    def command(address: AddressOpt = DEFAULT_ADDRESS) -> None:
+        run_async(_actuate(address, {ACTION: action}))
+    command.__doc__ = summary
+    media_app.command(name)(command)
+
+
+for _name, _action, _summary in (("play", "PLAY", "Play."), ("pause", "STOP", "Pause."),
+                                 ("next", "SKIP_FORWARD", "Skip to the next track."),
+                                 ("previous", "SKIP_BACKWARD", "Back to the previous track (or this one's start).")):
+    _media_action(_name, _action, _summary)
+
+
+@media_app.command("volume")
+def media_volume_command(percent: Annotated[int, typer.Argument(min=0, max=100, help="Volume, %.")],
+                         address: AddressOpt = DEFAULT_ADDRESS) -> None:
+    """Set the volume."""
+    run_async(_actuate(address, {VOLUME: percent}))
+
+
+@media_app.command("seek")
+def media_seek_command(seconds: Annotated[float, typer.Argument(min=0, help="Position in the track, s.")],
+                       address: AddressOpt = DEFAULT_ADDRESS) -> None:
+    """Jump to a position in the current track."""
+    run_async(_actuate(address, {POSITION: seconds}))
+
+
+@media_app.command("playlist")
+def media_playlist_command(name: Annotated[str, typer.Argument(help="Playlist: 'all' or an .m3u in the library.")],
+                           address: AddressOpt = DEFAULT_ADDRESS) -> None:
+    """Play from a playlist."""
+    run_async(_actuate(address, {PLAYLIST: name}))
+
+
+# ---- the assistant ------------------------------------------------------------------------------------------
+@asynccontextmanager
+async def fresh_car(vehicle: str = DEFAULT_VEHICLE) -> AsyncIterator[CabinService]:
+    """A parked car in this process (broker, twin, body, cabin) for as long as the context lasts."""
+    broker = Broker(_catalog())
+    twin = TwinProvider(broker, load_vehicle(vehicle), None, Controls())
+    body = BodyProvider(broker, None, on_load=twin.set_cabin_load)
+    cabin = CabinService(broker, None, vehicle=vehicle)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(part.run(stop)) for part in (twin, body, cabin)]
+    try:
+        await asyncio.sleep(0.2)  # every part has published its values
+        yield cabin
+    finally:
+        stop.set()
+        await asyncio.gather(*tasks)
+
+
+async def _remote_values(client: BrokerClient, paths: tuple[str, ...]) -> dict[str, Value | None]:
+    known = {s.path for s in await client.signals("Vehicle")}
+    return {p: dp.value for p, dp in (await client.get([p for p in paths if p in known])).items()}
+
+
+async def _assist(text: str, dry_run: bool, address: str | None) -> Answer:
+    if address is None:
+        async with fresh_car() as cabin:
+            assistant = Assistant(cabin.scenes, cabin.vehicle, cabin.engine.reserve_soc_pct)
+            answer = assistant.answer(text, cabin.forecast_inputs() | cabin.values(READS))
+            if not dry_run:
+                act_local(cabin.broker, answer)
+            return answer
+    async with BrokerClient(address) as client:
+        values = await _remote_values(client, (*READS, *INPUTS, TWIN_VEHICLE))
+        vehicle = vehicle_for(values.get(TWIN_VEHICLE))
+        assistant = Assistant(load_scenes(_catalog()), lambda: vehicle)
+        answer = assistant.answer(text, values)
+        if not dry_run:
+            await act_remote(client, answer)
+        return answer
+
+
+def assistant_command(
+    text: Annotated[str, typer.Argument(help="What you want, in English or Chinese: \"I'm cold\", \"打开影院模式\".")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be done; actuate nothing.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: intent, actions, reply.")] = False,
+    address: Annotated[str | None, typer.Option(
+        "--broker", help="Act on a running car at HOST:PORT (default: a fresh parked car in this process).")] = None,
+) -> None:
+    """The offline assistant: text in, VSS actions and a reply out (no network)."""
+    answer = run_async(_assist(text, dry_run, address))
+    if as_json:
+        print(json.dumps(answer.to_json(), ensure_ascii=False))
+        return
+    console.print(answer.reply, highlight=False)
+    for action in answer.actions:
+        console.print(f"  {'would set' if dry_run else 'set'} {action['path']} = {action['value']}", highlight=False)

@@ -1,0 +1,73 @@
+"""Energy forecast of a scene: how long the parked car can hold it from the current SoC down to a reserve.
+
+It asks the twin's own model (``evos.twin.parked_runtime_s``) with the climate the scene asks for and
+the electric load of the body devices it switches on (``evos.twin.body_load_w``), at the current
+ambient, cabin and battery temperatures read from the broker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from evos.cabin._engine import format_duration
+from evos.cabin._scenes import Scene
+from evos.twin import Controls, TwinState, Vehicle, body_load_w, parked_runtime_s
+from evos.vss import Value
+
+BAT = "Vehicle.Powertrain.TractionBattery"
+HVAC = "Vehicle.Cabin.HVAC"
+SOC = f"{BAT}.StateOfCharge.Current"
+BATTERY_TEMP = f"{BAT}.Temperature.Average"
+CABIN_TEMP = "Vehicle.Evos.Twin.CabinTemperature"
+AMBIENT = "Vehicle.Exterior.AirTemperature"
+HVAC_ON = f"{HVAC}.IsAirConditioningActive"
+SETPOINT = f"{HVAC}.Station.Row1.Driver.Temperature"
+INPUTS = (SOC, BATTERY_TEMP, CABIN_TEMP, AMBIENT, HVAC_ON, SETPOINT)
+DEFAULT_AMBIENT_C = 20.0  # when the car publishes no temperature (the twin's default environment)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Time a scene can run (``runtime_s``) from ``soc_pct`` down to ``reserve_pct``."""
+
+    scene: str
+    runtime_s: float
+    soc_pct: float
+    reserve_pct: float
+    ambient_c: float
+    hvac_on: bool
+    setpoint_c: float
+    cabin_load_w: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.scene}: {format_duration(self.runtime_s)} to {self.reserve_pct:.0f} %"
+
+
+def _number(values: Mapping[str, Value | None], path: str, default: float) -> float:
+    value = values.get(path)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def forecast(vehicle: Vehicle, scene: Scene | None, values: Mapping[str, Value | None], reserve_pct: float,
+             name: str = "") -> Forecast:
+    """Forecast for ``scene`` (None: the cabin as it is) from current ``values`` (broker paths -> values).
+
+    ``values`` should hold ``INPUTS`` and the body actuators' current values; missing ones fall back to the
+    twin's defaults (ambient 20 °C, climate off).
+    """
+    after = dict(values)
+    if scene is not None:
+        after.update(scene.set)
+    ambient_c = _number(values, AMBIENT, DEFAULT_AMBIENT_C)
+    soc_pct = _number(values, SOC, 80.0)
+    hvac_on = after.get(HVAC_ON) is True
+    setpoint_c = _number(after, SETPOINT, 21.0)
+    load_w = body_load_w({p: v for p, v in after.items() if v is not None})
+    state = TwinState(soc=soc_pct / 100, battery_temp_c=_number(values, BATTERY_TEMP, ambient_c),
+                      cabin_temp_c=_number(values, CABIN_TEMP, ambient_c))
+    controls = Controls(hvac_on=hvac_on, cabin_setpoint_c=setpoint_c, ambient_c=ambient_c, cabin_load_w=load_w)
+    runtime_s = parked_runtime_s(vehicle, state, controls, reserve_pct / 100)
+    return Forecast(name or (scene.name if scene else "cabin"), runtime_s, soc_pct, reserve_pct, ambient_c, hvac_on,
+                    setpoint_c, load_w)

@@ -1,0 +1,272 @@
+"""The media service: a library of local audio files, playlists and a player, as VSS signals.
+
+``MediaLibrary`` scans a folder (tags read with tinytag); ``Player`` is the pure player state
+(queue, position, play/pause, volume, rate, source) advanced by ``advance(dt_s)``; ``MediaService``
+serves ``Vehicle.Cabin.Infotainment.Media.*`` actuators on the broker and publishes what is played.
+The service keeps the player's clock and state; sound output belongs to the head unit's audio stack,
+which plays ``Played.URI`` from ``Vehicle.Evos.Cabin.Media.Position``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from tinytag import TinyTag, TinyTagException
+
+from evos.broker import Broker
+from evos.errors import InvalidArgumentError
+from evos.vss import Value
+
+log = logging.getLogger("evos.cabin.media")
+
+MEDIA = "Vehicle.Cabin.Infotainment.Media"
+EVOS_MEDIA = "Vehicle.Evos.Cabin.Media"
+ACTION, VOLUME, SELECTED = f"{MEDIA}.Action", f"{MEDIA}.Volume", f"{MEDIA}.SelectedURI"
+RATE, SOURCE = f"{MEDIA}.Played.PlaybackRate", f"{MEDIA}.Played.Source"
+POSITION, PLAYLIST, DURATION = f"{EVOS_MEDIA}.Position", f"{EVOS_MEDIA}.Playlist", f"{EVOS_MEDIA}.Duration"
+ACTUATORS = (ACTION, VOLUME, SELECTED, RATE, SOURCE, POSITION, PLAYLIST)
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aiff")
+ALL = "all"  # the playlist of every track in the library
+SEEK_STEP_S = 10.0  # FAST_FORWARD / FAST_BACKWARD jump
+RESTART_AFTER_S = 3.0  # SKIP_BACKWARD later than this into a track restarts it (as most players do)
+
+
+@dataclass(frozen=True)
+class Track:
+    uri: str
+    title: str
+    artist: str = ""
+    album: str = ""
+    genre: str = ""
+    duration_s: float = 0.0
+
+
+def read_track(path: Path) -> Track:
+    """A Track from a file's tags (title falls back to the file name). Raises InvalidArgumentError."""
+    try:
+        tag = TinyTag.get(path)
+    except (TinyTagException, OSError) as exc:
+        raise InvalidArgumentError(f"{path}: not a readable audio file: {exc}") from exc
+    return Track(uri=path.resolve().as_uri(), title=tag.title or path.stem, artist=tag.artist or "",
+                 album=tag.album or "", genre=tag.genre or "", duration_s=float(tag.duration or 0.0))
+
+
+class MediaLibrary:
+    """Tracks under a folder (recursively) and its ``.m3u`` playlists (plus ``all``)."""
+
+    def __init__(self, root: Path | None) -> None:
+        self.root = root
+        self.tracks: dict[str, Track] = {}
+        self.playlists: dict[str, tuple[str, ...]] = {}
+        self.rescan()
+
+    def rescan(self) -> None:
+        self.tracks = {}
+        if self.root is not None and self.root.is_dir():
+            for path in sorted(self.root.rglob("*")):
+                if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file():
+                    try:
+                        track = read_track(path)
+                    except InvalidArgumentError as exc:
+                        log.warning("media: skipping %s", exc)
+                        continue
+                    self.tracks[track.uri] = track
+        self.playlists = {ALL: tuple(self.tracks)}
+        if self.root is not None and self.root.is_dir():
+            for m3u in sorted([*self.root.glob("*.m3u"), *self.root.glob("*.m3u8")]):
+                self.playlists[m3u.stem] = self._read_m3u(m3u)
+
+    def _read_m3u(self, m3u: Path) -> tuple[str, ...]:
+        uris = []
+        for line in m3u.read_text("utf-8", errors="replace").splitlines():
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
+                continue
+            target = Path(unquote(urlparse(entry).path)) if entry.startswith("file:") else m3u.parent / entry
+            uri = target.resolve().as_uri()
+            if uri in self.tracks:
+                uris.append(uri)
+            else:
+                log.warning("media: %s lists %s, which is not in the library", m3u, entry)
+        return tuple(uris)
+
+
+@dataclass(frozen=True)
+class Player:
+    """The player's state; every method returns the next state."""
+
+    queue: tuple[Track, ...] = ()
+    index: int = 0
+    position_s: float = 0.0
+    playing: bool = False
+    volume_pct: int = 30
+    rate: float = 1.0
+    source: str = "USB"
+    playlist: str = ALL
+
+    @property
+    def track(self) -> Track | None:
+        return self.queue[self.index] if 0 <= self.index < len(self.queue) else None
+
+    def play(self) -> Player:
+        return replace(self, playing=self.track is not None)
+
+    def pause(self) -> Player:
+        return replace(self, playing=False)
+
+    def next(self) -> Player:
+        if not self.queue:
+            return self
+        return replace(self, index=(self.index + 1) % len(self.queue), position_s=0.0)
+
+    def previous(self) -> Player:
+        if not self.queue:
+            return self
+        if self.position_s > RESTART_AFTER_S:
+            return replace(self, position_s=0.0)
+        return replace(self, index=(self.index - 1) % len(self.queue), position_s=0.0)
+
+    def seek(self, position_s: float) -> Player:
+        track = self.track
+        if track is None:
+            return self
+        end = track.duration_s if track.duration_s > 0 else float("inf")
+        return replace(self, position_s=min(max(position_s, 0.0), end))
+
+    def load(self, queue: tuple[Track, ...], index: int = 0, playlist: str = ALL, source: str = "USB") -> Player:
+        return replace(self, queue=queue, index=index, position_s=0.0, playlist=playlist, source=source)
+
+    def advance(self, dt_s: float) -> Player:
+        """Play on for ``dt_s`` of wall time; at a track's end go to the next (stop after the last)."""
+        state = self
+        remaining = dt_s * self.rate if self.playing else 0.0
+        while remaining > 0 and (track := state.track) is not None and track.duration_s > 0:
+            left = track.duration_s - state.position_s
+            if remaining < left:
+                return replace(state, position_s=state.position_s + remaining)
+            remaining -= left
+            if state.index + 1 >= len(state.queue):
+                return replace(state, position_s=track.duration_s, playing=False)
+            state = replace(state, index=state.index + 1, position_s=0.0)
+        return state
+
+    def signals(self) -> dict[str, Value]:
+        track = self.track
+        return {
+            ACTION: "PLAY" if self.playing else "STOP",
+            VOLUME: self.volume_pct,
+            RATE: self.rate,
+            SOURCE: self.source,
+            PLAYLIST: self.playlist,
+            POSITION: round(self.position_s, 3),
+            DURATION: track.duration_s if track else 0.0,
+            SELECTED: track.uri if track else "",
+            f"{MEDIA}.Played.URI": track.uri if track else "",
+            f"{MEDIA}.Played.Track": track.title if track else "",
+            f"{MEDIA}.Played.Artist": track.artist if track else "",
+            f"{MEDIA}.Played.Album": track.album if track else "",
+            f"{MEDIA}.Played.Genre": track.genre if track else "",
+        }
+
+
+class MediaService:
+    """Serves the media actuators on an in-process broker and publishes the player's state."""
+
+    def __init__(self, broker: Broker, library: MediaLibrary) -> None:
+        self.broker = broker
+        self.library = library
+        self.player = Player().load(self._queue(ALL))
+        self._provision = broker.provide(ACTUATORS, self._on_actuate, check=self._check)
+
+    def _queue(self, playlist: str) -> tuple[Track, ...]:
+        return tuple(self.library.tracks[uri] for uri in self.library.playlists.get(playlist, ()))
+
+    def _check(self, batch: Mapping[str, Any]) -> None:
+        playlist = batch.get(PLAYLIST)
+        if playlist is not None and playlist not in self.library.playlists:
+            raise InvalidArgumentError(f"{PLAYLIST}: no playlist {playlist!r}; playlists: "
+                                       f"{', '.join(sorted(self.library.playlists))}", path=PLAYLIST)
+        uri = batch.get(SELECTED)
+        if uri and uri not in self.library.tracks and not any(t.uri == uri for t in self.player.queue):
+            raise InvalidArgumentError(f"{SELECTED}: {uri!r} is not in the media library", path=SELECTED)
+
+    def _on_actuate(self, batch: dict[str, Any]) -> None:
+        p = self.player
+        if PLAYLIST in batch:
+            p = p.load(self._queue(batch[PLAYLIST]), playlist=batch[PLAYLIST])
+        if batch.get(SELECTED):
+            p = self._select(p, batch[SELECTED])
+        if SOURCE in batch:
+            p = replace(p, source=batch[SOURCE])
+        if VOLUME in batch:
+            p = replace(p, volume_pct=int(batch[VOLUME]))
+        if RATE in batch:
+            p = replace(p, rate=max(float(batch[RATE]), 0.0))
+        if POSITION in batch:
+            p = p.seek(float(batch[POSITION]))
+        action = batch.get(ACTION)
+        if action is not None:
+            p = {
+                "PLAY": p.play, "STOP": p.pause, "SKIP_FORWARD": p.next, "SKIP_BACKWARD": p.previous,
+                "FAST_FORWARD": lambda: p.seek(p.position_s + SEEK_STEP_S),
+                "FAST_BACKWARD": lambda: p.seek(p.position_s - SEEK_STEP_S),
+            }.get(action, lambda: p)()
+        self.player = p
+        self.publish()
+
+    def _select(self, p: Player, uri: str) -> Player:
+        for i, track in enumerate(p.queue):
+            if track.uri == uri:
+                return replace(p, index=i, position_s=0.0)
+        queue = self._queue(ALL)
+        index = next(i for i, t in enumerate(queue) if t.uri == uri)
+        return p.load(queue, index, ALL, "USB")
+
+    def handover(self, uri: str, position_s: float, title: str = "", artist: str = "", album: str = "",
+                 duration_s: float = 0.0) -> Player:
+        """Take over the phone's current track at ``position_s`` and play it: from the library if it is there,
+        else streamed from the phone (source BLUETOOTH) with the tags the phone sent."""
+        if not uri:
+            raise InvalidArgumentError("handover needs the track's URI")
+        if position_s < 0:
+            raise InvalidArgumentError(f"handover position {position_s} s is negative")
+        if uri in self.library.tracks:
+            p = self._select(self.player, uri)
+        else:
+            track = Track(uri=uri, title=title or uri.rsplit("/", 1)[-1], artist=artist, album=album,
+                          duration_s=max(duration_s, 0.0))
+            p = self.player.load((track,), 0, "phone", "BLUETOOTH")
+        self.player = p.seek(position_s).play()
+        self.publish()
+        return self.player
+
+    def publish(self) -> None:
+        self.broker.set_many(self.player.signals())
+
+    def tick(self, dt_s: float) -> None:
+        if self.player.playing:
+            self.player = self.player.advance(dt_s)
+            self.publish()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Publish the player state, then keep its clock at 2 Hz until ``stop``."""
+        self.publish()
+        last = time.monotonic()
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 0.5)
+                now = time.monotonic()
+                self.tick(now - last)
+                last = now
+        finally:
+            self._provision.close()
+

@@ -1,0 +1,143 @@
+"""The centre screen: a FastAPI router with the cabin's JSON API and its landscape page (plain JS/CSS).
+
+``cabin_router(service)`` serves, relative to where it is mounted (``/cabin`` in ``evos up``):
+``GET /`` the page, ``GET /static/{file}``, ``GET /api/state``, ``GET /api/scenes``,
+``GET /api/forecast/{scene}``, ``POST /api/scene``, ``POST /api/actuate``, ``POST /api/assistant`` and
+``POST /api/media/handover``. evos errors map to HTTP codes in one place (``_http_error``).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse
+from pydantic import BaseModel, Field
+
+from evos.cabin._assistant import READS, Assistant, act_local
+from evos.cabin._media import MEDIA
+from evos.cabin._service import REASON, REMAINING, SCENE, STATUS, TIMER, CabinService
+from evos.errors import EvosError, NotPermittedError, RequestError, UnavailableError, UnknownSignalError
+from evos.vss import Value
+
+STATIC = Path(str(resources.files("evos.cabin").joinpath("data", "static")))
+_FILES = {"app.js": "text/javascript", "app.css": "text/css"}
+MEDIA_PATHS = (f"{MEDIA}.Played.Track", f"{MEDIA}.Played.Artist", f"{MEDIA}.Played.Album", f"{MEDIA}.Played.URI",
+               f"{MEDIA}.Played.Source", f"{MEDIA}.Action", "Vehicle.Evos.Cabin.Media.Position",
+               "Vehicle.Evos.Cabin.Media.Duration")
+STATE_PATHS = (
+    SCENE, STATUS, REASON, REMAINING, TIMER, "Vehicle.Evos.Cabin.DoNotDisturb", "Vehicle.Evos.Cabin.Screen.Message",
+    "Vehicle.Cabin.HVAC.IsAirConditioningActive", *MEDIA_PATHS, *READS,
+)
+WRITABLE = ("Vehicle.Cabin.", "Vehicle.Evos.Cabin.")  # what the screen may actuate directly
+
+
+class SceneRequest(BaseModel):
+    name: str = Field(description="Scene name, or NONE to leave the scene.")
+
+
+class AssistantRequest(BaseModel):
+    text: str = Field(min_length=1, max_length=500)
+    dry_run: bool = False
+
+
+class Handover(BaseModel):
+    uri: str = Field(min_length=1, description="The track's URI on the phone (or a file:// URI in the library).")
+    position_s: float = Field(ge=0, description="Where the phone was in the track, s.")
+    title: str = ""
+    artist: str = ""
+    album: str = ""
+    duration_s: float = Field(default=0.0, ge=0)
+
+
+def _http_error(exc: EvosError) -> HTTPException:
+    if isinstance(exc, UnknownSignalError):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, NotPermittedError):
+        return HTTPException(409, str(exc))  # the request is fine but the car's state forbids it now
+    if isinstance(exc, RequestError):
+        return HTTPException(400, str(exc))
+    if isinstance(exc, UnavailableError):
+        return HTTPException(503, str(exc))
+    return HTTPException(500, str(exc))
+
+
+def cabin_router(service: CabinService) -> APIRouter:
+    """The centre screen's routes for ``service`` (include it under any prefix; the page uses relative URLs)."""
+    router = APIRouter()
+    assistant = Assistant(service.scenes, service.vehicle, service.engine.reserve_soc_pct)
+
+    @router.get("", include_in_schema=False)
+    def bare(request: Request) -> RedirectResponse:
+        return RedirectResponse(request.url.path + "/")
+
+    @router.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @router.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> FileResponse:
+        if name not in _FILES:
+            raise HTTPException(404, f"no static file {name!r}")
+        return FileResponse(STATIC / name, media_type=_FILES[name])
+
+    @router.get("/api/state")
+    def state() -> dict[str, Value | None]:
+        """Current values of the signals the screen shows."""
+        return service.values(STATE_PATHS)
+
+    @router.get("/api/scenes")
+    def scenes() -> list[dict[str, Any]]:
+        return [{"name": s.name, "title": s.title, "title_zh": s.title_zh, "requires_parked": s.requires_parked}
+                for s in service.scenes.values()]
+
+    @router.get("/api/forecast/{name}")
+    def scene_forecast(name: str) -> dict[str, Any]:
+        try:
+            result = service.forecast(name)
+        except EvosError as exc:
+            raise _http_error(exc) from exc
+        return {"scene": result.scene, "runtime_s": round(result.runtime_s), "text": result.text,
+                "reserve_pct": result.reserve_pct, "soc_pct": result.soc_pct}
+
+    @router.post("/api/scene")
+    def enter(request: SceneRequest) -> dict[str, Value | None]:
+        try:
+            service.broker.actuate(SCENE, request.name)
+        except EvosError as exc:
+            raise _http_error(exc) from exc
+        return service.values((SCENE, STATUS, REASON))
+
+    @router.post("/api/actuate")
+    def actuate(targets: Annotated[dict[str, Any], Body(description="{VSS path: value}")]) -> dict[str, str]:
+        outside = [p for p in targets if not p.startswith(WRITABLE)]
+        if outside:
+            raise HTTPException(403, f"{outside[0]}: the cabin screen may only actuate cabin signals")
+        try:
+            service.broker.batch_actuate(targets)
+        except EvosError as exc:
+            raise _http_error(exc) from exc
+        return {"status": "ok"}
+
+    @router.post("/api/assistant")
+    def ask(request: AssistantRequest) -> dict[str, Any]:
+        answer = assistant.answer(request.text, service.forecast_inputs() | service.values(READS))
+        if not request.dry_run:
+            try:
+                act_local(service.broker, answer)
+            except EvosError as exc:
+                return {**answer.to_json(), "reply": f"{answer.reply} ({exc})", "error": str(exc)}
+        return answer.to_json()
+
+    @router.post("/api/media/handover")
+    def handover(request: Handover) -> dict[str, Value | None]:
+        try:
+            service.media.handover(request.uri, request.position_s, request.title, request.artist, request.album,
+                                   request.duration_s)
+        except EvosError as exc:
+            raise _http_error(exc) from exc
+        return service.values(MEDIA_PATHS)
+
+    return router

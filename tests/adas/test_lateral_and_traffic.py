@@ -1,0 +1,215 @@
+"""Road geometry, IDM/MOBIL traffic, lane centring, lane changes, the highway pilot's state machine, the new suites
+and the highway-env adapter."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evos.adas import (
+    AccMode,
+    EgoSpec,
+    HighwayPilot,
+    LaneChangeState,
+    LaneFrame,
+    Observation,
+    Road,
+    Scenario,
+    Segment,
+    SensorFrame,
+    SensorParams,
+    TargetAction,
+    TargetSpec,
+    TrafficSpec,
+    run_suite,
+    simulate,
+)
+from evos.adas._traffic import IdmParams, idm_accel
+from evos.errors import InvalidArgumentError, UnavailableError
+
+NEAR_AND_REAR = SensorParams(fov_deg=120.0, rear_range_m=80.0)
+
+
+# ---- road and traffic models ------------------------------------------------------------------------------
+def test_road_geometry_by_hand() -> None:
+    road = Road(segments=(Segment(100.0), Segment(math.pi / 2 * 200.0, 1 / 200.0)))  # straight, quarter circle
+    assert road.curvature(50.0) == 0.0 and road.curvature(150.0) == pytest.approx(1 / 200.0)
+    assert road.curvature(1000.0) == 0.0 and road.curvature(-5.0) == 0.0
+    x, y = road.to_world(np.array([100.0, 100.0 + math.pi / 2 * 200.0]), np.array([0.0, 0.0]))
+    assert (x[0], y[0]) == pytest.approx((100.0, 0.0))
+    assert (x[1], y[1]) == pytest.approx((300.0, 200.0))  # end of the left quarter turn
+    x, y = road.to_world(np.array([100.0]), np.array([3.5]))
+    assert (x[0], y[0]) == pytest.approx((100.0, 3.5))  # a lane to the left
+    assert (road.lowest_lane, road.highest_lane) == (-1, 1)
+    with pytest.raises(InvalidArgumentError, match="too tight"):
+        Road(lanes=8, segments=(Segment(10.0, 1 / 21.0),))  # 8 lanes of 3.5 m are wider than the radius
+
+
+def test_idm_by_hand() -> None:
+    p = IdmParams()
+    free = idm_accel(p, np.array([0.0, 30.0]), np.array([30.0, 30.0]), np.array([np.inf, np.inf]), np.zeros(2))
+    assert free == pytest.approx([1.0, 0.0])  # a on an empty road; 0 at the desired speed
+    # at equilibrium gap s = s0 + vT (no speed difference) the interaction term cancels the free term's 1
+    v = np.array([20.0])
+    assert idm_accel(p, v, np.array([1e9]), np.array([2.0 + 20.0]), v) == pytest.approx([0.0], abs=1e-6)
+
+
+def test_traffic_is_deterministic_and_changes_lanes() -> None:
+    scenario = Scenario("traffic", EgoSpec(speed_mps=25.0, acc=True), road=Road(lanes=4, ego_lane=1),
+                        traffic=TrafficSpec(vehicles=40, from_m=-200.0, to_m=800.0), duration_s=30.0, rate_hz=20.0)
+    first, again = simulate(scenario), simulate(scenario)
+    assert not first.collision and first.traffic_lane_changes > 0
+    assert np.array_equal(first.trace.ego_speed_mps, again.trace.ego_speed_mps)
+    other = simulate(replace(scenario, seed=1))
+    assert not np.array_equal(first.trace.ego_speed_mps, other.trace.ego_speed_mps)
+    crowded = Scenario("x", EgoSpec(speed_mps=20.0), traffic=TrafficSpec(vehicles=500, from_m=-10.0, to_m=100.0))
+    with pytest.raises(InvalidArgumentError, match="do not fit"):
+        simulate(crowded)
+
+
+# ---- lane centring and lane changes --------------------------------------------------------------------
+def test_lane_centring_converges_on_a_curve_within_limits() -> None:
+    radius = 400.0
+    v = math.sqrt(2.0 * radius)
+    road = Road(segments=(Segment(100.0), Segment(800.0, 1 / radius)))
+    start = Scenario("curve", EgoSpec(speed_mps=v, lane_centring=True), road=road, duration_s=900.0 / v,
+                     rate_hz=50.0)
+    r = simulate(start)
+    tr = r.trace
+    assert not r.comfort_breach and r.max_lat_accel_mps2 <= 3.0 and r.max_lat_jerk_mps3 <= 5.0
+    in_curve = tr.time_s > 100.0 / v + 10.0  # settled in the curve
+    assert np.abs(tr.ego_lateral_m[in_curve]).max() < 0.15
+    assert tr.lat_accel_mps2[in_curve].mean() == pytest.approx(v * v / radius, rel=0.05)
+    # the same road without lane centring: nobody steers by the camera, the driver model keeps the lane
+    assert not simulate(Scenario("driver", EgoSpec(speed_mps=v), road=road, duration_s=10.0)).collision
+
+
+def _lane_change_run(targets: tuple[TargetSpec, ...] = ()) -> tuple[Scenario, object]:
+    scenario = Scenario("lane change", EgoSpec(speed_mps=25.0, lane_centring=True,
+                                               lane_change_requests=((1.0, 1),)),
+                        targets, duration_s=12.0, rate_hz=50.0, sensor=NEAR_AND_REAR)
+    return scenario, simulate(scenario)
+
+
+def test_lane_change_on_request_completes_within_5_s() -> None:
+    _, r = _lane_change_run()
+    tr = r.trace  # type: ignore[attr-defined]
+    moving = tr.time_s[tr.lane_change == list(LaneChangeState).index(LaneChangeState.MOVING)]
+    assert r.lane_changes == 1  # type: ignore[attr-defined]
+    assert 1.0 + 1.0 - 0.05 <= moving[0] <= 1.0 + 5.0  # after the 1 s signal, within 5 s of the request
+    assert moving[-1] - moving[0] <= 5.0
+    assert tr.ego_lateral_m[-1] == pytest.approx(3.5, abs=0.15)
+    assert r.max_lat_accel_mps2 <= 3.0 and not r.comfort_breach  # type: ignore[attr-defined]
+
+
+def test_lane_change_aborts_when_a_car_closes_the_gap() -> None:
+    """A car 30 m behind on the target lane floors it just after the move starts: the ego goes back."""
+    closing = TargetSpec(gap_m=-30.0 - 4.7 - 4.7, speed_mps=25.0, lane=1,
+                         actions=(TargetAction(at_s=2.1, accel_mps2=8.0, until_speed_mps=45.0),))
+    _, r = _lane_change_run((closing,))
+    tr = r.trace  # type: ignore[attr-defined]
+    assert r.lane_changes_aborted == 1 and r.lane_changes == 0  # type: ignore[attr-defined]
+    assert not r.collision  # type: ignore[attr-defined]
+    assert np.abs(tr.ego_lateral_m).max() < 1.2  # decided before the wheels reached the line; never crossed it
+    assert abs(tr.ego_lateral_m[-1]) < 0.15
+
+
+def test_lane_change_waits_for_a_gap() -> None:
+    """A car alongside in the target lane: the change waits, then is cancelled after 5 s."""
+    beside = TargetSpec(gap_m=-4.7, speed_mps=25.0, lane=1)
+    _, r = _lane_change_run((beside,))
+    assert r.lane_changes == 0 and np.abs(r.trace.ego_lateral_m).max() < 0.3  # type: ignore[attr-defined]
+
+
+# ---- highway pilot state machine ---------------------------------------------------------------------------
+def _obs(now: float, brake_pedal: bool = False, accelerator_pedal: bool = False) -> Observation:
+    return Observation(now, 25.0, 0.0, SensorFrame(now), brake_pedal, accelerator_pedal)
+
+
+def test_pilot_override_and_fault_transitions() -> None:
+    pilot = HighwayPilot()
+    lanes = LaneFrame(0.0, offset_m=0.5, lanes_left=1)
+    assert pilot.command(_obs(0.0), lanes).mode is AccMode.OFF
+    pilot.switch_on()
+    assert pilot.engage(25.0)
+    active = pilot.command(_obs(0.1), lanes)
+    assert active.mode is AccMode.ACTIVE and active.curvature_per_m is not None and active.accel_mps2 is not None
+    assert active.curvature_per_m < 0  # steers right, towards the lane centre
+    steer = pilot.command(_obs(0.2), lanes, steering_torque=True)
+    assert steer.mode is AccMode.OVERRIDE and steer.curvature_per_m is None  # the driver steers
+    assert pilot.command(_obs(0.3), lanes).mode is AccMode.ACTIVE  # released: back
+    assert pilot.request_lane_change(1, 0.3)
+    assert pilot.command(_obs(0.4), lanes, steering_torque=True).lane_change is LaneChangeState.IDLE  # cancelled
+    pedal = pilot.command(_obs(0.5, accelerator_pedal=True), lanes)
+    assert pedal.mode is AccMode.OVERRIDE and pedal.accel_mps2 is None
+    braked = pilot.command(_obs(0.6, brake_pedal=True), lanes)
+    assert braked.mode is AccMode.STANDBY and braked.accel_mps2 is None and braked.curvature_per_m is None
+    assert pilot.engage()
+    blind = pilot.command(_obs(0.7), LaneFrame(0.7, healthy=False))
+    assert blind.mode is AccMode.FAULT and blind.curvature_per_m is None
+    assert not pilot.engage()
+    assert pilot.command(_obs(0.8), lanes).mode is AccMode.STANDBY  # healthy again: the driver re-engages
+
+
+def test_brake_pedal_in_a_pilot_run_hands_back_control() -> None:
+    r = simulate(Scenario("brake", EgoSpec(speed_mps=25.0, lane_centring=True, brake_pedal=((2.0, 2.5),)),
+                          duration_s=5.0))
+    tr = r.trace
+    assert tr.lateral_active[tr.time_s < 2.0].all() and not tr.lateral_active[tr.time_s > 2.0].any()
+
+
+# ---- suites --------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["cut-out", "stop-and-go", "curves", "dense-traffic"])
+def test_new_suites_have_no_collision_and_keep_comfort(name: str) -> None:
+    runs = run_suite(name)
+    assert [r.scenario.name for r in runs if r.result.collision] == []
+    calm = [r for r in runs if r.scenario.tags.get("mode") != "aeb"]
+    assert [r.scenario.name for r in calm if r.result.comfort_breach] == []
+    if name == "curves":
+        assert all(r.result.lateral_error_rms_m < 0.15 for r in runs)
+        assert all(r.result.max_lat_accel_mps2 <= 3.0 for r in runs)
+    if name == "dense-traffic":
+        assert sum(r.result.lane_changes for r in runs) > 0
+
+
+# ---- highway-env -----------------------------------------------------------------------------------------------
+def test_highway_env_adapter_drives_without_collision() -> None:
+    pytest.importorskip("highway_env")
+    from evos.adas._highway_env import run_highway_env
+
+    ours = run_highway_env("highway-fast-v0", 2, 0, "evos")
+    idm = run_highway_env("highway-fast-v0", 2, 0, "idm")
+    assert ours.collisions == 0 and ours.mean_speed_mps > 15.0
+    assert idm.episodes == 2 and idm.mean_speed_mps > 0
+    with pytest.raises(InvalidArgumentError, match="highway or merge"):
+        run_highway_env("intersection-v0", 1, 0)
+
+
+def test_highway_env_missing_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from evos.adas import _highway_env
+
+    monkeypatch.setitem(sys.modules, "highway_env", None)  # import fails as if not installed
+    with pytest.raises(UnavailableError, match=r"pip install 'evos\[bench\]'"):
+        _highway_env._make("highway-v0")
+
+
+def test_cli_highway_env_writes_json(tmp_path: Path) -> None:
+    pytest.importorskip("highway_env")
+    out = tmp_path / "he.json"
+    proc = subprocess.run([sys.executable, "-m", "evos", "adas", "highway-env", "--env", "highway-fast-v0",
+                           "--episodes", "1", "--seed-start", "3", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"})
+    assert proc.returncode == 0, proc.stderr
+    assert "highway-env IDM/MOBIL" in proc.stdout
+    doc = json.loads(out.read_text())
+    assert doc["env"] == "highway-fast-v0" and doc["episodes"] == 1
+    assert doc["collision_rate"] == 0.0 and doc["mean_speed_mps"] > 15.0
+    assert doc["reference_idm"]["policy"] == "idm"

@@ -1,0 +1,51 @@
+"""A real car for the cabin tests: the broker with the VSS catalog and both overlays, the twin, the body hardware
+and the cabin service, running in the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cabin.media_files import make_library
+from evos.broker import Broker
+from evos.cabin import CABIN_OVERLAY, CabinService
+from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, TwinProvider, load_vehicle
+from evos.vss import load_catalog
+
+
+@dataclass
+class Car:
+    broker: Broker
+    twin: TwinProvider
+    cabin: CabinService
+    stop: asyncio.Event
+
+    def value(self, path: str) -> object:
+        return self.broker.get(path).value
+
+    def target(self, path: str) -> object:
+        return self.broker.get_target(path).value
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog(overlays=[TWIN_OVERLAY, CABIN_OVERLAY])
+
+
+@pytest.fixture
+async def car(catalog, tmp_path: Path) -> AsyncIterator[Car]:
+    broker = Broker(catalog)
+    twin = TwinProvider(broker, load_vehicle("xiaomi-su7"), None, Controls(ambient_c=10.0))
+    body = BodyProvider(broker, None, on_load=twin.set_cabin_load)
+    make_library(tmp_path / "media")
+    cabin = CabinService(broker, tmp_path)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(app.run(stop)) for app in (twin, body, cabin)]
+    await asyncio.sleep(0.3)  # every provider has published its values
+    yield Car(broker, twin, cabin, stop)
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(*tasks), 10)

@@ -1,0 +1,198 @@
+"""The offline assistant: exact-action accuracy on a held-out labelled set, safety, and questions from signals."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from evos.cabin import load_scenes
+from evos.cabin._assistant import Assistant
+
+DATA = Path(__file__).parent / "data"
+S, D = "Vehicle.Cabin.HVAC.Station.Row1", "Vehicle.Cabin.Door"
+SEAT, AMB = "Vehicle.Cabin.Seat.Row1", "Vehicle.Cabin.Light.AmbientLight.Row1"
+WINDOWS = {"WFL": f"{D}.Row1.DriverSide.Window.Position", "WFR": f"{D}.Row1.PassengerSide.Window.Position",
+           "WRL": f"{D}.Row2.DriverSide.Window.Position", "WRR": f"{D}.Row2.PassengerSide.Window.Position"}
+KEYS: dict[str, tuple[str, ...]] = {
+    "AC": ("Vehicle.Cabin.HVAC.IsAirConditioningActive",),
+    "TD": (f"{S}.Driver.Temperature",), "TP": (f"{S}.Passenger.Temperature",),
+    "FD": (f"{S}.Driver.FanSpeed",), "FP": (f"{S}.Passenger.FanSpeed",),
+    "DEFF": ("Vehicle.Cabin.HVAC.IsFrontDefrosterActive",), "DEFR": ("Vehicle.Cabin.HVAC.IsRearDefrosterActive",),
+    "RECIRC": ("Vehicle.Cabin.HVAC.IsRecirculationActive",),
+    "SHD": (f"{SEAT}.DriverSide.HeatingCooling",), "SHP": (f"{SEAT}.PassengerSide.HeatingCooling",),
+    "MSD": (f"{SEAT}.DriverSide.Massage.Level",), "MSP": (f"{SEAT}.PassengerSide.Massage.Level",),
+    "RCD": (f"{SEAT}.DriverSide.Backrest.Recline",), "RCP": (f"{SEAT}.PassengerSide.Backrest.Recline",),
+    **{k: (v,) for k, v in WINDOWS.items()}, "WIN": tuple(WINDOWS.values()),
+    "ROOF": ("Vehicle.Cabin.Sunroof.Switch",), "SHADE": ("Vehicle.Cabin.Sunroof.Shade.IsOpen",),
+    "LOCK": tuple(f"{D}.Row{r}.{s}.IsLocked" for r in (1, 2) for s in ("DriverSide", "PassengerSide")),
+    "DOME": ("Vehicle.Cabin.Light.IsDomeOn",),
+    "AMB": (f"{AMB}.DriverSide.IsLightOn", f"{AMB}.PassengerSide.IsLightOn"),
+    "COLOR": (f"{AMB}.DriverSide.Color", f"{AMB}.PassengerSide.Color"),
+    "BRIGHT": ("Vehicle.Cabin.Infotainment.HMI.Brightness",),
+    "DAYNIGHT": ("Vehicle.Cabin.Infotainment.HMI.DayNightMode",),
+    "ACT": ("Vehicle.Cabin.Infotainment.Media.Action",), "VOL": ("Vehicle.Cabin.Infotainment.Media.Volume",),
+    "SCENE": ("Vehicle.Evos.Cabin.Scene",),
+    "LIMIT": ("Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit",),
+    "CHG": ("Vehicle.Powertrain.TractionBattery.Charging.StartStopCharging",),
+    "SPEED": ("Vehicle.ADAS.CruiseControl.SpeedSet",),
+    "DND": ("Vehicle.Evos.Cabin.DoNotDisturb",), "HOT": ("Vehicle.Evos.Cabin.Hotspot.IsEnabled",),
+}
+# The state the labels assume (see the header of the data files).
+STATE = {
+    "Vehicle.Speed": 0.0, "Vehicle.Cabin.HVAC.IsAirConditioningActive": True,
+    f"{S}.Driver.Temperature": 21.0, f"{S}.Passenger.Temperature": 21.0,
+    f"{S}.Driver.FanSpeed": 40, f"{S}.Passenger.FanSpeed": 40,
+    f"{SEAT}.DriverSide.Backrest.Recline": 20.0, f"{SEAT}.PassengerSide.Backrest.Recline": 20.0,
+    "Vehicle.Cabin.Infotainment.Media.Volume": 30, "Vehicle.ADAS.CruiseControl.SpeedSet": 100.0,
+    "Vehicle.Cabin.Infotainment.HMI.Brightness": 70.0,
+    "Vehicle.Powertrain.Range": 480_000, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current": 76.0,
+    "Vehicle.Evos.Twin.CabinTemperature": 19.5, "Vehicle.Exterior.AirTemperature": 8.0,
+}
+
+
+def _value(text: str) -> object:
+    if text in ("true", "false"):
+        return text == "true"
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def load_set(name: str) -> list[tuple[str, str, dict[str, object]]]:
+    rows = []
+    for line in (DATA / name).read_text("utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        text, intent, actions = line.split("\t")
+        expected: dict[str, object] = {}
+        if actions != "-":
+            for item in actions.split():
+                key, _, value = item.partition("=")
+                expected.update(dict.fromkeys(KEYS[key], _value(value)))
+        rows.append((text, intent, expected))
+    return rows
+
+
+def _same(got: dict[str, object], expected: dict[str, object]) -> bool:
+    if set(got) != set(expected):
+        return False
+    for path, value in expected.items():
+        other = got[path]
+        if isinstance(value, float) and not isinstance(other, bool) and isinstance(other, int | float):
+            if not math.isclose(value, other, abs_tol=1e-6):
+                return False
+        elif other != value:
+            return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def assistant(catalog) -> Assistant:
+    return Assistant(load_scenes(catalog))
+
+
+def accuracy(assistant: Assistant, name: str) -> tuple[float, list[str]]:
+    rows = load_set(name)
+    misses = []
+    for text, intent, expected in rows:
+        answer = assistant.answer(text, STATE)
+        got = {a["path"]: a["value"] for a in answer.actions}
+        if answer.intent != intent or not _same(got, expected):
+            misses.append(f"{text!r}: want {intent} {expected}, got {answer.intent} {got}")
+    return 1 - len(misses) / len(rows), misses
+
+
+def test_test_set_is_large_and_bilingual() -> None:
+    rows = load_set("assistant_test_set.tsv")
+    chinese = [r for r in rows if any("\u4e00" <= c <= "\u9fff" for c in r[0])]
+    assert len(rows) >= 300 and len(chinese) >= 120 and len(rows) - len(chinese) >= 120
+    assert len({r[1] for r in rows}) - 1 >= 40  # intents besides 'unknown'
+    dev = {r[0] for r in load_set("assistant_dev_set.tsv")}
+    assert not dev & {r[0] for r in rows}  # the held-out set shares no utterance with the dev set
+
+
+def test_exact_action_accuracy_on_the_held_out_set(assistant: Assistant) -> None:
+    score, misses = accuracy(assistant, "assistant_test_set.tsv")
+    print(f"assistant exact-action accuracy: {score:.1%} ({len(misses)} misses)\n" + "\n".join(misses))
+    assert score >= 0.95, "\n".join(misses)
+
+
+def test_unknown_requests_get_a_polite_no_and_no_action(assistant: Assistant) -> None:
+    for text, reply in (("order me a pizza", "Sorry, I can't do that."), ("帮我订酒店", "抱歉，这个我做不到。")):
+        answer = assistant.answer(text, STATE)
+        assert (answer.intent, answer.actions, answer.reply) == ("unknown", [], reply)
+
+
+def test_no_recline_and_no_parked_scene_while_driving(assistant: Assistant) -> None:
+    driving = {**STATE, "Vehicle.Speed": 80.0}
+    for text, intent, reason in (
+        ("recline my seat", "seat_recline", "can't recline the seat while driving: the car is moving (80 km/h)"),
+        ("座椅放倒", "seat_recline", "行驶中不能放倒座椅"),
+        ("start cinema mode", "scene_enter", "Cinema mode needs the car parked: the car is moving (80 km/h)"),
+        ("打开露营模式", "scene_enter", "露营模式需要先停车"),
+    ):
+        answer = assistant.answer(text, driving)
+        assert answer.intent == intent and answer.actions == [] and reason in answer.reply
+    assert assistant.answer("I'm cold", driving).actions  # climate is fine while driving
+    in_gear = {**STATE, "Vehicle.Powertrain.Transmission.SelectedGear": 127}
+    assert assistant.answer("recline my seat", in_gear).actions == []
+
+
+def test_questions_are_answered_from_signals(assistant: Assistant) -> None:
+    cases = {
+        "how far can I go?": "You can drive about 480 km.",
+        "还能开多远": "续航还有约480公里。",
+        "can I make it 500 km": "You have 480 km of range, not enough for 500 km.",
+        "how much battery do I have": "The battery is at 76 %.",
+        "what is the temperature inside": "It is 19.5 °C inside.",
+        "外面多少度": "车外温度8.0°C。",
+        "what's the tire pressure": "Tyre pressures are not available right now.",
+        "when will charging be done": "The car is not charging.",
+    }
+    for text, reply in cases.items():
+        assert assistant.answer(text, STATE).reply == reply, text
+    tyres = {f"Vehicle.Chassis.Axle.Row{r}.Wheel.{s}.Tire.Pressure": 250 for r in (1, 2) for s in ("Left", "Right")}
+    assert assistant.answer("胎压正常吗", {**STATE, **tyres}).reply == "胎压（kPa）：250, 250, 250, 250，都正常。"
+
+
+async def test_assistant_acts_on_a_running_car_over_grpc(car) -> None:
+    from evos.broker import BrokerServer, ServerConfig
+    from evos.cabin._cli import _assist
+    from helpers import free_port
+
+    address = f"127.0.0.1:{free_port()}"
+    server = BrokerServer(car.broker, ServerConfig(address))
+    await server.start()
+    try:
+        answer = await _assist("set the passenger temperature to 24 degrees", False, address)
+        assert answer.actions == [{"path": "Vehicle.Cabin.HVAC.Station.Row1.Passenger.Temperature", "value": 24.0},
+                                  {"path": "Vehicle.Cabin.HVAC.IsAirConditioningActive", "value": True}]
+        assert car.value("Vehicle.Cabin.HVAC.Station.Row1.Passenger.Temperature") == 24.0
+        dry = await _assist("打开影院模式", True, address)
+        assert dry.actions == [{"path": "Vehicle.Evos.Cabin.Scene", "value": "cinema"}]
+        assert car.value("Vehicle.Evos.Cabin.Scene") == "NONE"  # --dry-run changes nothing
+        runtime = await _assist("how long can I stay in camp mode", False, address)
+        assert runtime.intent == "ask_scene_runtime" and "Camp mode can run for about" in runtime.reply
+    finally:
+        await server.stop()
+
+
+def test_cli_json_from_a_fresh_in_process_car() -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from evos.cabin._cli import app, assistant_command
+
+    root = typer.Typer()
+    root.add_typer(app)
+    root.command("assistant")(assistant_command)
+    result = CliRunner().invoke(root, ["assistant", "还剩多少电", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["intent"] == "ask_soc" and data["actions"] == [] and data["reply"].startswith("电量还有")
+    result = CliRunner().invoke(root, ["cabin", "forecast", "cinema", "--json"])
+    assert result.exit_code == 0 and json.loads(result.output)["text"].endswith("to 20 %")
