@@ -40,7 +40,8 @@ async def eventually(predicate: Callable[[], object], timeout_s: float = 2.0) ->
         await asyncio.sleep(0.01)
 
 
-ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1"}
+# `evos up` in tests serves its web app on an ephemeral port unless a test names one (never 8000)
+ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "EVOS_HTTP_ADDRESS": "127.0.0.1:0"}
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

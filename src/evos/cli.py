@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Coroutine
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,9 +17,12 @@ from evos._console import console, fail
 from evos.adas._cli import app as adas_app
 from evos.broker import DEFAULT_ADDRESS, Broker
 from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, register, serve_command
-from evos.cabin import CABIN_OVERLAY, CabinService
+from evos.cabin import CABIN_OVERLAY, CabinService, cabin_router
 from evos.cabin._cli import app as cabin_app
 from evos.cabin._cli import assistant_command
+from evos.companion import COMPANION_OVERLAY, CompanionConfig, CompanionService
+from evos.companion._cli import app as users_app
+from evos.companion._cli import pair_command
 from evos.errors import EvosError
 from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, StateStore, TwinProvider, load_vehicle
 from evos.twin._cli import app as twin_app
@@ -33,6 +37,8 @@ app.add_typer(twin_app)
 app.add_typer(adas_app)
 app.add_typer(cabin_app)
 app.command("assistant")(assistant_command)
+app.add_typer(users_app)
+app.command("pair")(pair_command)
 app.command("drive")(drive_command)
 
 
@@ -49,6 +55,12 @@ def up_command(
     charger_kw: Annotated[float, typer.Option("--charger-kw", help="Charger power, kW (up to 22: AC).",
                                               min=1, max=500)] = 11.0,
     ambient: Annotated[float, typer.Option("--ambient", help="Ambient temperature, °C.", min=-40, max=55)] = 20.0,
+    http: Annotated[str, typer.Option("--http", envvar="EVOS_HTTP_ADDRESS",
+                                      help="HOST:PORT of the web server: the owner's app at /, its API at /api/v1, "
+                                           "the cabin's centre screen at /cabin/.")] = "127.0.0.1:8000",
+    database_url: Annotated[str | None, typer.Option(
+        "--database-url", help="The companion's database (default: SQLite in the data directory; a "
+                               "postgresql:// URL also works).")] = None,
     vss: VssOpt = None,
     overlay: OverlayOpt = None,
     jwt_public_key: JwtOpt = None,
@@ -62,19 +74,27 @@ def up_command(
     except EvosError as exc:
         raise fail(str(exc)) from None
     controls = Controls(charger_connected=plugged_in, charger_kw=charger_kw, ambient_c=ambient)
+    http_host, _, http_port = http.rpartition(":")
+    if not http_host or not http_port.isdigit() or not 0 <= int(http_port) <= 65535:
+        raise fail(f"--http {http!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
+    directory = datadir.resolve(data_dir)
 
-    def apps(broker: Broker, directory: Path | None) -> list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
-        store = StateStore(directory / "twin.sqlite") if directory else None
-        twin = TwinProvider(broker, car, store, controls, vehicle_ref=vehicle)
-        body = BodyProvider(broker, directory / "body.sqlite" if directory else None, on_load=twin.set_cabin_load)
+    def apps(broker: Broker, held: Path | None) -> list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]:
+        home = held or directory  # the data directory, now locked by this car
+        twin = TwinProvider(broker, car, StateStore(home / "twin.sqlite"), controls, vehicle_ref=vehicle)
+        body = BodyProvider(broker, home / "body.sqlite", on_load=twin.set_cabin_load)
         console.print(f"twin: {car.name}, SoC {twin.state.soc * 100:.0f} %, odometer "
                       f"{twin.state.odometer_m / 1e3:.1f} km, {'plugged in' if plugged_in else 'parked'}",
                       highlight=False)
-        cabin = CabinService(broker, directory)
-        return [twin.run, body.run, cabin.run]
+        cabin = CabinService(broker, home, on_load=partial(twin.set_cabin_load, source="media"))
+        config = CompanionConfig(database_url=database_url or CompanionConfig.for_data_dir(home).database_url,
+                                 host=http_host, port=int(http_port))
+        companion = CompanionService(broker, config, extra_routers=[cabin_router(cabin)])
+        console.print(f"web: http://{http_host}:{http_port}/ (phone app), /cabin/ (centre screen)", highlight=False)
+        return [twin.run, body.run, cabin.run, companion.run]
 
-    serve_command("evos car", address, vss, [TWIN_OVERLAY, CABIN_OVERLAY, *(overlay or [])], jwt_public_key,
-                  tls_cert, tls_key, datadir.resolve(data_dir), apps)
+    serve_command("evos car", address, vss, [TWIN_OVERLAY, CABIN_OVERLAY, COMPANION_OVERLAY, *(overlay or [])],
+                  jwt_public_key, tls_cert, tls_key, directory, apps)
 
 
 @app.command("version")

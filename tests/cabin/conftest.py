@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -42,7 +43,7 @@ async def car(catalog, tmp_path: Path) -> AsyncIterator[Car]:
     twin = TwinProvider(broker, load_vehicle("xiaomi-su7"), None, Controls(ambient_c=10.0))
     body = BodyProvider(broker, None, on_load=twin.set_cabin_load)
     make_library(tmp_path / "media")
-    cabin = CabinService(broker, tmp_path)
+    cabin = CabinService(broker, tmp_path, on_load=partial(twin.set_cabin_load, source="media"))
     stop = asyncio.Event()
     tasks = [asyncio.create_task(app.run(stop)) for app in (twin, body, cabin)]
     await asyncio.sleep(0.3)  # every provider has published its values

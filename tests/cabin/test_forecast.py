@@ -7,9 +7,11 @@ from dataclasses import replace
 import pytest
 
 from evos.cabin import forecast
-from evos.cabin._forecast import SOC
+from evos.cabin._forecast import MEDIA_ACTION, SOC
 from evos.twin import load_vehicle, step
 from helpers import eventually
+
+MEDIA_LOAD = "Vehicle.Evos.Cabin.MediaLoadPower"
 
 
 async def test_cinema_forecast_matches_a_twin_simulation(car) -> None:
@@ -17,9 +19,12 @@ async def test_cinema_forecast_matches_a_twin_simulation(car) -> None:
     assert before.hvac_on and before.setpoint_c == 21 and before.ambient_c == 10
     assert before.text.startswith("cinema: ") and before.text.endswith(" to 20 %")
     car.broker.actuate("Vehicle.Evos.Cabin.Scene", "cinema")
-    await eventually(lambda: car.twin.controls.hvac_on and car.twin.controls.cabin_load_w > 0)
+    await eventually(lambda: car.twin.controls.hvac_on and car.value(MEDIA_LOAD) == pytest.approx(66.0))
     during = car.cabin.forecast()
     assert during.scene == "cinema"
+    # the film plays: playback 28 W and the screen at 100 % brightness 38 W over the car's awake base load
+    assert car.value("Vehicle.Cabin.Infotainment.Media.Action") == "PLAY"
+    assert before.media_load_w == during.media_load_w == pytest.approx(66.0)
     # the forecast's load is what the body hardware reports to the twin once the scene is on
     assert during.cabin_load_w == pytest.approx(car.twin.controls.cabin_load_w)
     assert before.cabin_load_w == pytest.approx(during.cabin_load_w)
@@ -36,5 +41,10 @@ async def test_cinema_forecast_matches_a_twin_simulation(car) -> None:
     inputs = {**car.cabin.forecast_inputs(), SOC: 24.0}
     predicted = forecast(vehicle, car.cabin.scenes["cinema"], inputs, 20.0)
     assert predicted.runtime_s == pytest.approx(elapsed_s, rel=0.03)
+    # the media load is in the forecast: the same scene without the film lasts longer
+    silent = replace(car.cabin.scenes["cinema"], set={**car.cabin.scenes["cinema"].set, MEDIA_ACTION: "STOP"})
+    quiet = forecast(vehicle, silent, inputs, 20.0)
+    assert quiet.media_load_w == 0 and quiet.cabin_load_w == pytest.approx(predicted.cabin_load_w - 66.0)
+    assert quiet.runtime_s > predicted.runtime_s
     # a warmer scene costs more at 10 °C ambient: rest holds 22 °C
     assert car.cabin.forecast("rest").runtime_s < car.cabin.forecast("cinema").runtime_s

@@ -110,6 +110,8 @@ def test_engine_wake_timer_reserve_and_empty_cabin(catalog) -> None:
         engine.enter("office", 0.0, {}, Conditions(speed_kmh=0.0, gear=127))
     with pytest.raises(NotPermittedError, match="reserve"):
         engine.enter("office", 0.0, {}, Conditions(speed_kmh=0.0, soc_pct=15))
+    with pytest.raises(NotPermittedError, match=r"the car is moving \(6 km/h\)"):  # reversing counts as moving
+        engine.enter("office", 0.0, {}, Conditions(speed_kmh=-6.0))
 
 
 def test_user_scene_files_and_errors(catalog, tmp_path: Path) -> None:
@@ -132,6 +134,8 @@ def test_user_scene_files_and_errors(catalog, tmp_path: Path) -> None:
         "name: x\nset: {Vehicle.Cabin.Light.IsDomeOn: true}\nrules: {hold: [Vehicle.Cabin.Light.IsGloveBoxOn]}\n":
             "rules.hold: 'Vehicle.Cabin.Light.IsGloveBoxOn' is not one of the paths",
         "name: [x\n": "not valid YAML",
+        "name: x\nrequires_parked: false\nset: {Vehicle.Cabin.Seat.Row1.DriverSide.Backrest.Recline: 50}\n":
+            "requires_parked: must be true: the scene sets Vehicle.Cabin.Seat.Row1.DriverSide.Backrest.Recline",
     }
     for i, (text, message) in enumerate(bad.items()):
         path = tmp_path / f"bad{i}.yaml"

@@ -12,10 +12,7 @@ from fastapi import FastAPI
 from playwright.async_api import async_playwright, expect
 
 from evos.cabin import cabin_router
-from helpers import eventually, free_port
-
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from helpers import CHROMIUM_ARGS, chromium, eventually, free_port
 
 
 @pytest.fixture
@@ -42,7 +39,8 @@ async def test_api_errors_and_handover(car, screen: str) -> None:
         assert r.status_code == 403 and "only actuate cabin signals" in r.json()["detail"]
         r = await http.post("api/media/handover", json={"uri": "spotify:track:1", "position_s": 30, "title": "Tune"})
         assert r.status_code == 200 and r.json()["Vehicle.Cabin.Infotainment.Media.Played.Track"] == "Tune"
-        assert (await http.post("api/media/handover", json={"uri": "x", "position_s": -1})).status_code == 422
+        r = await http.post("api/media/handover", json={"uri": "x", "position_s": -1})
+        assert r.status_code == 400 and "handover position -1.0 s" in r.json()["detail"]
         r = await http.get("api/forecast/cinema")
         assert r.status_code == 200 and r.json()["text"].startswith("cinema: ")
         r = await http.post("api/assistant", json={"text": "how far can I go?"})
@@ -55,7 +53,7 @@ async def test_api_errors_and_handover(car, screen: str) -> None:
 
 async def test_screen_enters_a_scene_and_asks_the_assistant(car, screen: str) -> None:
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 720})
             await page.goto(screen)
@@ -66,13 +64,43 @@ async def test_screen_enters_a_scene_and_asks_the_assistant(car, screen: str) ->
             assert car.value("Vehicle.Cabin.Light.IsDomeOn") is False
             await page.fill("#ask-text", "I'm cold")
             await page.get_by_role("button", name="Ask").click()
-            await expect(page.locator("#reply")).to_contain_text("temp up")
+            await expect(page.locator("#reply")).to_have_text("Warming both sides up to 22 °C.")
             assert car.target("Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature") == 22.0
             await expect(page.locator("#temp-Driver")).to_have_text("22.0")
             await page.fill("#ask-text", "退出影院模式")
             await page.get_by_role("button", name="Ask").click()
             await expect(page.locator("#scene-status")).to_have_text("scene NONE (IDLE)")
+            await expect(page.locator("#reply")).to_have_text("好的，已退出影院模式，车内设置已恢复。")
             await page.get_by_role("button", name="driver warmer").click()
             await expect(page.locator("#temp-Driver")).to_have_text("22.5")
         finally:
             await browser.close()
+
+
+async def test_bad_and_huge_inputs_get_a_clear_4xx_and_change_nothing(car, screen: str) -> None:
+    json_type = {"content-type": "application/json"}
+    played = "Vehicle.Cabin.Infotainment.Media.Played.URI"
+    before = car.value(played)
+    async with httpx.AsyncClient(base_url=screen) as http:
+        r = await http.post("api/scene", content=b"{bad json", headers=json_type)
+        assert r.status_code == 422 and r.json()["detail"].startswith("body"), r.text
+        r = await http.post("api/scene", json={"name": "x" * 100})  # longer than a scene name may be
+        assert r.status_code == 400 and "does not match the pattern" in r.json()["detail"]
+        r = await http.post("api/actuate", content=b"[1, 2]", headers=json_type)
+        assert r.status_code == 422 and "valid dictionary" in r.json()["detail"]
+        # NaN is valid Python JSON but cannot be echoed back as JSON: it was a 500
+        r = await http.post("api/media/handover", content=b'{"uri": "x", "position_s": NaN}', headers=json_type)
+        assert r.status_code == 400 and "must be a finite number" in r.json()["detail"]
+        r = await http.post("api/assistant", content=b'{"text": NaN}', headers=json_type)
+        assert r.status_code == 422 and r.json()["detail"] == "body.text: Input should be a valid string"
+        # a phone may not point the head unit at a file of the car outside the media library
+        r = await http.post("api/media/handover", json={"uri": "file:///etc/passwd", "position_s": 0})
+        assert r.status_code == 400 and "must be a track of the media library" in r.json()["detail"]
+        r = await http.post("api/media/handover", json={"uri": "spotify:track:2", "position_s": 1e308})
+        assert r.status_code == 400 and "Position" in r.json()["detail"]
+        r = await http.post("api/actuate", json={"Vehicle.Evos.Cabin.Screen.Message": "x" * 501})
+        assert r.status_code == 400 and "501 characters, at most 500" in r.json()["detail"]
+        r = await http.post("api/actuate", json={"Vehicle.Evos.Cabin.Screen.Message": "x" * 100_000})
+        assert r.status_code == 413 and "at most 65536 bytes" in r.json()["detail"]
+    assert car.value(played) == before and car.cabin.media.player.track.uri == before  # type: ignore[union-attr]
+    assert car.value("Vehicle.Evos.Cabin.Screen.Message") != "x" * 501

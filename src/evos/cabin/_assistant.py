@@ -9,16 +9,17 @@ docs/cabin.md. Safety: no seat recline and no parked-only scene while the car mo
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evos.broker import Broker, BrokerClient
-from evos.cabin._engine import Conditions, format_duration, not_parked_reason
+from evos.cabin._engine import Conditions, not_parked_reason
 from evos.cabin._forecast import forecast
 from evos.cabin._nlu import Parse, understand
+from evos.cabin._replies import confirm, duration_text, not_understood, refused
 from evos.cabin._scenes import Scene
+from evos.errors import NoProviderError, RequestError
 from evos.twin import Vehicle
 from evos.vss import Value
 
@@ -38,7 +39,7 @@ READS = (
     "Vehicle.Speed", "Vehicle.Powertrain.Transmission.SelectedGear", "Vehicle.Powertrain.Range",
     "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", "Vehicle.Evos.Twin.CabinTemperature",
     "Vehicle.Exterior.AirTemperature", f"{CHG}.IsCharging", f"{CHG}.TimeToComplete", f"{CHG}.ChargeLimit",
-    *TIRES, f"{MEDIA}.Volume", SPEED_SET, f"{HMI}.Brightness",
+    *TIRES, f"{MEDIA}.Volume", SPEED_SET, SCENE, f"{HMI}.Brightness",
     *(f"{STATION}.{z}.{f}" for z in ("Driver", "Passenger") for f in ("Temperature", "FanSpeed")),
     *(f"{SEAT}.{s}.Backrest.Recline" for s in ("DriverSide", "PassengerSide")),
 )
@@ -50,13 +51,23 @@ TIRE_LOW_KPA = 200.0  # below this a tyre is reported low (assumed: typical plac
 
 @dataclass(frozen=True)
 class Answer:
+    """The assistant's answer: ``actions`` are the VSS requests (``{"path", "value"}``), ``reply`` what it says;
+    ``error`` is the car's reason when it refused the requests (then ``actions`` is empty: nothing was done)."""
+
     intent: str
     actions: list[dict[str, Value]]
     reply: str
     slots: dict[str, Any] = field(default_factory=dict)
+    lang: str = "en"
+    error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"intent": self.intent, "actions": self.actions, "reply": self.reply}
+        data = {"intent": self.intent, "actions": self.actions, "reply": self.reply}
+        return data if self.error is None else {**data, "error": self.error}
+
+    def refused(self, reason: str) -> Answer:
+        """This answer after the car refused its requests for ``reason``."""
+        return replace(self, actions=[], reply=refused(reason, self.lang == "zh"), error=reason)
 
 
 def _num(values: Mapping[str, Value | None], path: str, default: float) -> float:
@@ -116,31 +127,70 @@ class Assistant:
         """Intent, actions and reply for ``text`` given the car's current ``values`` (see ``READS``)."""
         parse = self.understand(text)
         zh = parse.lang == "zh"
+
+        def says(actions: Mapping[str, Value], reply: str) -> Answer:
+            return Answer(parse.intent, [{"path": p, "value": v} for p, v in actions.items()], reply, parse.slots,
+                          parse.lang)
+
+        if parse.intent.startswith("ask_"):
+            return says({}, self._reply_question(parse, values, zh))
+        if parse.intent == "unknown":
+            return says({}, not_understood(bool(parse.slots.get("negated")), zh))
+        refusal = self._refusal(parse, values, zh)
+        if refusal:
+            return says({}, refusal)
+        actions = self.actions(parse, values)
+        return says(actions, confirm(parse.intent, actions, zh, self._scene_words(parse, values, zh)))
+
+    def _title(self, name: str, zh: bool) -> str:
+        """The scene's title as said inside a sentence ("cinema", "影院")."""
+        scene = self.scenes.get(name)
+        if scene is None:
+            return name
+        return (scene.title_zh or scene.title) if zh else scene.title[:1].lower() + scene.title[1:]
+
+    def _scene_words(self, parse: Parse, values: Mapping[str, Value | None], zh: bool) -> dict[str, str]:
+        """The scene and forecast words of the scene replies ("Starting cinema mode: about 6 h 20 min to 20 %")."""
+        if parse.intent == "scene_exit":
+            active = values.get(SCENE)
+            if not isinstance(active, str) or active == "NONE" or active not in self.scenes:
+                return {}
+            return {"scene": f"{self._title(active, zh)}模式" if zh else f"{self._title(active, zh)} mode"}
+        scene = self.scenes.get(parse.slots.get("scene", ""))
+        if parse.intent != "scene_enter" or scene is None:
+            return {}
+        words = {"scene": self._title(scene.name, zh)}
+        if self.vehicle is not None:
+            reserve = self._reserve(scene)
+            runtime = duration_text(forecast(self.vehicle(), scene, values, reserve).runtime_s, zh)
+            words["forecast"] = (f"，预计可用约{runtime}（到{reserve:.0f}%电量）" if zh else
+                                 f": about {runtime} to {reserve:.0f} %")
+        return words
+
+    def _reserve(self, scene: Scene) -> float:
+        return scene.reserve_soc_pct if scene.reserve_soc_pct is not None else self.reserve_soc_pct
+
+    def _refusal(self, parse: Parse, values: Mapping[str, Value | None], zh: bool) -> str | None:
+        """Why the assistant will not do this now (safety: parked-only requests while driving), or None."""
         speed, gear = values.get("Vehicle.Speed"), values.get("Vehicle.Powertrain.Transmission.SelectedGear")
         moving = not_parked_reason(Conditions(
             speed_kmh=float(speed) if isinstance(speed, int | float) else None,
             gear=int(gear) if isinstance(gear, int) and not isinstance(gear, bool) else None))
-        if parse.intent.startswith("ask_"):
-            return Answer(parse.intent, [], self._reply_question(parse, values, zh), parse.slots)
-        if parse.intent == "unknown":
-            return Answer("unknown", [], "抱歉，这个我做不到。" if zh else "Sorry, I can't do that.", parse.slots)
-        refusal = self._refusal(parse, moving, zh)
-        if refusal:
-            return Answer(parse.intent, [], refusal, parse.slots)
-        actions = self.actions(parse, values)
-        return Answer(parse.intent, [{"path": p, "value": v} for p, v in actions.items()],
-                      _confirm(parse, actions, zh), parse.slots)
-
-    def _refusal(self, parse: Parse, moving: str | None, zh: bool) -> str | None:
-        if moving is None:
-            return None
-        if parse.intent == "seat_recline":
+        scene = self.scenes.get(parse.slots.get("scene", ""))
+        if moving is not None and parse.intent == "seat_recline":
             return ("行驶中不能放倒座椅，请先停车。" if zh else
                     f"I can't recline the seat while driving: {moving}. Please park first.")
-        scene = self.scenes.get(parse.slots.get("scene", ""))
-        if parse.intent == "scene_enter" and scene is not None and scene.requires_parked:
-            return (f"{scene.title_zh or scene.title}模式需要先停车。" if zh else
-                    f"{scene.title} mode needs the car parked: {moving}.")
+        if parse.intent != "scene_enter" or scene is None:
+            return None
+        title = self._title(scene.name, zh)
+        if moving is not None and scene.requires_parked:
+            return f"{title}模式需要先停车。" if zh else f"{scene.title} mode needs the car parked: {moving}."
+        soc = _num(values, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", math.nan)
+        reserve = self._reserve(scene)
+        if soc <= reserve:
+            return (f"电量只剩{soc:.0f}%，已到{reserve:.0f}%的保留电量，不能开启{title}模式。" if zh else
+                    f"I can't start {title} mode: the battery is at {soc:.0f} %, at or below the {reserve:.0f} % "
+                    "reserve.")
         return None
 
     def actions(self, parse: Parse, values: Mapping[str, Value | None]) -> dict[str, Value]:
@@ -159,7 +209,7 @@ class Assistant:
                        _clamp(_num(values, f"{STATION}.{z}.Temperature", 21.0) + sign * delta, 16, 30)
                        for z in _stations(zone)}, AC_ON: True}
         if i in ("fan_set", "fan_up", "fan_down"):
-            return {f"{STATION}.{z}.FanSpeed": self._fan(i, s, _num(values, f"{STATION}.{z}.FanSpeed", 0), parse.text)
+            return {f"{STATION}.{z}.FanSpeed": self._fan(i, s, _num(values, f"{STATION}.{z}.FanSpeed", 0))
                     for z in _stations(zone)}
         if i in ("defrost_on", "defrost_off"):
             where = "Rear" if zone == "rear" or "rear" in parse.text.lower() or "后" in parse.text else "Front"
@@ -172,7 +222,7 @@ class Assistant:
         if i in ("seat_heat_off", "seat_vent_off"):
             return {f"{SEAT}.{_seat(zone)}.HeatingCooling": 0}
         if i in ("massage_on", "massage_off"):
-            level = int(s["value"]) if i == "massage_on" and s.get("unit") == "%" else MASSAGE_DEFAULT
+            level = int(_clamp(s["value"], 0, 100)) if i == "massage_on" and s.get("unit") == "%" else MASSAGE_DEFAULT
             return {f"{SEAT}.{_seat(zone)}.Massage.Level": level if i == "massage_on" else 0}
         if i == "seat_recline":
             path = f"{SEAT}.{_seat(zone)}.Backrest.Recline"
@@ -187,8 +237,8 @@ class Assistant:
             return {f"{SEAT}.{_seat(zone)}.Backrest.Recline": UPRIGHT_DEG}
         if i in ("window_open", "window_close"):
             pct = 0 if i == "window_close" else (
-                int(s["value"]) if s.get("unit") == "%" else 50 if s.get("half") else CRACK_PCT if s.get("a_bit")
-                else 100)
+                int(_clamp(s["value"], 0, 100)) if s.get("unit") == "%" else 50 if s.get("half")
+                else CRACK_PCT if s.get("a_bit") else 100)
             return {f"{DOOR}.{w}.Window.Position": pct for w in _windows(zone)}
         simple: dict[str, dict[str, Value]] = {
             "sunroof_open": {"Vehicle.Cabin.Sunroof.Switch": "OPEN"},
@@ -219,8 +269,10 @@ class Assistant:
             return {f"{HMI}.Brightness": _clamp(float(s["value"]), 0, 100)}
         if i in ("volume_set", "volume_up", "volume_down"):
             current = _num(values, f"{MEDIA}.Volume", 30)
-            target = (float(s["value"]) if i == "volume_set" and "value" in s else
-                      current + (STEP_VOLUME if i == "volume_up" else -STEP_VOLUME))
+            if i == "volume_set":
+                target = float(s["value"]) if "value" in s else 0 if s.get("min") else 100  # "to the max"
+            else:
+                target = current + (STEP_VOLUME if i == "volume_up" else -STEP_VOLUME)
             return {f"{MEDIA}.Volume": int(_clamp(target, 0, 100))}
         if i == "scene_enter" and "scene" in s:
             return {SCENE: s["scene"]}
@@ -232,10 +284,10 @@ class Assistant:
         return {}
 
     @staticmethod
-    def _fan(intent: str, slots: Mapping[str, Any], current: float, text: str) -> int:
+    def _fan(intent: str, slots: Mapping[str, Any], current: float) -> int:
         if intent == "fan_set":
-            if "value" not in slots:  # "max" / "minimum" / 最小
-                return 0 if re.search(r"\bmin(?:imum)?\b|最小", text.lower()) else 100
+            if "value" not in slots:  # "max" / "minimum" / 最小 / "turn the fan off"
+                return 0 if slots.get("min") or (slots.get("off") and not slots.get("max")) else 100
             value = float(slots["value"])
             if slots.get("unit") == "level" or (slots.get("unit") != "%" and value <= 10):
                 value *= 10  # ten fan levels
@@ -276,17 +328,11 @@ class Assistant:
                 "inside" if i == "ask_cabin_temp" else "outside")
             return na if math.isnan(temp) else (f"{where}温度{temp:.1f}°C。" if zh else f"It is {temp:.1f} °C {where}.")
         if i == "ask_tire_pressure":
-            pressures = [values.get(p) for p in TIRES]
-            if any(not isinstance(p, int | float) for p in pressures):
-                return "暂时读不到胎压。" if zh else "Tyre pressures are not available right now."
-            low = [p for p in pressures if float(p) < TIRE_LOW_KPA]  # type: ignore[arg-type]
-            text = ", ".join(f"{float(p):.0f}" for p in pressures)  # type: ignore[arg-type]
-            return (f"胎压（kPa）：{text}，{'有轮胎气压偏低' if low else '都正常'}。" if zh else
-                    f"Tyre pressures (kPa): {text}; {'one is low' if low else 'all fine'}.")
+            return _tyres(values, zh)
         if i == "ask_charge_time":
             if values.get(f"{CHG}.IsCharging") is not True:
                 return "现在没有在充电。" if zh else "The car is not charging."
-            left = format_duration(_num(values, f"{CHG}.TimeToComplete", 0))
+            left = duration_text(_num(values, f"{CHG}.TimeToComplete", 0), zh)
             return f"还需要{left}充到上限。" if zh else f"{left} to the charge limit."
         return self._reply_runtime(parse, values, zh, na)
 
@@ -294,27 +340,48 @@ class Assistant:
         scene = self.scenes.get(parse.slots.get("scene", ""))
         if scene is None or self.vehicle is None:
             return na
-        reserve = scene.reserve_soc_pct if scene.reserve_soc_pct is not None else self.reserve_soc_pct
-        result = forecast(self.vehicle(), scene, values, reserve)
-        duration = format_duration(result.runtime_s)
-        return (f"{scene.title_zh or scene.title}模式可以运行约{duration}（到{reserve:.0f}%电量）。" if zh else
-                f"{scene.title} mode can run for about {duration} (down to {reserve:.0f} %).")
+        reserve = self._reserve(scene)
+        duration = duration_text(forecast(self.vehicle(), scene, values, reserve).runtime_s, zh)
+        title = (scene.title_zh or scene.title) if zh else scene.title
+        return (f"{title}模式可以运行约{duration}（到{reserve:.0f}%电量）。" if zh else
+                f"{title} mode can run for about {duration} (down to {reserve:.0f} %).")
 
 
-def _confirm(parse: Parse, actions: Mapping[str, Value], zh: bool) -> str:
-    if not actions:
-        return "抱歉，我没听清具体数值。" if zh else "Sorry, I didn't catch the value."
-    settings = ", ".join(f"{p.rsplit('.', 2)[-2]}.{p.rsplit('.', 1)[-1]} = {v}" for p, v in actions.items())
-    return f"好的（{parse.intent}）：{settings}。" if zh else f"OK ({parse.intent.replace('_', ' ')}): {settings}."
+TIRE_NAMES = (("front left", "左前"), ("front right", "右前"), ("rear left", "左后"), ("rear right", "右后"))
 
 
-def act_local(broker: Broker, answer: Answer) -> None:
-    """Carry ``answer``'s actions out on an in-process broker (all or nothing)."""
-    if answer.actions:
-        broker.batch_actuate({a["path"]: a["value"] for a in answer.actions})  # type: ignore[misc]
+def _tyres(values: Mapping[str, Value | None], zh: bool) -> str:
+    """The four tyre pressures, naming any below ``TIRE_LOW_KPA``."""
+    pressures = [values.get(p) for p in TIRES]
+    if not all(isinstance(p, int | float) for p in pressures):
+        return "暂时读不到胎压。" if zh else "Tyre pressures are not available right now."
+    kpa = [float(p) for p in pressures]  # type: ignore[arg-type]
+    listed = ("、" if zh else ", ").join(f"{names[zh]} {p:.0f}" for names, p in zip(TIRE_NAMES, kpa, strict=True))
+    low = [names[zh] for names, p in zip(TIRE_NAMES, kpa, strict=True) if p < TIRE_LOW_KPA]
+    if zh:
+        return f"胎压（kPa）：{listed}，{'、'.join(low) + '胎压偏低，请检查' if low else '都正常'}。"
+    if not low:
+        return f"Tyre pressures (kPa): {listed}; all fine."
+    verb = "is" if len(low) == 1 else "are"
+    return f"Tyre pressures (kPa): {listed}; the {' and '.join(low)} {verb} low, please check."
 
 
-async def act_remote(client: BrokerClient, answer: Answer) -> None:
-    """Carry ``answer``'s actions out on a running car."""
-    if answer.actions:
-        await client.actuate({a["path"]: a["value"] for a in answer.actions})  # type: ignore[misc]
+def act_local(broker: Broker, answer: Answer) -> Answer:
+    """Carry ``answer``'s actions out on an in-process broker (all or nothing); the answer as carried out
+    (``Answer.refused`` with the car's reason if the car refused)."""
+    try:
+        if answer.actions:
+            broker.batch_actuate({a["path"]: a["value"] for a in answer.actions})  # type: ignore[misc]
+    except (RequestError, NoProviderError) as exc:
+        return answer.refused(str(exc))
+    return answer
+
+
+async def act_remote(client: BrokerClient, answer: Answer) -> Answer:
+    """Carry ``answer``'s actions out on a running car; as ``act_local``."""
+    try:
+        if answer.actions:
+            await client.actuate({a["path"]: a["value"] for a in answer.actions})  # type: ignore[misc]
+    except (RequestError, NoProviderError) as exc:
+        return answer.refused(str(exc))
+    return answer

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,7 +34,7 @@ from evos.cabin._service import (
 )
 from evos.errors import EvosError, InvalidArgumentError
 from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, TwinProvider, load_vehicle
-from evos.vss import Catalog, Value, load_catalog
+from evos.vss import Catalog, EntryType, Value, load_catalog
 
 app = typer.Typer(name="cabin", no_args_is_help=True,
                   help="The smart cabin: scenes (office, cinema, rest, camp, pet, living), energy forecast, media.")
@@ -122,7 +123,8 @@ def forecast_command(
     if as_json:
         print(json.dumps({"scene": result.scene, "runtime_s": round(result.runtime_s), "soc_pct": result.soc_pct,
                           "reserve_pct": result.reserve_pct, "ambient_c": result.ambient_c,
-                          "cabin_load_w": round(result.cabin_load_w, 1), "text": result.text}))
+                          "cabin_load_w": round(result.cabin_load_w, 1), "media_load_w": round(result.media_load_w, 1),
+                          "text": result.text}))
     else:
         console.print(result.text, highlight=False)
 
@@ -184,7 +186,7 @@ async def fresh_car(vehicle: str = DEFAULT_VEHICLE) -> AsyncIterator[CabinServic
     broker = Broker(_catalog())
     twin = TwinProvider(broker, load_vehicle(vehicle), None, Controls())
     body = BodyProvider(broker, None, on_load=twin.set_cabin_load)
-    cabin = CabinService(broker, None, vehicle=vehicle)
+    cabin = CabinService(broker, None, vehicle=vehicle, on_load=partial(twin.set_cabin_load, source="media"))
     stop = asyncio.Event()
     tasks = [asyncio.create_task(part.run(stop)) for part in (twin, body, cabin)]
     try:
@@ -196,8 +198,13 @@ async def fresh_car(vehicle: str = DEFAULT_VEHICLE) -> AsyncIterator[CabinServic
 
 
 async def _remote_values(client: BrokerClient, paths: tuple[str, ...]) -> dict[str, Value | None]:
-    known = {s.path for s in await client.signals("Vehicle")}
-    return {p: dp.value for p, dp in (await client.get([p for p in paths if p in known])).items()}
+    """Values of ``paths`` the car knows, plus every body and cabin actuator (the forecast's load inputs)."""
+    signals = await client.signals("Vehicle")
+    known = {s.path for s in signals}
+    body = [s.path for s in signals
+            if s.entry_type is EntryType.ACTUATOR and s.path.startswith(("Vehicle.Cabin.", "Vehicle.Body."))]
+    wanted = list(dict.fromkeys([*(p for p in paths if p in known), *body]))
+    return {p: dp.value for p, dp in (await client.get(wanted)).items()}
 
 
 async def _assist(text: str, dry_run: bool, address: str | None) -> Answer:
@@ -205,17 +212,13 @@ async def _assist(text: str, dry_run: bool, address: str | None) -> Answer:
         async with fresh_car() as cabin:
             assistant = Assistant(cabin.scenes, cabin.vehicle, cabin.engine.reserve_soc_pct)
             answer = assistant.answer(text, cabin.forecast_inputs() | cabin.values(READS))
-            if not dry_run:
-                act_local(cabin.broker, answer)
-            return answer
+            return answer if dry_run else act_local(cabin.broker, answer)
     async with BrokerClient(address) as client:
         values = await _remote_values(client, (*READS, *INPUTS, TWIN_VEHICLE))
         vehicle = vehicle_for(values.get(TWIN_VEHICLE))
         assistant = Assistant(load_scenes(_catalog()), lambda: vehicle)
         answer = assistant.answer(text, values)
-        if not dry_run:
-            await act_remote(client, answer)
-        return answer
+        return answer if dry_run else await act_remote(client, answer)
 
 
 def assistant_command(

@@ -51,8 +51,8 @@ class Conditions:
 
 def not_parked_reason(cond: Conditions) -> str | None:
     """Why the car does not count as parked, or None if it is."""
-    if cond.speed_kmh is not None and cond.speed_kmh > STANDSTILL_KMH:
-        return f"the car is moving ({cond.speed_kmh:.0f} km/h)"
+    if cond.speed_kmh is not None and abs(cond.speed_kmh) > STANDSTILL_KMH:  # negative: reversing
+        return f"the car is moving ({abs(cond.speed_kmh):.0f} km/h)"
     if cond.gear is not None and cond.gear not in (PARK_GEAR, NEUTRAL_GEAR):
         return "the car is in gear (shift to P first)"
     return None

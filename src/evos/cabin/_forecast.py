@@ -1,8 +1,9 @@
 """Energy forecast of a scene: how long the parked car can hold it from the current SoC down to a reserve.
 
 It asks the twin's own model (``evos.twin.parked_runtime_s``) with the climate the scene asks for and
-the electric load of the body devices it switches on (``evos.twin.body_load_w``), at the current
-ambient, cabin and battery temperatures read from the broker.
+the electric load of the body devices it switches on (``evos.twin.body_load_w``) plus, while media plays,
+the audio and the centre screen (``media_load_w``), at the current ambient, cabin and battery temperatures
+read from the broker.
 """
 
 from __future__ import annotations
@@ -23,8 +24,16 @@ CABIN_TEMP = "Vehicle.Evos.Twin.CabinTemperature"
 AMBIENT = "Vehicle.Exterior.AirTemperature"
 HVAC_ON = f"{HVAC}.IsAirConditioningActive"
 SETPOINT = f"{HVAC}.Station.Row1.Driver.Temperature"
-INPUTS = (SOC, BATTERY_TEMP, CABIN_TEMP, AMBIENT, HVAC_ON, SETPOINT)
+MEDIA_ACTION = "Vehicle.Cabin.Infotainment.Media.Action"
+BRIGHTNESS = "Vehicle.Cabin.Infotainment.HMI.Brightness"
+INPUTS = (SOC, BATTERY_TEMP, CABIN_TEMP, AMBIENT, HVAC_ON, SETPOINT, MEDIA_ACTION, BRIGHTNESS)
 DEFAULT_AMBIENT_C = 20.0  # when the car publishes no temperature (the twin's default environment)
+# Media load over the awake car's base load (the twin's ``Climate.aux_w``, which has the screen at its lowest
+# brightness and no playback). Both measured on the 12 V bus of a 2020 Tesla Model S over CAN, parked in P, by an
+# owner (teslamotorsclub.com/tmc/threads/demystifying-the-power-consumers-in-my-model-s.204247/post-4963351):
+MEDIA_PLAYBACK_W = 28.0  # "Spotify play": streaming, decoding and the amplifier (volume not stated)
+SCREEN_FULL_BRIGHTNESS_W = 38.0  # "Display at 100% brightness (instead of lowest)"; taken as linear in brightness
+DEFAULT_BRIGHTNESS_PCT = 50.0  # when the car publishes no brightness (assumed: mid-scale)
 
 
 @dataclass(frozen=True)
@@ -38,7 +47,8 @@ class Forecast:
     ambient_c: float
     hvac_on: bool
     setpoint_c: float
-    cabin_load_w: float
+    cabin_load_w: float  # body devices and media
+    media_load_w: float = 0.0  # of which media
 
     @property
     def text(self) -> str:
@@ -48,6 +58,13 @@ class Forecast:
 def _number(values: Mapping[str, Value | None], path: str, default: float) -> float:
     value = values.get(path)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+
+
+def media_load_w(values: Mapping[str, Value | None]) -> float:
+    """Electric load, W, of media playback and the centre screen at ``values`` (0 unless media plays)."""
+    if values.get(MEDIA_ACTION) != "PLAY":
+        return 0.0
+    return MEDIA_PLAYBACK_W + SCREEN_FULL_BRIGHTNESS_W * _number(values, BRIGHTNESS, DEFAULT_BRIGHTNESS_PCT) / 100
 
 
 def forecast(vehicle: Vehicle, scene: Scene | None, values: Mapping[str, Value | None], reserve_pct: float,
@@ -64,10 +81,11 @@ def forecast(vehicle: Vehicle, scene: Scene | None, values: Mapping[str, Value |
     soc_pct = _number(values, SOC, 80.0)
     hvac_on = after.get(HVAC_ON) is True
     setpoint_c = _number(after, SETPOINT, 21.0)
-    load_w = body_load_w({p: v for p, v in after.items() if v is not None})
+    media_w = media_load_w(after)
+    load_w = body_load_w({p: v for p, v in after.items() if v is not None}) + media_w
     state = TwinState(soc=soc_pct / 100, battery_temp_c=_number(values, BATTERY_TEMP, ambient_c),
                       cabin_temp_c=_number(values, CABIN_TEMP, ambient_c))
     controls = Controls(hvac_on=hvac_on, cabin_setpoint_c=setpoint_c, ambient_c=ambient_c, cabin_load_w=load_w)
     runtime_s = parked_runtime_s(vehicle, state, controls, reserve_pct / 100)
     return Forecast(name or (scene.name if scene else "cabin"), runtime_s, soc_pct, reserve_pct, ambient_c, hvac_on,
-                    setpoint_c, load_w)
+                    setpoint_c, load_w, media_w)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -236,17 +237,21 @@ class MediaService:
         else streamed from the phone (source BLUETOOTH) with the tags the phone sent."""
         if not uri:
             raise InvalidArgumentError("handover needs the track's URI")
-        if position_s < 0:
-            raise InvalidArgumentError(f"handover position {position_s} s is negative")
+        if not math.isfinite(position_s) or position_s < 0:
+            raise InvalidArgumentError(f"handover position {position_s} s: must be a finite number of seconds >= 0")
+        if uri.lower().startswith("file:") and uri not in self.library.tracks:
+            # the head unit plays Played.URI: a phone must not point it at any file of the car
+            raise InvalidArgumentError(f"handover URI {uri!r}: a file URI must be a track of the media library")
         if uri in self.library.tracks:
             p = self._select(self.player, uri)
         else:
             track = Track(uri=uri, title=title or uri.rsplit("/", 1)[-1], artist=artist, album=album,
                           duration_s=max(duration_s, 0.0))
             p = self.player.load((track,), 0, "phone", "BLUETOOTH")
-        self.player = p.seek(position_s).play()
-        self.publish()
-        return self.player
+        p = p.seek(position_s).play()
+        self.broker.set_many(p.signals())  # raises (changing nothing) if the broker refuses a value
+        self.player = p
+        return p
 
     def publish(self) -> None:
         self.broker.set_many(self.player.signals())

@@ -171,13 +171,23 @@ UP = _any("up", "more", "harder", "stronger", "increase", "raise", "higher", "fa
           "加大", "调大", "加快", "提高", "快一点", "加速", "增加", "高一点")
 DOWN = _any("down", "less", "lower", "decrease", "reduce", "slower", "slow", "quiet", "loud", "小一点", "小点", "调小",
             "减小", "降低", "慢一点", "减速", "吵", "低一点", "调低")
-LOUDER = _any("louder", "can't hear", "cannot hear", "turn it up", "volume up", "大声", "听不清", "调大音量", "大一点",
+LOUDER = _any("louder", "can't hear", "cannot hear", "turn it up", "volume up", r"turn up the (?:music|sound|radio)",
+              r"turn the (?:music|sound|radio) up", "大声", "听不清", "调大音量", "大一点",
               "大点")
-QUIETER = _any("quieter", "softer", "turn it down", "volume down", "too loud", "小声", "小一点", "调低", "调小",
+QUIETER = _any("quieter", "softer", "turn it down", "volume down", "too loud", r"turn down the (?:music|sound|radio)",
+               r"turn the (?:music|sound|radio) down", "小声", "小一点", "调低", "调小",
                "太吵", "低一点")
 FULL = _any("full", "100%", "满")
 A_BIT = _any("a bit", "a little", "slightly", "a crack", "crack", "一点", "一条缝", "缝", "一些", "稍微")
 HALF = _any("half", "halfway", "一半")
+MAX = _any("max", "maximum", "highest", "full", "最大", "最高")
+MIN = _any("min", "minimum", "lowest", "最小", "最低")
+# "Don't open the windows", "I'm not cold", "别开空调", "不要充电": a negated request is no request. Checked after
+# do-not-disturb ("don't disturb me", "不要打扰"); "别放了" (stop playing) is a request to pause.
+NEGATED = re.compile(r"\b(?:don't|dont|do not|never|no need to|not)\b"
+                     r"|(?:不要|别|不用|不想|不需要|不必|无需)(?!放了|播了)|不(?:冷|热|用)")
+# "Leave the dog in the car" asks for pet mode, not to leave a scene.
+LEAVE_IN_CAR = _any(r"leave (?:the |my |our )?\w+ in the car", "留在车里", "留在车上", "留在车内")
 
 ZONES = (
     ("driver", _any("driver", "driver's", "my side", "my seat", "my window", "my", "主驾", "主驾驶", "驾驶位",
@@ -277,6 +287,8 @@ def _decide(t: str, scene: str | None) -> str:  # noqa: PLR0915 - one flat decis
         return "ask_soc"
     if has(DND):
         return "dnd_off" if off and not t.startswith(("don't", "dont", "别", "不要")) else "dnd_on"
+    if has(NEGATED):
+        return "unknown"
     if has(HOTSPOT):
         return "hotspot_off" if off else "hotspot_on"
     if has(NIGHT):
@@ -298,7 +310,7 @@ def _decide(t: str, scene: str | None) -> str:  # noqa: PLR0915 - one flat decis
         if has(DOWN):
             return "cruise_down"
         return "cruise_set"
-    if scene and has(SCENE_EXIT) and not has(ON):
+    if scene and has(SCENE_EXIT) and not has(ON) and not has(LEAVE_IN_CAR):
         return "scene_exit"
     if has(BACK_TO_NORMAL) or (has(SCENE_WORD) and has(SCENE_EXIT) and not scene) or \
             (has(_any("退出场景", "exit the scene", "leave the scene"))):
@@ -339,14 +351,16 @@ def _decide(t: str, scene: str | None) -> str:  # noqa: PLR0915 - one flat decis
         return "mute"
     # "大一点" / "too loud" mean volume only when no other device is named ("风大一点" is the fan)
     if has(VOLUME) or ((has(LOUDER) or has(QUIETER)) and not has(FAN) and not has(TEMPERATURE)):
+        if has(MAX) or has(MIN):
+            return "volume_set"
         if _number(t)[0] is not None and has(VOLUME) and not has(LOUDER) and not has(QUIETER):
             return "volume_set"
         if has(LOUDER) or (has(VOLUME) and has(UP)):
             return "volume_up"
         return "volume_down"
     if has(FAN):
-        if _number(t)[0] is not None or has(_any("max", "maximum", "min", "minimum", "最大", "最小")):
-            return "fan_set"
+        if _number(t)[0] is not None or has(MAX) or has(MIN) or (off and not has(UP) and not has(DOWN)):
+            return "fan_set"  # "turn the fan off" is the fan at 0 %
         return "fan_down" if has(DOWN) else "fan_up"
     if has(PREVIOUS):
         return "media_previous"
@@ -376,5 +390,7 @@ def understand(text: str, scene_aliases: Mapping[str, str] | None = None) -> Par
     value, unit = _number(t)
     slots: dict[str, Any] = {"value": value, "unit": unit, "zone": _zone(t), "level": _level(t),
                              "colour": _colour(t), "scene": scene, "a_bit": bool(A_BIT.search(t)),
-                             "half": bool(HALF.search(t)), "full": bool(FULL.search(t))}
+                             "half": bool(HALF.search(t)), "full": bool(FULL.search(t)), "max": bool(MAX.search(t)),
+                             "min": bool(MIN.search(t)), "off": bool(OFF.search(t)),
+                             "negated": intent == "unknown" and bool(NEGATED.search(t))}
     return Parse(intent, text, lang, {k: v for k, v in slots.items() if v not in (None, False, "")})

@@ -86,13 +86,18 @@ def parse_scene(raw: Any, source: str, catalog: Catalog) -> Scene:
     for path in hold:
         if path not in checked:
             raise SceneFileError(source, "rules.hold", f"{path!r} is not one of the paths under 'set'")
+    requires_parked = _flag(raw, "requires_parked", source, True)
+    reclines = sorted(p for p in checked if p.endswith(".Backrest.Recline"))
+    if reclines and not requires_parked:  # the assistant's safety rule, for scenes too: no recline while driving
+        raise SceneFileError(source, "requires_parked", f"must be true: the scene sets {reclines[0]}, and a seat "
+                                                        "may not recline while the car is driving")
     aliases = raw.get("aliases") or []
     if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
         raise SceneFileError(source, "aliases", "must be a list of words")
     return Scene(
         name=name, title=_text(raw, "title", source, name.capitalize()), set=checked,
         title_zh=_text(raw, "title_zh", source, ""), aliases=tuple(a.lower() for a in aliases),
-        requires_parked=_flag(raw, "requires_parked", source, True),
+        requires_parked=requires_parked,
         wake_after_s=_minutes(raw, "wake_after_min", source),
         reserve_soc_pct=_number(raw, "reserve_soc_pct", source, 0, 90),
         hold=frozenset(hold), end_when_empty=_flag(rules, "end_when_empty", source, False), source=source,

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -19,10 +20,10 @@ from typing import Any
 
 from evos.broker import Broker, Subscription
 from evos.cabin._engine import Conditions, SceneEngine, SceneRefusedError
-from evos.cabin._forecast import INPUTS, SOC, Forecast, forecast
+from evos.cabin._forecast import BRIGHTNESS, INPUTS, MEDIA_ACTION, SOC, Forecast, forecast, media_load_w
 from evos.cabin._media import MediaLibrary, MediaService
 from evos.cabin._scenes import Scene, load_scenes
-from evos.errors import EvosError
+from evos.errors import EvosError, InvalidArgumentError
 from evos.twin import Vehicle, load_vehicle
 from evos.vss import EntryType, Value
 
@@ -34,10 +35,14 @@ OVERLAY = Path(str(resources.files("evos.cabin").joinpath("data", "cabin-overlay
 CABIN = "Vehicle.Evos.Cabin"
 SCENE, STATUS, REASON = f"{CABIN}.Scene", f"{CABIN}.SceneStatus", f"{CABIN}.SceneReason"
 REMAINING, TIMER = f"{CABIN}.SceneRemainingTime", f"{CABIN}.SceneTimerRemaining"
-FEATURES = (f"{CABIN}.DoNotDisturb", f"{CABIN}.Hotspot.IsEnabled", f"{CABIN}.Screen.Message")
+MEDIA_LOAD = f"{CABIN}.MediaLoadPower"
+MESSAGE = f"{CABIN}.Screen.Message"
+MESSAGE_MAX_CHARS = 500  # what the centre screen can show for passers-by (assumed: a few lines of large text)
+FEATURES = (f"{CABIN}.DoNotDisturb", f"{CABIN}.Hotspot.IsEnabled", MESSAGE)
 SPEED, GEAR = "Vehicle.Speed", "Vehicle.Powertrain.Transmission.SelectedGear"
 OCCUPANCY = tuple(f"Vehicle.Cabin.Seat.Row1.{side}.OccupancyStatus" for side in ("DriverSide", "PassengerSide"))
 TWIN_VEHICLE = "Vehicle.Evos.Twin.Vehicle"
+TIME_SCALE = "Vehicle.Evos.Twin.TimeScale"
 DEFAULT_VEHICLE = "xiaomi-su7"
 RATE_HZ = 5.0
 FORECAST_EVERY_S = 10.0  # the forecast runs the twin's model (tens of ms): refresh it now and then
@@ -60,18 +65,24 @@ class CabinService:
     """Scenes and media on an in-process broker whose catalog carries ``CABIN_OVERLAY``.
 
     ``data_dir``: user scenes are read from ``data_dir/scenes`` and the media library is ``data_dir/media``
-    (``media_dir`` overrides it). ``reserve_soc_pct``: scenes end when the SoC falls to it.
+    (``media_dir`` overrides it). ``reserve_soc_pct``: scenes end when the SoC falls to it. ``on_load``: called
+    with the media load in W (``media_load_w``) whenever it changes, for the twin's energy budget; the load is
+    also published as ``Vehicle.Evos.Cabin.MediaLoadPower``.
     """
 
     def __init__(self, broker: Broker, data_dir: Path | None = None, reserve_soc_pct: float = 20.0,
-                 media_dir: Path | None = None, vehicle: str = DEFAULT_VEHICLE) -> None:
+                 media_dir: Path | None = None, vehicle: str = DEFAULT_VEHICLE,
+                 on_load: Callable[[float], None] | None = None) -> None:
         self.broker = broker
+        self.on_load = on_load
         self.scenes = load_scenes(broker.catalog, data_dir / "scenes" if data_dir else None)
         self.engine = SceneEngine(self.scenes, reserve_soc_pct)
         self.library = MediaLibrary(media_dir or (data_dir / "media" if data_dir else None))
         self.vehicle_name = vehicle
         self._forecast: Forecast | None = None
         self._forecast_at = -float("inf")
+        self._wall_s = time.monotonic()
+        self._car_s = 0.0  # the car's clock: wall time times the twin's time scale
         self._published: dict[str, Value] = {}
         self._targets: Subscription | None = None
         self._scene_paths = tuple(sorted({p for s in self.scenes.values() for p in s.set}))
@@ -95,6 +106,15 @@ class CabinService:
             soc_pct=float(soc) if isinstance(soc, int | float) else None,
             occupied=not all(o == "EMPTY" for o in occupancy), runtime_s=runtime_s)
 
+    def now(self) -> float:
+        """The car's time, s: wall time run at the twin's ``Vehicle.Evos.Twin.TimeScale``, so that a scene's
+        wake-up timer keeps pace with the twin's battery drain when a test or a demo speeds the car up."""
+        wall = time.monotonic()
+        scale = self.values((TIME_SCALE,)).get(TIME_SCALE)
+        self._car_s += (wall - self._wall_s) * (float(scale) if isinstance(scale, int | float) else 1.0)
+        self._wall_s = wall
+        return self._car_s
+
     def vehicle(self) -> Vehicle:
         return vehicle_for(self.values((TWIN_VEHICLE,)).get(TWIN_VEHICLE), self.vehicle_name)
 
@@ -111,6 +131,10 @@ class CabinService:
 
     # --- requests ----------------------------------------------------------------------------------------
     def _check(self, batch: dict[str, Any]) -> None:
+        message = batch.get(MESSAGE)
+        if isinstance(message, str) and len(message) > MESSAGE_MAX_CHARS:
+            raise InvalidArgumentError(f"{MESSAGE}: {len(message)} characters, at most {MESSAGE_MAX_CHARS}",
+                                       path=MESSAGE)
         name = batch.get(SCENE)
         if name is None or name == "NONE":
             return
@@ -137,7 +161,7 @@ class CabinService:
         else:
             current = self.values(tuple(self.engine.scene(name).set))
             before = {p: v if v is not None else self.broker.get_target(p).value for p, v in current.items()}
-            self._send(self.engine.enter(name, time.monotonic(), before, self.conditions()))
+            self._send(self.engine.enter(name, self.now(), before, self.conditions()))
         self._forecast_at = -float("inf")
         self._publish_status()
 
@@ -154,7 +178,7 @@ class CabinService:
     # --- the loop -----------------------------------------------------------------------------------------
     def _publish_status(self) -> None:
         engine = self.engine
-        now = time.monotonic()
+        now = self.now()
         values: dict[str, Value] = {
             SCENE: engine.active.scene.name if engine.active else "NONE",
             STATUS: engine.status, REASON: engine.reason,
@@ -164,10 +188,14 @@ class CabinService:
             values[TIMER] = int(timer)
         if self._forecast is not None and engine.active is not None:
             values[REMAINING] = int(self._forecast.runtime_s)
+        if MEDIA_LOAD in self.broker.catalog.signals:
+            values[MEDIA_LOAD] = media_load_w(self.values((MEDIA_ACTION, BRIGHTNESS)))
         changed = {p: v for p, v in values.items() if self._published.get(p) != v}
         if changed:
             self.broker.set_many(changed)
             self._published.update(changed)
+        if MEDIA_LOAD in changed and self.on_load is not None:
+            self.on_load(float(changed[MEDIA_LOAD]))  # type: ignore[arg-type]
 
     def _take_targets(self) -> None:
         """Take in the target requests made since the last look (manual changes, or echoes of the engine's)."""
@@ -179,12 +207,12 @@ class CabinService:
     def step(self) -> None:
         """One tick: take in manual target changes, refresh the forecast, check the end conditions."""
         self._take_targets()
-        now = time.monotonic()
-        if self.engine.active is not None and now - self._forecast_at >= FORECAST_EVERY_S:
+        wall = time.monotonic()
+        if self.engine.active is not None and wall - self._forecast_at >= FORECAST_EVERY_S:
             self._forecast = self.forecast()
-            self._forecast_at = now
+            self._forecast_at = wall
         runtime = self._forecast.runtime_s if self._forecast and self.engine.active else None
-        self._send(self.engine.check(now, self.conditions(runtime)))
+        self._send(self.engine.check(self.now(), self.conditions(runtime)))
         self._publish_status()
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -8,12 +8,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Request
+from fastapi import APIRouter, Body, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from evos.cabin._assistant import READS, Assistant, act_local
@@ -32,6 +35,7 @@ STATE_PATHS = (
     "Vehicle.Cabin.HVAC.IsAirConditioningActive", *MEDIA_PATHS, *READS,
 )
 WRITABLE = ("Vehicle.Cabin.", "Vehicle.Evos.Cabin.")  # what the screen may actuate directly
+MAX_BODY_BYTES = 64 * 1024  # every request of the screen is a few hundred bytes; more is a mistake or an attack
 
 
 class SceneRequest(BaseModel):
@@ -44,12 +48,34 @@ class AssistantRequest(BaseModel):
 
 
 class Handover(BaseModel):
-    uri: str = Field(min_length=1, description="The track's URI on the phone (or a file:// URI in the library).")
-    position_s: float = Field(ge=0, description="Where the phone was in the track, s.")
-    title: str = ""
-    artist: str = ""
-    album: str = ""
-    duration_s: float = Field(default=0.0, ge=0)
+    uri: str = Field(min_length=1, max_length=2048,
+                     description="The track's URI on the phone (or a file:// URI in the library).")
+    position_s: float = Field(description="Where the phone was in the track, s (checked by the media service).")
+    title: str = Field(default="", max_length=500)
+    artist: str = Field(default="", max_length=500)
+    album: str = Field(default="", max_length=500)
+    duration_s: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+
+
+class _CheckedRoute(APIRoute):
+    """Refuses bodies over ``MAX_BODY_BYTES`` (413) and words validation errors itself (422): FastAPI's own
+    422 echoes the input, and an input such as NaN cannot be written as JSON, which turned into a 500."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            length = request.headers.get("content-length", "0")
+            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                raise HTTPException(413, f"request body of {length} bytes: at most {MAX_BODY_BYTES} bytes")
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                raise HTTPException(422, "; ".join(
+                    f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+                )) from None
+
+        return checked
 
 
 def _http_error(exc: EvosError) -> HTTPException:
@@ -66,7 +92,7 @@ def _http_error(exc: EvosError) -> HTTPException:
 
 def cabin_router(service: CabinService) -> APIRouter:
     """The centre screen's routes for ``service`` (include it under any prefix; the page uses relative URLs)."""
-    router = APIRouter()
+    router = APIRouter(route_class=_CheckedRoute)
     assistant = Assistant(service.scenes, service.vehicle, service.engine.reserve_soc_pct)
 
     @router.get("", include_in_schema=False)
@@ -124,12 +150,7 @@ def cabin_router(service: CabinService) -> APIRouter:
     @router.post("/api/assistant")
     def ask(request: AssistantRequest) -> dict[str, Any]:
         answer = assistant.answer(request.text, service.forecast_inputs() | service.values(READS))
-        if not request.dry_run:
-            try:
-                act_local(service.broker, answer)
-            except EvosError as exc:
-                return {**answer.to_json(), "reply": f"{answer.reply} ({exc})", "error": str(exc)}
-        return answer.to_json()
+        return (answer if request.dry_run else act_local(service.broker, answer)).to_json()
 
     @router.post("/api/media/handover")
     def handover(request: Handover) -> dict[str, Value | None]:

@@ -164,6 +164,7 @@ class TwinProvider:
         self._provision = broker.provide([*ACTUATORS, TIME_SCALE], self._on_actuate)
         self._last_save = -math.inf
         self._last_error = ""
+        self._cabin_loads_w: dict[str, float] = {}
         self.steps = 0
 
     def _on_actuate(self, batch: dict[str, Any]) -> None:
@@ -179,9 +180,11 @@ class TwinProvider:
         self.controls = replace(self.controls, **changes)
         self.broker.set_many(batch)  # the twin carries requests out at once: report the actual values
 
-    def set_cabin_load(self, load_w: float) -> None:
-        """The body and cabin devices now draw ``load_w`` (see ``BodyProvider(on_load=...)``)."""
-        self.controls = replace(self.controls, cabin_load_w=load_w)
+    def set_cabin_load(self, load_w: float, source: str = "body") -> None:
+        """The body and cabin devices of ``source`` (``BodyProvider(on_load=...)``: "body"; the cabin's media:
+        "media") now draw ``load_w``; the twin drains the sum of all sources."""
+        self._cabin_loads_w[source] = load_w
+        self.controls = replace(self.controls, cabin_load_w=sum(self._cabin_loads_w.values()))
 
     def tick(self, wall_dt_s: float) -> None:
         """Advance by ``wall_dt_s`` of wall time (times the time scale) and publish the signals."""

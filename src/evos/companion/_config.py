@@ -1,0 +1,56 @@
+"""Settings of the companion service: where it listens, where it keeps its data, token lifetimes, limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DB_NAME = "companion.sqlite"
+
+
+def default_database_url(data_dir: Path) -> str:
+    """The SQLite database the companion keeps in a car's data directory."""
+    return f"sqlite:///{data_dir / DB_NAME}"
+
+
+@dataclass(frozen=True)
+class CompanionConfig:
+    """How the companion web app and remote API run. Checked once at construction (ValueError names the field).
+
+    Lifetimes are in seconds. The rate limit is a token bucket per API token: ``rate_per_s`` requests per
+    second on average, bursts of up to ``rate_burst``.
+    """
+
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    access_token_lifetime_s: float = 15 * 60  # assumed: short-lived (minutes), refreshed by the app
+    refresh_token_lifetime_s: float = 30 * 24 * 3600
+    app_token_lifetime_s: float = 365 * 24 * 3600  # third-party app tokens, until revoked
+    pairing_code_lifetime_s: float = 5 * 60
+    pairing_code_attempts: int = 5  # wrong codes before a pairing code is spent (1e-6 guess odds each)
+    envelope_max_lifetime_s: float = 5 * 60  # a signed command may not be valid longer than this
+    rate_per_s: float = 10.0
+    rate_burst: int = 30
+    command_wait_s: float = 2.0  # how long a command waits for the car to report the new values
+    trip_park_s: float = 60.0  # a trip ends after standing still this long
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            raise ValueError("database_url must not be empty")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, got {self.port}")
+        for name in ("access_token_lifetime_s", "refresh_token_lifetime_s", "app_token_lifetime_s",
+                     "pairing_code_lifetime_s", "envelope_max_lifetime_s", "rate_per_s", "command_wait_s",
+                     "trip_park_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if self.rate_burst < 1:
+            raise ValueError(f"rate_burst must be >= 1, got {self.rate_burst}")
+        if self.pairing_code_attempts < 1:
+            raise ValueError(f"pairing_code_attempts must be >= 1, got {self.pairing_code_attempts}")
+
+    @classmethod
+    def for_data_dir(cls, data_dir: Path, **changes: object) -> CompanionConfig:
+        """The default configuration keeping its database in ``data_dir``."""
+        return cls(database_url=default_database_url(data_dir), **changes)  # type: ignore[arg-type]

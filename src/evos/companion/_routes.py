@@ -1,0 +1,314 @@
+"""The REST and WebSocket routes of the companion API (``/api/v1``), one router per resource."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Path, Query, Response, WebSocket, WebSocketDisconnect
+from pydantic import BaseModel, Field, create_model
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from evos.companion import _accounts as accounts
+from evos.companion import _keys as keys
+from evos.companion._accounts import OWNER, SCOPES, Principal
+from evos.companion._api import ERRORS, ContextDep, current_principal, principal_of, rate_limit, require
+from evos.companion._db import AuditEntry
+from evos.companion._errors import CompanionError, ForbiddenError
+from evos.companion._recorder import list_sessions, list_trips
+from evos.companion._vehicle import COMMANDS, Command, command_targets, execute, group_values, state_paths
+from evos.errors import EvosError
+
+API = "/api/v1"
+Owner = Annotated[Principal, Depends(require(OWNER))]
+Reader = Annotated[Principal, Depends(require("vehicle_data"))]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Most recent entries to return.")]
+
+
+# ---- accounts and OAuth 2.0 -------------------------------------------------------------------------------------
+class Credentials(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=accounts.MIN_PASSWORD, max_length=accounts.MAX_PASSWORD)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+    scope: str
+
+
+auth = APIRouter(prefix=API, tags=["accounts"], responses=ERRORS)
+
+
+@auth.get("/setup")
+async def setup_state(ctx: ContextDep) -> dict[str, bool]:
+    """Whether the car still needs its owner (the first-run page)."""
+    return {"needs_owner": await ctx.db.run(accounts.user_count) == 0}
+
+
+@auth.post("/setup", status_code=201)
+async def setup_owner(ctx: ContextDep, body: Credentials) -> dict[str, str]:
+    """Create the owner's account on first run; 409 once the car has one."""
+    rate_limit(ctx, "setup")
+    user = await ctx.db.run(accounts.add_first_user, body.name, body.password, time.time())
+    return {"name": user.name}
+
+
+@auth.post("/oauth/token", response_model=TokenResponse)
+async def token(
+    ctx: ContextDep,
+    grant_type: Annotated[str, Form(description="'password' or 'refresh_token'")],
+    username: Annotated[str | None, Form(max_length=64)] = None,
+    password: Annotated[str | None, Form(max_length=accounts.MAX_PASSWORD)] = None,
+    refresh_token: Annotated[str | None, Form(max_length=200)] = None,
+    scope: Annotated[str | None, Form(max_length=200)] = None,
+) -> dict[str, Any]:
+    """OAuth 2.0 token endpoint (RFC 6749): the owner's password grant, and refresh with rotation."""
+    now_s = time.time()
+    if grant_type == "password":
+        if not username or not password:
+            raise CompanionError("the password grant needs username and password", code="invalid_request")
+        rate_limit(ctx, username, ctx.login_limiter)  # slows down password guessing per account
+        return await ctx.db.run(accounts.password_grant, username, password, scope, now_s, ctx.config)
+    if grant_type == "refresh_token":
+        if not refresh_token:
+            raise CompanionError("the refresh_token grant needs refresh_token", code="invalid_request")
+        rate_limit(ctx, "refresh")
+        return await ctx.db.run(accounts.refresh_grant, refresh_token, scope, now_s, ctx.config)
+    raise accounts.GrantError(f"grant_type {grant_type!r} is not supported; use 'password' or 'refresh_token'",
+                              code="unsupported_grant_type")
+
+
+@auth.post("/oauth/revoke")
+async def revoke(ctx: ContextDep, token: Annotated[str, Form(max_length=200)]) -> dict[str, str]:
+    """Revoke an access or refresh token (RFC 7009; a refresh token revokes its whole sign-in). Always 200."""
+    await ctx.db.run(accounts.revoke_token, token, time.time())
+    return {"status": "revoked"}
+
+
+@auth.get("/me")
+async def me(principal: Annotated[Principal, Depends(current_principal)]) -> dict[str, Any]:
+    """Who this token belongs to and what it may do."""
+    return {"user": principal.user, "scopes": sorted(principal.scopes), "credential": principal.credential,
+            "expires_at": principal.expires_at}
+
+
+class AppTokenRequest(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] = Field(min_length=1, description=f"Any of {', '.join(SCOPES)}.")
+
+
+@auth.post("/tokens", status_code=201)
+async def create_token(ctx: ContextDep, principal: Owner, body: AppTokenRequest) -> dict[str, Any]:
+    """Give a third-party app a token with the scopes listed (shown this once)."""
+    return await ctx.db.run(accounts.create_app_token, principal.user_id, body.name, body.scopes, time.time(),
+                            ctx.config)
+
+
+@auth.get("/tokens")
+async def list_tokens(ctx: ContextDep, principal: Owner) -> list[dict[str, Any]]:
+    """The third-party app tokens in force."""
+    return await ctx.db.run(accounts.list_app_tokens, principal.user_id)
+
+
+@auth.delete("/tokens/{app_id}", status_code=204)
+async def revoke_app(ctx: ContextDep, principal: Owner, app_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Response:
+    """Revoke an app's token."""
+    await ctx.db.run(accounts.revoke_app_token, principal.user_id, app_id, time.time())
+    return Response(status_code=204)
+
+
+# ---- phone keys -------------------------------------------------------------------------------------------------
+class PairRequest(BaseModel):
+    code: str = Field(min_length=1, max_length=12, description="The code the car shows.")
+    public_key: str = Field(min_length=1, max_length=100, description="Raw Ed25519 public key, base64url.")
+    name: str = Field(default="phone", min_length=1, max_length=100)
+
+
+key_router = APIRouter(prefix=API, tags=["phone keys"], responses=ERRORS)
+
+
+@key_router.post("/pairing/codes", status_code=202)
+async def start_pairing(ctx: ContextDep, _owner: Owner) -> dict[str, Any]:
+    """Ask the car to show a pairing code on its screen (the code is not returned: the car is the proof)."""
+    code, expires_at = await ctx.db.run(keys.create_pairing_code, time.time(), ctx.config.pairing_code_lifetime_s,
+                                        ctx.config.pairing_code_attempts)
+    ctx.show_code(code, expires_at)
+    return {"shown_on": "car", "expires_at": expires_at}
+
+
+@key_router.post("/keys", status_code=201)
+async def pair(ctx: ContextDep, principal: Owner, body: PairRequest) -> dict[str, Any]:
+    """Pair a phone's public key, with the code the car shows."""
+    paired = await ctx.db.run(keys.pair_key, principal.user_id, body.code, body.public_key, body.name, time.time())
+    ctx.show_code("", 0.0)
+    return paired
+
+
+@key_router.get("/keys")
+async def list_keys(ctx: ContextDep, principal: Owner) -> list[dict[str, Any]]:
+    """Paired phone keys, revoked ones included (with revoked_at)."""
+    return await ctx.db.run(keys.list_keys, principal.user_id)
+
+
+@key_router.delete("/keys/{key_id}", status_code=204)
+async def revoke_key(ctx: ContextDep, principal: Owner, key_id: Annotated[str, Path(max_length=32)]) -> Response:
+    await ctx.db.run(keys.revoke_key, principal.user_id, key_id, time.time())
+    return Response(status_code=204)
+
+
+# ---- the vehicle ------------------------------------------------------------------------------------------------
+vehicle = APIRouter(prefix=f"{API}/vehicle", tags=["vehicle"], responses=ERRORS)
+
+
+@vehicle.get("/state")
+async def state(ctx: ContextDep, principal: Reader) -> dict[str, Any]:
+    """The car's state by group (battery, charging, climate, closures, location, drive) in VSS units;
+    ``location`` only with the vehicle_location scope; null where the car reports no value."""
+    paths = state_paths(ctx.broker.catalog, "vehicle_location" in principal.scopes)
+    values = {path: dp.value for path, dp in ctx.broker.get_many(paths).items()}
+    return {"groups": group_values(paths, values), "at": time.time()}
+
+
+class CommandResult(BaseModel):
+    command: str
+    result: str = Field(description="'completed', or 'in_progress' while a motor is still moving")
+    values: dict[str, Any] = Field(description="The values the car reports now, by VSS path.")
+
+
+def _audit(session: Session, principal: Principal, key_id: str | None, command: str, args: Any, result: str,
+           detail: str, now_s: float) -> None:
+    credential = principal.credential + (f" key:{key_id}" if key_id else "")
+    session.add(AuditEntry(at=now_s, user=principal.user, credential=credential, command=command,
+                           args=json.dumps(args, sort_keys=True), result=result, detail=detail))
+
+
+async def run_command(ctx: ContextDep, principal: Principal, command: Command, body: Any) -> dict[str, Any]:
+    """Check, sign-verify, actuate, read back and audit one command."""
+    key_id = None
+    args: Any = body.args.model_dump() if body.args is not None else {}
+    try:
+        if command.scope not in principal.scopes:
+            raise ForbiddenError(f"this token lacks the {command.scope!r} scope", code="insufficient_scope")
+        if command.signed and (body.envelope is None or body.signature is None):
+            raise ForbiddenError(f"{command.name} must be signed by a paired phone key: send envelope and "
+                                 "signature", code="signature_required")
+        if body.envelope is not None:
+            if body.signature is None:
+                raise ForbiddenError("an envelope needs its signature", code="signature_required")
+            args = keys.parse_envelope(body.envelope).args
+            checked = command.args.model_validate(args)
+            command_targets(ctx.broker, command, checked)  # refuse before the key's counter is spent
+            envelope = await ctx.db.run(keys.verify_envelope, principal.user_id, command.name, body.envelope,
+                                        body.signature, time.time(), ctx.config)
+            key_id = envelope.key_id
+        else:
+            checked = body.args if body.args is not None else command.args.model_validate({})
+        outcome = await execute(ctx.broker, command_targets(ctx.broker, command, checked), ctx.config.command_wait_s)
+    except (EvosError, ValueError) as exc:
+        code = getattr(exc, "code", type(exc).__name__)
+        await ctx.db.run(_audit, principal, key_id, command.name, args, code, str(exc), time.time())
+        raise
+    await ctx.db.run(_audit, principal, key_id, command.name, args, outcome["result"], "", time.time())
+    return {"command": command.name, **outcome}
+
+
+def _add_command(command: Command) -> None:
+    body_model = create_model(
+        f"{command.name.title().replace('_', '')}Request",
+        args=(command.args | None, Field(default=None, description="Arguments (unsigned requests).")),  # type: ignore[arg-type]
+        envelope=(str | None, Field(default=None, max_length=4096,
+                                    description="Signed envelope: canonical JSON text (docs/companion.md).")),
+        signature=(str | None, Field(default=None, max_length=200, description="Ed25519 signature, base64url.")),
+    )
+
+    async def handler(ctx: ContextDep, principal: Annotated[Principal, Depends(current_principal)],
+                      body: Any = None) -> dict[str, Any]:
+        return await run_command(ctx, principal, command, body or body_model())
+
+    handler.__annotations__["body"] = body_model | None  # a type made at run time (annotations are strings here)
+
+    vehicle.add_api_route(f"/commands/{command.name}", handler, methods=["POST"], response_model=CommandResult,
+                          summary=command.summary, name=command.name,
+                          description=f"Needs scope {command.scope}" + ("; signed by a paired key." if command.signed
+                                                                         else "."))
+
+
+for _command in COMMANDS.values():
+    _add_command(_command)
+
+
+@vehicle.websocket("/stream")
+async def stream(websocket: WebSocket, access_token: str = "") -> None:
+    """Live state: a ``{"type": "state", "groups": ...}`` message, then ``{"type": "update", ...}`` per change."""
+    ctx = websocket.app.state.ctx
+    await websocket.accept()  # accept first, so a refusal can say why (close code 4401/4403 and a reason)
+    try:
+        principal = await principal_of(ctx, access_token)
+        if "vehicle_data" not in principal.scopes:
+            raise ForbiddenError("this token lacks the 'vehicle_data' scope", code="insufficient_scope")
+    except EvosError as exc:
+        await websocket.close(code=4401 if isinstance(exc, accounts.UnauthorizedError) else 4403, reason=str(exc))
+        return
+    paths = state_paths(ctx.broker.catalog, "vehicle_location" in principal.scopes)
+    with ctx.broker.subscribe_paths(tuple(paths)) as sub:
+        receiver = asyncio.create_task(websocket.receive())  # completes when the client goes away
+        kind = "state"
+        try:
+            while time.time() < principal.expires_at:
+                getter = asyncio.create_task(sub.get())
+                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+                if receiver in done:
+                    getter.cancel()
+                    return
+                batch = getter.result()
+                while (more := sub.get_nowait()) is not None:
+                    batch.update(more)
+                values = {path: dp.value for path, dp in batch.items()}
+                await websocket.send_json({"type": kind, "groups": group_values(paths, values), "at": time.time()})
+                kind = "update"
+                await asyncio.sleep(0.1)  # at most 10 messages a second; changes in between are merged
+            await websocket.close(code=4401, reason="access token expired")
+        except WebSocketDisconnect:
+            return
+        finally:
+            receiver.cancel()
+            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                await receiver
+
+
+# ---- history ----------------------------------------------------------------------------------------------------
+history = APIRouter(prefix=API, tags=["history"], responses=ERRORS)
+
+
+@history.get("/trips")
+async def trips(ctx: ContextDep, _reader: Reader, limit: Limit = 50) -> list[dict[str, Any]]:
+    """Recorded trips, newest first (distance m, energy kWh, consumption Wh/km, SoC %, max speed km/h)."""
+    return await ctx.db.run(list_trips, limit)
+
+
+@history.get("/charging/sessions")
+async def charging_sessions(ctx: ContextDep, _reader: Reader, limit: Limit = 50) -> list[dict[str, Any]]:
+    """Recorded charging sessions, newest first (energy added kWh, SoC %, peak power kW)."""
+    return await ctx.db.run(list_sessions, limit)
+
+
+def _audit_entries(session: Session, limit: int) -> list[dict[str, Any]]:
+    rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
+    return [{"id": e.id, "at": e.at, "user": e.user, "credential": e.credential, "command": e.command,
+             "args": json.loads(e.args), "result": e.result, "detail": e.detail} for e in rows]
+
+
+@history.get("/audit")
+async def audit(ctx: ContextDep, _owner: Owner, limit: Limit = 100) -> list[dict[str, Any]]:
+    """Every command sent to the car (who, with which token or key, what, when, the result), newest first."""
+    return await ctx.db.run(_audit_entries, limit)
+
+
+ROUTERS = (auth, key_router, vehicle, history)

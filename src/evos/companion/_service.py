@@ -1,0 +1,105 @@
+"""The companion as part of the running car: the web app and API on uvicorn, and the trip recorder, on the broker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Iterable, Iterator
+from importlib import resources
+from pathlib import Path
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+
+from evos.broker import Broker
+from evos.companion._api import Context, create_app
+from evos.companion._config import CompanionConfig
+from evos.companion._db import Database
+from evos.companion._ratelimit import RateLimiter
+from evos.companion._recorder import RecorderTask
+from evos.companion._routes import ROUTERS
+from evos.errors import UnavailableError
+
+log = logging.getLogger("evos.companion")
+OVERLAY = Path(str(resources.files("evos.companion").joinpath("data", "companion-overlay.vspec")))
+LOGIN_RATE_PER_S = 0.2  # password attempts per user name: 10 at once, then one every 5 s (assumed, slows guessing)
+LOGIN_BURST = 10
+CODE_SIGNAL = "Vehicle.Evos.Companion.PairingCode"
+CODE_EXPIRY_SIGNAL = "Vehicle.Evos.Companion.PairingCodeExpiresAt"
+
+
+class CompanionService:
+    """Serves the companion web app and API for ``broker`` until stopped; ``extra_routers`` go under ``/cabin``."""
+
+    def __init__(self, broker: Broker, config: CompanionConfig, extra_routers: Iterable[APIRouter] = ()) -> None:
+        self.broker = broker
+        self.config = config
+        self.db = Database(config.database_url)
+        ctx = Context(broker, config, self.db, RateLimiter(config.rate_per_s, config.rate_burst),
+                      RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), self.show_code)
+        self.app: FastAPI = create_app(ctx, ROUTERS, extra_routers)
+        self.port: int | None = None  # the port listened on, once serving (useful with port 0)
+        self.started = asyncio.Event()
+
+    def show_code(self, code: str, expires_at: float) -> None:
+        """Put a pairing code on the car's screen (its signal, when the catalog has it) and in the log."""
+        if code:
+            log.warning("companion: pairing code %s (type it into the phone)", code)
+        if CODE_SIGNAL in self.broker.catalog.signals and CODE_EXPIRY_SIGNAL in self.broker.catalog.signals:
+            self.broker.set_many({CODE_SIGNAL: code, CODE_EXPIRY_SIGNAL: int(expires_at)})
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve on ``config.host:config.port`` and record trips until ``stop`` is set."""
+        sock = _listen(self.config.host, self.config.port)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False,
+                                ws="websockets-sansio")
+        server = _Server(config)
+        recorder = asyncio.create_task(RecorderTask(self.broker, self.db, self.config.trip_park_s).run(stop))
+        serving = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            # the socket already listens: connections made now wait in its backlog until uvicorn accepts them
+            log.info("companion: http://%s:%d/", self.config.host, self.port)
+            self.started.set()
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({stopper, serving, recorder}, return_when=asyncio.FIRST_COMPLETED)
+            stopper.cancel()
+            for task in done & {serving, recorder}:
+                task.result()  # a crash of the server or the recorder surfaces here
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+            if not stop.is_set():
+                recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await recorder
+            self.db.close()
+            sock.close()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the car (``evos up``) handles SIGINT/SIGTERM and sets ``stop``."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: a free one); UnavailableError naming the address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto IPPROTO_TCP (not 0): asyncio then sets TCP_NODELAY on accepted connections; without it Nagle's
+    # algorithm meets delayed ACKs and every keep-alive request waits ~40 ms (measured here)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise UnavailableError(f"companion web server cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.setblocking(False)
+    return sock

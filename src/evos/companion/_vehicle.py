@@ -1,0 +1,224 @@
+"""The car as the phone sees it: grouped state read from VSS signals, and commands that become one actuation each.
+
+``STATE_FIELDS`` names each value the app shows and the VSS signal it comes from (values in VSS units, named in the
+field). ``COMMANDS`` maps each remote command to its arguments, the scope it needs, whether it must be signed by a
+paired phone key, and the actuator targets it sends. ``execute`` sends them in one ``batch_actuate`` and waits (a
+bounded time) for the car to report the new values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from evos.broker import Broker
+from evos.companion._errors import NotFoundError
+from evos.vss import Catalog
+
+BAT = "Vehicle.Powertrain.TractionBattery"
+CHG = f"{BAT}.Charging"
+HVAC = "Vehicle.Cabin.HVAC"
+SCENE = "Vehicle.Evos.Cabin.Scene"  # the cabin's scene actuator (evos.cabin overlay), when the car has it
+DOORS = {"row1_driver": "Row1.DriverSide", "row1_passenger": "Row1.PassengerSide",
+         "row2_driver": "Row2.DriverSide", "row2_passenger": "Row2.PassengerSide"}
+VENT_PCT = 10  # window opening for "vent" (assumed: a gap of a few centimetres)
+
+
+def _per_door(template: str, name: str) -> dict[str, str]:
+    return {name.format(door=door): template.format(side=side) for door, side in DOORS.items()}
+
+
+STATE_FIELDS: dict[str, dict[str, str]] = {
+    "battery": {
+        "soc_pct": f"{BAT}.StateOfCharge.Current",
+        "energy_kwh": f"{BAT}.StateOfCharge.CurrentEnergy",
+        "range_m": f"{BAT}.Range",
+        "power_w": f"{BAT}.CurrentPower",
+        "temperature_c": f"{BAT}.Temperature.Average",
+    },
+    "charging": {
+        "is_charging": f"{CHG}.IsCharging",
+        "cable_connected": f"{CHG}.ChargingPort.AnyPosition.IsChargingCableConnected",
+        "charge_limit_pct": f"{CHG}.ChargeLimit",
+        "start_stop": f"{CHG}.StartStopCharging",
+        "time_to_complete_s": f"{CHG}.TimeToComplete",
+    },
+    "climate": {
+        "is_on": f"{HVAC}.IsAirConditioningActive",
+        "driver_temp_c": f"{HVAC}.Station.Row1.Driver.Temperature",
+        "passenger_temp_c": f"{HVAC}.Station.Row1.Passenger.Temperature",
+        "cabin_temp_c": "Vehicle.Evos.Twin.CabinTemperature",
+        "outside_temp_c": "Vehicle.Exterior.AirTemperature",
+        "front_defroster": f"{HVAC}.IsFrontDefrosterActive",
+        "rear_defroster": f"{HVAC}.IsRearDefrosterActive",
+        **_per_door("Vehicle.Cabin.Seat.{side}.HeatingCooling", "seat_{door}_heating_pct"),
+        "scene": SCENE,
+    },
+    "closures": {
+        **_per_door("Vehicle.Cabin.Door.{side}.IsLocked", "door_{door}_locked"),
+        **_per_door("Vehicle.Cabin.Door.{side}.IsOpen", "door_{door}_open"),
+        **_per_door("Vehicle.Cabin.Door.{side}.Window.Position", "window_{door}_pct"),
+        "trunk_locked": "Vehicle.Body.Trunk.Rear.IsLocked",
+        "trunk_open": "Vehicle.Body.Trunk.Rear.IsOpen",
+        "frunk_open": "Vehicle.Body.Trunk.Front.IsOpen",
+        "hazards_on": "Vehicle.Body.Lights.Hazard.IsSignaling",
+        "horn_active": "Vehicle.Body.Horn.IsActive",
+    },
+    "location": {
+        "latitude_deg": "Vehicle.CurrentLocation.Latitude",
+        "longitude_deg": "Vehicle.CurrentLocation.Longitude",
+        "heading_deg": "Vehicle.CurrentLocation.Heading",
+    },
+    "drive": {
+        "speed_kmh": "Vehicle.Speed",
+        "is_moving": "Vehicle.IsMoving",
+        "odometer_m": "Vehicle.TraveledDistance",
+        "gear": "Vehicle.Powertrain.Transmission.CurrentGear",
+        "model": "Vehicle.Evos.Twin.Vehicle",  # the preset or vehicle file the car runs as
+    },
+}
+LOCATION_GROUP = "location"
+
+
+def state_paths(catalog: Catalog, with_location: bool) -> dict[str, tuple[str, str]]:
+    """VSS path -> (group, field) for every state field the catalog has (location only ``with_location``)."""
+    return {path: (group, name) for group, fields in STATE_FIELDS.items()
+            if with_location or group != LOCATION_GROUP
+            for name, path in fields.items() if path in catalog.signals}
+
+
+def group_values(paths: Mapping[str, tuple[str, str]], values: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{group: {field: value}}`` for the paths present in ``values``."""
+    groups: dict[str, dict[str, Any]] = {}
+    for path, value in values.items():
+        group, name = paths[path]
+        groups.setdefault(group, {})[name] = value
+    return groups
+
+
+# ---- command arguments (validated by FastAPI; they also document the API in /openapi.json) --------------------
+class NoArgs(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TemperatureArgs(NoArgs):
+    temperature_c: float = Field(ge=15, le=28, description="Cabin set point, °C (assumed range of car climate "
+                                                            "controls).")
+
+
+class SeatHeatingArgs(NoArgs):
+    seat: Literal["row1_driver", "row1_passenger", "row2_driver", "row2_passenger"] = "row1_driver"
+    level_pct: int = Field(ge=0, le=100, description="Heating level, percent (0 = off).")
+
+
+class SwitchArgs(NoArgs):
+    on: bool = True
+
+
+class ChargeLimitArgs(NoArgs):
+    limit_pct: int = Field(ge=50, le=100, description="Charge to this state of charge, percent (assumed floor "
+                                                      "50 %, as car apps commonly allow).")
+
+
+class SceneArgs(NoArgs):
+    scene: str = Field(min_length=1, max_length=40, description="The scene's name, as the cabin lists it.")
+
+
+@dataclass(frozen=True)
+class Command:
+    """A remote command: its arguments, the scope it needs, whether a paired key must sign it, what it actuates."""
+
+    name: str
+    summary: str
+    scope: str
+    signed: bool
+    args: type[NoArgs]
+    targets: Callable[[Any], dict[str, Any]]
+
+
+def _doors(template: str, value: Any) -> dict[str, Any]:
+    return {f"Vehicle.Cabin.Door.{side}.{template}": value for side in DOORS.values()}
+
+
+_TRUNK = "Vehicle.Body.Trunk.Rear"
+_CMDS = "vehicle_cmds"
+COMMANDS: dict[str, Command] = {c.name: c for c in (
+    Command("lock", "Lock every door.", _CMDS, False, NoArgs, lambda a: _doors("IsLocked", True)),
+    Command("unlock", "Unlock every door (signed).", _CMDS, True, NoArgs, lambda a: _doors("IsLocked", False)),
+    Command("climate_on", "Switch the climate on.", _CMDS, False, NoArgs,
+            lambda a: {f"{HVAC}.IsAirConditioningActive": True}),
+    Command("climate_off", "Switch the climate off.", _CMDS, False, NoArgs,
+            lambda a: {f"{HVAC}.IsAirConditioningActive": False}),
+    Command("set_temperature", "Set the cabin temperature (driver and passenger).", _CMDS, False, TemperatureArgs,
+            lambda a: {f"{HVAC}.Station.Row1.Driver.Temperature": a.temperature_c,
+                       f"{HVAC}.Station.Row1.Passenger.Temperature": a.temperature_c}),
+    Command("seat_heating", "Set a seat heater's level.", _CMDS, False, SeatHeatingArgs,
+            lambda a: {f"Vehicle.Cabin.Seat.{DOORS[a.seat]}.HeatingCooling": a.level_pct}),
+    Command("defrost", "Switch the front and rear defrosters on or off.", _CMDS, False, SwitchArgs,
+            lambda a: {f"{HVAC}.IsFrontDefrosterActive": a.on, f"{HVAC}.IsRearDefrosterActive": a.on}),
+    Command("charge_start", "Start charging.", "charging_cmds", False, NoArgs,
+            lambda a: {f"{CHG}.StartStopCharging": "START"}),
+    Command("charge_stop", "Stop charging.", "charging_cmds", False, NoArgs,
+            lambda a: {f"{CHG}.StartStopCharging": "STOP"}),
+    Command("set_charge_limit", "Set the charge limit.", "charging_cmds", False, ChargeLimitArgs,
+            lambda a: {f"{CHG}.ChargeLimit": a.limit_pct}),
+    Command("honk", "Sound the horn briefly.", _CMDS, False, NoArgs, lambda a: {"Vehicle.Body.Horn.IsActive": True}),
+    Command("flash_lights", "Switch the hazard lights on (or off with on=false).", _CMDS, False, SwitchArgs,
+            lambda a: {"Vehicle.Body.Lights.Hazard.IsSignaling": a.on}),
+    Command("open_trunk", "Unlock and open the trunk (signed).", _CMDS, True, NoArgs,
+            lambda a: {f"{_TRUNK}.IsLocked": False, f"{_TRUNK}.IsOpen": True}),
+    Command("close_trunk", "Close the trunk.", _CMDS, False, NoArgs, lambda a: {f"{_TRUNK}.IsOpen": False}),
+    Command("open_windows", f"Open every window {VENT_PCT} % to vent (signed).", _CMDS, True, NoArgs,
+            lambda a: _doors("Window.Position", VENT_PCT)),
+    Command("close_windows", "Close every window.", _CMDS, False, NoArgs, lambda a: _doors("Window.Position", 0)),
+    Command("scene_enter", "Enter a cabin scene.", _CMDS, False, SceneArgs, lambda a: {SCENE: a.scene}),
+    Command("scene_exit", "Leave the cabin scene.", _CMDS, False, NoArgs, lambda a: {SCENE: "NONE"}),
+)}
+
+
+def command_targets(broker: Broker, command: Command, args: NoArgs) -> dict[str, Any]:
+    """The checked actuator targets of a command on this car (the errors an actuation would raise, nothing sent).
+
+    NotFoundError when the car has none of the command's actuators (a car without cabin scenes, say).
+    """
+    wanted = command.targets(args)
+    present = {path: value for path, value in wanted.items() if path in broker.catalog.signals}
+    if not present:
+        raise NotFoundError(f"this car cannot {command.name}: it has no {', '.join(wanted)} signal",
+                            code="not_supported")
+    return {path: broker.check_target(path, value) for path, value in present.items()}
+
+
+def _same(actual: Any, target: Any) -> bool:
+    if isinstance(target, float) and isinstance(actual, int | float):
+        return math.isclose(actual, target, rel_tol=1e-6, abs_tol=1e-3)
+    return bool(actual == target)
+
+
+async def execute(broker: Broker, targets: Mapping[str, Any], wait_s: float) -> dict[str, Any]:
+    """Actuate ``targets`` in one batch and wait up to ``wait_s`` for the car to report each value.
+
+    Returns ``{"result": "completed" | "in_progress", "values": {path: value now}}``; "in_progress" means a motor
+    is still on its way (a window, the trunk) when the wait ended. Errors of the actuation propagate, nothing sent.
+    """
+    paths = tuple(targets)
+    reached: set[str] = set()
+    with broker.subscribe_paths(paths) as sub:
+        sub.get_nowait()  # the current values, before the actuation
+        broker.batch_actuate(targets)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while len(reached) < len(paths) and (remaining := deadline - loop.time()) > 0:
+            try:
+                batch = await asyncio.wait_for(sub.get(), remaining)
+            except TimeoutError:
+                break
+            reached.update(p for p, dp in batch.items() if _same(dp.value, targets[p]))
+    return {"result": "completed" if len(reached) == len(paths) else "in_progress",
+            "values": {path: broker.get(path).value for path in paths}}
+

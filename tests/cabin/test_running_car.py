@@ -1,0 +1,119 @@
+"""The cabin end to end through a running car (``evos up`` in a subprocess) and the command line: scenes set and
+restore the hardware, the assistant acts on the car, and scenes end by themselves at their wake-up timer and at the
+energy reserve (the twin sped up with ``Vehicle.Evos.Twin.TimeScale``, a cold ambient draining the battery)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from helpers import evos, free_port, start, stop, wait_listening
+
+RECLINE = "Vehicle.Cabin.Seat.Row1.DriverSide.Backrest.Recline"
+SHADE = "Vehicle.Cabin.Sunroof.Shade.IsOpen"
+DND = "Vehicle.Evos.Cabin.DoNotDisturb"
+SCENE, STATUS, REASON = "Vehicle.Evos.Cabin.Scene", "Vehicle.Evos.Cabin.SceneStatus", "Vehicle.Evos.Cabin.SceneReason"
+SOC = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"
+
+# User scenes of the test car: a nap with the shortest wake-up timer a scene file takes, and a scene whose reserve is
+# 1 % below the fresh car's 80 % so that a cold night reaches it within minutes of the car's time.
+NAP = """name: nap
+title: Nap
+wake_after_min: 30
+set:
+  Vehicle.Cabin.Seat.Row1.DriverSide.Backrest.Recline: 55
+"""
+DRAIN = """name: drain
+title: Drain
+reserve_soc_pct: 79
+set:
+  Vehicle.Cabin.HVAC.IsAirConditioningActive: true
+  Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature: 24
+  Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling: 100
+rules:
+  hold: [Vehicle.Cabin.HVAC.IsAirConditioningActive]
+"""
+
+
+def read(address: str, *paths: str) -> dict[str, str]:
+    """Current values as ``evos get`` prints them (``path = value``)."""
+    result = evos("get", *paths, "--address", address)
+    assert result.returncode == 0, result.stdout + result.stderr
+    pairs = (line.split(" = ", 1) for line in result.stdout.splitlines() if " = " in line)
+    return {path.strip(): value.strip() for path, value in pairs}
+
+
+def until(address: str, paths: tuple[str, ...], done: Callable[[dict[str, str]], bool],
+          timeout_s: float = 30) -> dict[str, str]:
+    """Poll ``paths`` (bounded) until ``done(values)``; fail with the last values if it never is."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        values = read(address, *paths)
+        if done(values):
+            return values
+        if time.monotonic() > deadline:
+            pytest.fail(f"not reached within {timeout_s} s: {values}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def running_car(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    data = Path(tmp_path_factory.mktemp("car"))
+    (data / "scenes").mkdir()
+    (data / "scenes" / "nap.yaml").write_text(NAP)
+    (data / "scenes" / "drain.yaml").write_text(DRAIN)
+    address = f"127.0.0.1:{free_port()}"
+    proc = start("up", "--data-dir", str(data), "--address", address, "--http", f"127.0.0.1:{free_port()}")
+    try:
+        wait_listening(proc, address)
+        yield address
+    finally:
+        stop(proc)
+
+
+def test_cli_enters_and_leaves_a_scene_on_the_running_car(running_car: str) -> None:
+    address = running_car
+    before = read(address, RECLINE, SHADE, DND)
+    result = evos("cabin", "enter", "cinema", "--address", address)
+    assert result.returncode == 0 and "scene cinema (ACTIVE)" in result.stdout, result.stdout + result.stderr
+    # the seat motor reclines to 40° over a few seconds; the shade and do-not-disturb at once
+    until(address, (RECLINE, SHADE, DND), lambda v: float(v[RECLINE]) == 40 and v[SHADE] == "false"
+          and v[DND] == "true")
+    status = evos("cabin", "status", "--address", address)
+    assert "scene cinema (ACTIVE)" in status.stdout and " to the reserve" in status.stdout
+    result = evos("cabin", "exit", "--address", address)
+    assert result.returncode == 0 and "scene NONE (IDLE): cinema left" in result.stdout
+    until(address, (RECLINE, SHADE, DND), lambda v: v == before)
+
+
+def test_assistant_acts_on_the_running_car(running_car: str) -> None:
+    address = running_car
+    result = evos("assistant", "打开影院模式", "--broker", address)
+    assert result.returncode == 0 and result.stdout.startswith("好的，影院模式已开启，预计可用约"), result.stdout
+    until(address, (STATUS,), lambda v: v[STATUS] == "ACTIVE")
+    result = evos("assistant", "exit cinema mode", "--broker", address)
+    assert result.stdout.startswith("Leaving cinema mode and restoring the cabin."), result.stdout
+    until(address, (SCENE, STATUS), lambda v: v == {SCENE: "NONE", STATUS: "IDLE"})
+
+
+def test_scenes_end_at_the_reserve_and_at_the_wake_up_timer(running_car: str) -> None:
+    address = running_car
+    assert float(read(address, SOC)[SOC]) > 79.5  # a fresh car, parked at 80 %
+    result = evos("cabin", "enter", "drain", "--address", address)
+    assert result.returncode == 0, result.stdout + result.stderr
+    # a -30 °C night, 1000 times faster: heating the cabin to 24 °C takes the battery to the 79 % reserve
+    assert evos("actuate", "--address", address, "--", "Vehicle.Evos.Twin.AmbientTemperature", "-30").returncode == 0
+    assert evos("actuate", "Vehicle.Evos.Twin.TimeScale", "1000", "--address", address).returncode == 0
+    ended = until(address, (STATUS, REASON, SOC, SCENE), lambda v: v[STATUS] == "ENDED")
+    assert ended[REASON] == "drain ended: the battery reached the 79 % reserve" and ended[SCENE] == "NONE"
+    assert float(ended[SOC]) <= 79
+    refused = evos("cabin", "enter", "drain", "--address", address)
+    assert refused.returncode == 1 and "drain cannot start: the battery is at" in refused.stdout + refused.stderr
+    # the nap's 30 min wake-up timer runs on the car's clock: under 2 s of wall time at 1000 times
+    assert evos("cabin", "enter", "nap", "--address", address).returncode == 0
+    ended = until(address, (STATUS, REASON, RECLINE), lambda v: v[STATUS] == "ENDED")
+    assert ended[REASON] == "nap ended: wake-up timer (30 min)"
+    assert evos("actuate", "Vehicle.Evos.Twin.TimeScale", "1", "--address", address).returncode == 0

@@ -1,0 +1,138 @@
+"""Helpers of the companion tests: a whole car in the test's event loop (broker, twin, body hardware, companion on a
+free port), signing in, and a phone key that signs commands like the web app does."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from evos.broker import Broker
+from evos.companion import COMPANION_OVERLAY, CompanionConfig, CompanionService
+from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, StateStore, TwinProvider, load_vehicle
+from evos.vss import load_catalog
+
+OWNER = "owner"
+PASSWORD = "correct horse battery"
+CODE_SIGNAL = "Vehicle.Evos.Companion.PairingCode"
+
+
+@dataclass
+class Car:
+    broker: Broker
+    service: CompanionService
+    url: str
+    stop: asyncio.Event
+    tasks: list[asyncio.Task[None]]
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        await asyncio.gather(*self.tasks)
+
+
+async def start_car(data_dir: Path, plugged_in: bool = False, cabin: bool = False, **config: Any) -> Car:
+    """The car with its companion on 127.0.0.1 (a free port); state in ``data_dir``. ``cabin`` adds the cabin's
+    scenes and media (``evos.cabin``) and its centre screen under ``/cabin``."""
+    overlays = [TWIN_OVERLAY, COMPANION_OVERLAY]
+    if cabin:
+        from evos.cabin import CABIN_OVERLAY
+
+        overlays.append(CABIN_OVERLAY)
+    broker = Broker(load_catalog(None, overlays))
+    twin = TwinProvider(broker, load_vehicle("xiaomi-su7"), StateStore(data_dir / "twin.sqlite"),
+                        Controls(charger_connected=plugged_in))
+    body = BodyProvider(broker, data_dir / "body.sqlite", on_load=twin.set_cabin_load)
+    apps = [twin.run, body.run]
+    routers = []
+    if cabin:
+        from evos.cabin import CabinService, cabin_router
+
+        cabin_service = CabinService(broker, data_dir)
+        apps.append(cabin_service.run)
+        routers.append(cabin_router(cabin_service))
+    service = CompanionService(broker, CompanionConfig.for_data_dir(data_dir, port=0, **config), routers)
+    stop = asyncio.Event()
+    tasks = [asyncio.create_task(app(stop)) for app in (*apps, service.run)]
+    await asyncio.wait_for(service.started.wait(), 10)
+    return Car(broker, service, f"http://127.0.0.1:{service.port}", stop, tasks)
+
+
+async def sign_in(http: httpx.AsyncClient, scope: str | None = None) -> dict[str, Any]:
+    """Create the owner (first run) if needed and sign in; the token response."""
+    if (await http.get("/api/v1/setup")).json()["needs_owner"]:
+        assert (await http.post("/api/v1/setup", json={"name": OWNER, "password": PASSWORD})).status_code == 201
+    form = {"grant_type": "password", "username": OWNER, "password": PASSWORD, **({"scope": scope} if scope else {})}
+    response = await http.post("/api/v1/oauth/token", data=form)
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+@dataclass
+class PhoneKey:
+    """A phone's key as the web app holds it: Ed25519 private key, its id once paired, and its counter."""
+
+    private: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
+    key_id: str = ""
+    counter: int = 0
+
+    @property
+    def public_b64(self) -> str:
+        return b64url(self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+
+    def sign(self, command: str, args: dict[str, Any] | None = None, counter: int | None = None,
+             expires_in_s: float = 60.0) -> dict[str, str]:
+        if counter is None:
+            self.counter += 1
+            counter = self.counter
+        envelope = json.dumps({"args": args or {}, "command": command, "counter": counter,
+                               "expires_at": int(time.time() + expires_in_s), "key_id": self.key_id},
+                              sort_keys=True, separators=(",", ":"))
+        return {"envelope": envelope, "signature": b64url(self.private.sign(envelope.encode()))}
+
+
+async def pair_phone(car: Car, http: httpx.AsyncClient, headers: dict[str, str]) -> PhoneKey:
+    """Pair a new phone key: ask for a code, read it off the car's screen signal, send the key with it."""
+    assert (await http.post("/api/v1/pairing/codes", headers=headers)).status_code == 202
+    code = car.broker.get(CODE_SIGNAL).value
+    assert isinstance(code, str) and len(code) == 6
+    key = PhoneKey()
+    response = await http.post("/api/v1/keys", headers=headers,
+                               json={"code": code, "public_key": key.public_b64, "name": "test phone"})
+    assert response.status_code == 201, response.text
+    key.key_id = response.json()["id"]
+    return key
+
+
+async def _serve_forever(data_dir: Path, drive: bool) -> None:
+    car = await start_car(data_dir, trip_park_s=0.5)
+    if drive:  # a trip under way: 50 km/h, ten times faster than real time
+        car.broker.actuate("Vehicle.Evos.Twin.TimeScale", 10.0)
+        car.broker.actuate("Vehicle.Evos.Twin.Driver.TargetSpeed", 50.0)
+    print(car.url, flush=True)
+    with contextlib.suppress(TimeoutError):  # the test kills it; a forgotten one stops by itself
+        await asyncio.wait_for(car.stop.wait(), 120)
+    await car.shutdown()
+
+
+if __name__ == "__main__":  # a car in its own process, for the kill -9 test: car.py DATA_DIR [--drive]
+    import sys
+
+    asyncio.run(_serve_forever(Path(sys.argv[1]), "--drive" in sys.argv))

@@ -1,0 +1,84 @@
+"""The web app in real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright) against a running car."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from companion.car import CODE_SIGNAL, OWNER, PASSWORD, Car
+from helpers import eventually
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+HVAC = "Vehicle.Cabin.HVAC"
+DRIVER_DOOR = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
+
+
+@pytest.fixture
+async def page(car: Car) -> AsyncIterator[Page]:
+    if not shutil.which(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium)")
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.set_default_timeout(10_000)
+        try:
+            yield page
+        finally:
+            await browser.close()
+        assert not errors, errors  # no uncaught JavaScript error during the test
+
+
+async def test_owner_signs_up_sees_state_controls_climate_and_pairs_a_key(car: Car, page: Page) -> None:
+    p = page
+    await p.goto(car.url)
+    await expect(p.locator("#welcome-title")).to_have_text("Welcome")
+    await p.fill("#login-name", OWNER)
+    await p.fill("#login-password", PASSWORD)
+    await p.click("#login-submit")
+
+    # the state: battery gauge from the twin's SoC, doors locked, live over the WebSocket
+    soc = car.broker.get("Vehicle.Powertrain.TractionBattery.StateOfCharge.Current").value
+    await expect(p.locator("#soc")).to_have_text(f"{soc:.0f}")
+    await expect(p.locator("#lock-state")).to_have_text("Locked")
+    await expect(p.locator("#live")).to_have_text("live")
+
+    # climate on, then the set point: pressed in the app, and changed by someone else while we watch
+    await p.click("nav button[data-tab=climate]")
+    await p.click("#climate-toggle")
+    await eventually(lambda: car.broker.get(f"{HVAC}.IsAirConditioningActive").value is True, timeout_s=5)
+    await expect(p.locator("#climate-toggle")).to_have_text("Turn off")
+    before = car.broker.get(f"{HVAC}.Station.Row1.Driver.Temperature").value
+    await p.click("#temp-up")
+    await eventually(lambda: car.broker.get(f"{HVAC}.Station.Row1.Driver.Temperature").value == before + 0.5,
+                     timeout_s=5)
+    await expect(p.locator("#setpoint")).to_have_text(f"{before + 0.5:.1f}")
+    car.broker.actuate(f"{HVAC}.Station.Row1.Driver.Temperature", 19.0)  # e.g. from the car's own screen
+    await expect(p.locator("#setpoint")).to_have_text("19.0")
+
+    # pair this phone (the code comes from the car's screen), then unlock with a signed command
+    await p.click("nav button[data-tab=settings]")
+    await p.click("#pair-start")
+    await expect(p.locator("#pair-form")).to_be_visible()
+    code = car.broker.get(CODE_SIGNAL).value
+    assert isinstance(code, str) and len(code) == 6
+    await p.fill("#pair-code", code)
+    await p.click("#pair-submit")
+    await expect(p.locator("#key-status")).to_contain_text("This phone is a key")
+    await p.click("nav button[data-tab=car]")
+    await p.click("#lock-toggle")
+    await eventually(lambda: car.broker.get(DRIVER_DOOR).value is False, timeout_s=5)
+    await expect(p.locator("#lock-state")).to_have_text("Unlocked")
+    await p.click("#lock-toggle")
+    await eventually(lambda: car.broker.get(DRIVER_DOOR).value is True, timeout_s=5)
+
+    # history and settings render (charts drawn by the app's own canvas code)
+    await p.click("nav button[data-tab=history]")
+    await expect(p.locator("#trip-chart")).to_be_visible()
