@@ -90,8 +90,17 @@ def up_command(
         config = CompanionConfig(database_url=database_url or CompanionConfig.for_data_dir(home).database_url,
                                  host=http_host, port=int(http_port))
         companion = CompanionService(broker, config, extra_routers=[cabin_router(cabin)])
-        console.print(f"web: http://{http_host}:{http_port}/ (phone app), /cabin/ (centre screen)", highlight=False)
-        return [twin.run, body.run, cabin.run, companion.run]
+
+        async def announce(stop: asyncio.Event) -> None:  # the web address, once it listens (the real port if 0)
+            started, stopping = asyncio.create_task(companion.started.wait()), asyncio.create_task(stop.wait())
+            await asyncio.wait({started, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            started.cancel()
+            stopping.cancel()
+            if companion.started.is_set():
+                console.print(f"web: http://{http_host}:{companion.port}/ (phone app), "
+                              f"http://{http_host}:{companion.port}/cabin/ (centre screen)", highlight=False)
+
+        return [twin.run, body.run, cabin.run, companion.run, announce]
 
     serve_command("evos car", address, vss, [TWIN_OVERLAY, CABIN_OVERLAY, COMPANION_OVERLAY, *(overlay or [])],
                   jwt_public_key, tls_cert, tls_key, directory, apps)
