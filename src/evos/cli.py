@@ -91,14 +91,15 @@ def up_command(
                                  host=http_host, port=int(http_port))
         companion = CompanionService(broker, config, extra_routers=[cabin_router(cabin)])
 
-        async def announce(stop: asyncio.Event) -> None:  # the web address, once it listens (the real port if 0)
+        async def announce(stop: asyncio.Event) -> None:
+            """Print the web address once it listens (the real port when --http gives 0); run until ``stop``."""
             started, stopping = asyncio.create_task(companion.started.wait()), asyncio.create_task(stop.wait())
             await asyncio.wait({started, stopping}, return_when=asyncio.FIRST_COMPLETED)
             started.cancel()
-            stopping.cancel()
             if companion.started.is_set():
                 console.print(f"web: http://{http_host}:{companion.port}/ (phone app), "
                               f"http://{http_host}:{companion.port}/cabin/ (centre screen)", highlight=False)
+            await stopping
 
         return [twin.run, body.run, cabin.run, companion.run, announce]
 
