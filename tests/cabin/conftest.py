@@ -40,13 +40,13 @@ def catalog():
 @pytest.fixture
 async def car(catalog, tmp_path: Path) -> AsyncIterator[Car]:
     broker = Broker(catalog)
-    twin = TwinProvider(broker, load_vehicle("xiaomi-su7"), None, Controls(ambient_c=10.0))
+    twin = TwinProvider(broker, load_vehicle("xiaomi-su7"), None, Controls(ambient_c=10.0), vehicle_ref="xiaomi-su7")
     body = BodyProvider(broker, None, on_load=twin.set_cabin_load)
     make_library(tmp_path / "media")
     cabin = CabinService(broker, tmp_path, on_load=partial(twin.set_cabin_load, source="media"))
     stop = asyncio.Event()
     tasks = [asyncio.create_task(app.run(stop)) for app in (twin, body, cabin)]
-    await asyncio.sleep(0.3)  # every provider has published its values
+    await cabin.ready()
     yield Car(broker, twin, cabin, stop)
     stop.set()
     await asyncio.wait_for(asyncio.gather(*tasks), 10)

@@ -6,10 +6,10 @@ from dataclasses import replace
 
 import pytest
 
+from cabin.waits import eventually
 from evos.cabin import forecast
 from evos.cabin._forecast import MEDIA_ACTION, SOC
 from evos.twin import load_vehicle, step
-from helpers import eventually
 
 MEDIA_LOAD = "Vehicle.Evos.Cabin.MediaLoadPower"
 

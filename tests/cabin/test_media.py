@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from cabin.media_files import make_library
+from cabin.waits import eventually
 from evos.cabin import MediaLibrary, Player
 from evos.errors import InvalidArgumentError
-from helpers import eventually
 
 M = "Vehicle.Cabin.Infotainment.Media"
 POSITION = "Vehicle.Evos.Cabin.Media.Position"
@@ -44,12 +44,12 @@ async def test_media_signals_and_actuators_through_the_broker(car) -> None:
     assert car.value(f"{M}.Played.Track") == "Dawn" and car.value(f"{M}.Action") == "STOP"
     b.batch_actuate({f"{M}.Action": "PLAY", f"{M}.Volume": 55})
     assert car.value(f"{M}.Action") == "PLAY" and car.value(f"{M}.Volume") == 55
-    await eventually(lambda: car.value(POSITION) > 0.4, timeout_s=3)  # the clock runs while playing
+    await eventually(lambda: car.value(POSITION) > 0.4)  # the clock runs while playing
     b.actuate(f"{M}.Action", "SKIP_FORWARD")
     assert car.value(f"{M}.Played.Track") == "Open Road" and car.value(f"{M}.Played.Artist") == "Ada Quartet"
     assert car.value("Vehicle.Evos.Cabin.Media.Duration") == pytest.approx(3.0)
     b.actuate(POSITION, 2.5)
-    await eventually(lambda: car.value(f"{M}.Played.Track") == "Night Drive", timeout_s=3)  # played on to the next
+    await eventually(lambda: car.value(f"{M}.Played.Track") == "Night Drive")  # played on to the next
     b.actuate("Vehicle.Evos.Cabin.Media.Playlist", "chill")
     assert car.value(f"{M}.Played.Track") == "Night Drive" and car.value(f"{M}.Played.Album") == "City"
     b.actuate(f"{M}.Action", "STOP")
@@ -69,5 +69,12 @@ async def test_phone_hands_its_track_over(car) -> None:
     car.cabin.media.handover("spotify:track:4uLU6hMCjMI75M1A2tKUQC", 61.0, title="Song From Phone", artist="X")
     assert car.value(f"{M}.Played.Source") == "BLUETOOTH" and car.value(f"{M}.Played.Track") == "Song From Phone"
     assert car.value(POSITION) == pytest.approx(61.0)
-    with pytest.raises(InvalidArgumentError, match="negative"):
-        car.cabin.media.handover(road, -1)
+    for position_s in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(InvalidArgumentError, match=r"must be a finite number of seconds >= 0"):
+            car.cabin.media.handover(road, position_s)
+    with pytest.raises(InvalidArgumentError, match="a file URI must be a track of the media library"):
+        car.cabin.media.handover((library.root / ".." / "secret.wav").resolve().as_uri(), 0.0)
+    with pytest.raises(InvalidArgumentError, match="32-bit float"):  # the broker refuses it: nothing changes
+        car.cabin.media.handover("spotify:track:other", 1e308, title="Other")
+    assert car.value(f"{M}.Played.Track") == "Song From Phone" and car.value(POSITION) == pytest.approx(61.0)
+    assert car.cabin.media.player.position_s == pytest.approx(61.0)

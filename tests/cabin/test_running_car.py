@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from helpers import evos, free_port, start, stop, wait_listening
@@ -60,16 +61,22 @@ def until(address: str, paths: tuple[str, ...], done: Callable[[dict[str, str]],
 
 
 @pytest.fixture(scope="module")
-def running_car(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def running_car(car_with_screen: tuple[str, str]) -> str:
+    return car_with_screen[0]
+
+
+@pytest.fixture(scope="module")
+def car_with_screen(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """``evos up`` in a subprocess: its gRPC address and the URL of its web server."""
     data = Path(tmp_path_factory.mktemp("car"))
     (data / "scenes").mkdir()
     (data / "scenes" / "nap.yaml").write_text(NAP)
     (data / "scenes" / "drain.yaml").write_text(DRAIN)
-    address = f"127.0.0.1:{free_port()}"
-    proc = start("up", "--data-dir", str(data), "--address", address, "--http", f"127.0.0.1:{free_port()}")
+    address, http = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    proc = start("up", "--data-dir", str(data), "--address", address, "--http", http)
     try:
         wait_listening(proc, address)
-        yield address
+        yield address, f"http://{http}"
     finally:
         stop(proc)
 
@@ -117,3 +124,21 @@ def test_scenes_end_at_the_reserve_and_at_the_wake_up_timer(running_car: str) ->
     ended = until(address, (STATUS, REASON, RECLINE), lambda v: v[STATUS] == "ENDED")
     assert ended[REASON] == "nap ended: wake-up timer (30 min)"
     assert evos("actuate", "Vehicle.Evos.Twin.TimeScale", "1", "--address", address).returncode == 0
+
+
+def test_evos_up_serves_the_centre_screen(car_with_screen: tuple[str, str]) -> None:
+    address, url = car_with_screen
+    deadline = time.monotonic() + 30
+    while True:  # the web server starts next to the broker: wait (bounded) for it
+        try:
+            page = httpx.get(f"{url}/cabin/", timeout=5)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    state = httpx.get(f"{url}/cabin/api/state", timeout=5).json()
+    assert state["Vehicle.Evos.Cabin.Scene"] == read(address, SCENE)[SCENE]
+    scenes = {s["name"] for s in httpx.get(f"{url}/cabin/api/scenes", timeout=5).json()}
+    assert {"cinema", "office", "nap", "drain"} <= scenes  # the built-ins and this car's user scenes

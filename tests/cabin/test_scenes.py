@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from cabin.waits import eventually
 from evos.cabin import SceneEngine, SceneFileError, load_scene, load_scenes
 from evos.cabin._engine import Conditions
 from evos.errors import InvalidArgumentError, NotPermittedError
-from helpers import eventually
 
 SCENE = "Vehicle.Evos.Cabin.Scene"
 STATUS = "Vehicle.Evos.Cabin.SceneStatus"
@@ -58,7 +58,7 @@ async def test_held_path_is_reasserted(car) -> None:
     car.broker.actuate(SCENE, "pet")
     await eventually(lambda: car.value(HVAC_ON) is True)
     car.broker.actuate(HVAC_ON, False)  # someone switches the climate off with the dog inside
-    await eventually(lambda: car.target(HVAC_ON) is True and car.value(HVAC_ON) is True, timeout_s=3)
+    await eventually(lambda: car.target(HVAC_ON) is True and car.value(HVAC_ON) is True)
     assert "holds" in str(car.value(REASON))
 
 
@@ -77,10 +77,10 @@ async def test_parked_scene_refused_while_moving_and_ends_when_the_car_moves(car
     car.broker.actuate(SCENE, "rest")
     await eventually(lambda: car.value(STATUS) == "ACTIVE")
     car.broker.actuate("Vehicle.Evos.Twin.Driver.TargetSpeed", 30)  # drive off
-    await eventually(lambda: car.value(STATUS) == "ENDED", timeout_s=5)
+    await eventually(lambda: car.value(STATUS) == "ENDED")
     assert "moving" in str(car.value(REASON))
     assert car.value(SCENE) == "NONE" and car.target(RECLINE) == pytest.approx(20.0)
-    await eventually(lambda: car.value("Vehicle.Speed") > 1, timeout_s=5)
+    await eventually(lambda: car.value("Vehicle.Speed") > 1)
     with pytest.raises(NotPermittedError, match="cinema needs the car parked: the car is moving"):
         car.broker.actuate(SCENE, "cinema")
     assert car.value(STATUS) == "REFUSED" and car.target(DND) is not True

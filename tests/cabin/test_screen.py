@@ -11,8 +11,9 @@ import uvicorn
 from fastapi import FastAPI
 from playwright.async_api import async_playwright, expect
 
+from cabin.waits import eventually
 from evos.cabin import cabin_router
-from helpers import CHROMIUM_ARGS, chromium, eventually, free_port
+from helpers import CHROMIUM_ARGS, chromium, free_port
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ async def test_api_errors_and_handover(car, screen: str) -> None:
         r = await http.post("api/assistant", json={"text": "how far can I go?"})
         assert r.json()["intent"] == "ask_range" and " km" in r.json()["reply"]
         car.broker.actuate("Vehicle.Evos.Twin.Driver.TargetSpeed", 40)
-        await eventually(lambda: car.value("Vehicle.Speed") > 1, timeout_s=5)
+        await eventually(lambda: car.value("Vehicle.Speed") > 1)
         r = await http.post("api/scene", json={"name": "cinema"})
         assert r.status_code == 409 and "needs the car parked" in r.json()["detail"]
 

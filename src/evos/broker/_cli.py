@@ -8,7 +8,7 @@ import signal as os_signal
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.live import Live
@@ -16,14 +16,12 @@ from rich.panel import Panel
 from rich.table import Table
 
 from evos import datadir
-from evos._console import console, err_console, fail
+from evos._console import console, err_console, run_async
 from evos.broker._client import BrokerClient
 from evos.broker._core import Broker, Datapoint
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
-from evos.errors import EvosError, NotPermittedError
+from evos.errors import NotPermittedError
 from evos.vss import Signal, load_catalog, parse_value
-
-T = TypeVar("T")
 
 AddressOpt = Annotated[str, typer.Option(
     "--address", "-a", envvar="EVOS_BROKER_ADDRESS", help="Broker gRPC address HOST:PORT.")]
@@ -47,20 +45,6 @@ TlsCertOpt = Annotated[Path | None, typer.Option(
     "--tls-cert", help="PEM server certificate: serve TLS (needs --tls-key).", exists=True, dir_okay=False)]
 TlsKeyOpt = Annotated[Path | None, typer.Option(
     "--tls-key", help="PEM private key of --tls-cert.", exists=True, dir_okay=False)]
-
-
-def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine (on uvloop where installed), turning evos errors into a one-line message and exit 1."""
-    try:
-        try:
-            import uvloop
-        except ImportError:  # not on this platform
-            return asyncio.run(main)
-        return uvloop.run(main)
-    except EvosError as exc:
-        raise fail(str(exc)) from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
 
 
 async def serve(broker: Broker, config: ServerConfig, banner: str,

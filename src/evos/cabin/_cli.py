@@ -13,9 +13,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from evos._console import console, fail
+from evos._console import console, fail, run_async
 from evos.broker import DEFAULT_ADDRESS, Broker, BrokerClient
-from evos.broker._cli import run_async
 from evos.cabin._assistant import READS, Answer, Assistant, act_local, act_remote
 from evos.cabin._engine import format_duration
 from evos.cabin._forecast import INPUTS, forecast
@@ -184,13 +183,13 @@ def media_playlist_command(name: Annotated[str, typer.Argument(help="Playlist: '
 async def fresh_car(vehicle: str = DEFAULT_VEHICLE) -> AsyncIterator[CabinService]:
     """A parked car in this process (broker, twin, body, cabin) for as long as the context lasts."""
     broker = Broker(_catalog())
-    twin = TwinProvider(broker, load_vehicle(vehicle), None, Controls())
+    twin = TwinProvider(broker, load_vehicle(vehicle), None, Controls(), vehicle_ref=vehicle)
     body = BodyProvider(broker, None, on_load=twin.set_cabin_load)
     cabin = CabinService(broker, None, vehicle=vehicle, on_load=partial(twin.set_cabin_load, source="media"))
     stop = asyncio.Event()
     tasks = [asyncio.create_task(part.run(stop)) for part in (twin, body, cabin)]
     try:
-        await asyncio.sleep(0.2)  # every part has published its values
+        await cabin.ready()
         yield cabin
     finally:
         stop.set()

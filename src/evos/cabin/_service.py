@@ -23,7 +23,7 @@ from evos.cabin._engine import Conditions, SceneEngine, SceneRefusedError
 from evos.cabin._forecast import BRIGHTNESS, INPUTS, MEDIA_ACTION, SOC, Forecast, forecast, media_load_w
 from evos.cabin._media import MediaLibrary, MediaService
 from evos.cabin._scenes import Scene, load_scenes
-from evos.errors import EvosError, InvalidArgumentError
+from evos.errors import EvosError, InvalidArgumentError, UnavailableError
 from evos.twin import Vehicle, load_vehicle
 from evos.vss import EntryType, Value
 
@@ -45,6 +45,9 @@ TWIN_VEHICLE = "Vehicle.Evos.Twin.Vehicle"
 TIME_SCALE = "Vehicle.Evos.Twin.TimeScale"
 DEFAULT_VEHICLE = "xiaomi-su7"
 RATE_HZ = 5.0
+# One signal each of the twin, the body hardware, the media service and this service: once all have values, the
+# car in this process has started (``CabinService.ready``).
+READY = (SOC, "Vehicle.Powertrain.Range", "Vehicle.Cabin.Seat.Row1.DriverSide.Backrest.Recline", MEDIA_ACTION, STATUS)
 FORECAST_EVERY_S = 10.0  # the forecast runs the twin's model (tens of ms): refresh it now and then
 
 
@@ -57,7 +60,9 @@ def vehicle_for(published: Value | None, fallback: str = DEFAULT_VEHICLE) -> Veh
     """The car the twin says it runs (``Vehicle.Evos.Twin.Vehicle``), else ``fallback``."""
     try:
         return _vehicle(str(published)) if published else _vehicle(fallback)
-    except EvosError:  # a vehicle file this process cannot read: forecast with the fallback
+    except EvosError as exc:  # a vehicle file this process cannot read: forecast with the fallback, and say so
+        log.warning("cabin: forecasting with %s: the twin's vehicle %r cannot be loaded here: %s", fallback,
+                    published, exc)
         return _vehicle(fallback)
 
 
@@ -214,6 +219,16 @@ class CabinService:
         runtime = self._forecast.runtime_s if self._forecast and self.engine.active else None
         self._send(self.engine.check(self.now(), self.conditions(runtime)))
         self._publish_status()
+
+    async def ready(self, timeout_s: float = 10.0) -> None:
+        """Wait (bounded) until the twin, the body hardware, the media service and this service have published
+        their first values. Raises UnavailableError naming the signals still missing after ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while missing := [p for p, v in self.values(READY).items() if v is None]:
+            if time.monotonic() > deadline:
+                raise UnavailableError(f"the car did not start within {timeout_s:.0f} s: no value yet for "
+                                       f"{', '.join(missing)}")
+            await asyncio.sleep(0.01)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run the scene engine and the media service until ``stop`` is set."""

@@ -204,7 +204,8 @@ class TwinProvider:
     @staticmethod
     def published_paths() -> tuple[str, ...]:
         """Every path the twin publishes (measurements and the actual values of its actuators)."""
-        return (*_MEASURED, *ACTUATORS, TIME_SCALE, f"{TWIN}.Vehicle")
+        return (*_MEASURED, *ACTUATORS, TIME_SCALE, f"{TWIN}.Vehicle", "Vehicle.VehicleIdentification.Model",
+                "Vehicle.Powertrain.TractionBattery.GrossCapacity", f"{BAT}.NetCapacity")
 
     def signals(self) -> dict[str, Any]:
         """The twin's measurements in VSS paths and units."""
@@ -259,6 +260,10 @@ class TwinProvider:
             f"{TWIN}.AmbientTemperature": c.ambient_c,
             f"{TWIN}.TimeScale": self.time_scale,
             f"{TWIN}.Vehicle": self.vehicle_ref,
+            # what the car is, in VSS's own attributes (apps show these, e.g. the phone app's title)
+            "Vehicle.VehicleIdentification.Model": self.vehicle.name,
+            "Vehicle.Powertrain.TractionBattery.GrossCapacity": round(self.vehicle.battery.gross_kwh),
+            f"{BAT}.NetCapacity": round(self.vehicle.battery.usable_kwh),
         })
 
     def save(self, now_s: float) -> None:
