@@ -166,3 +166,17 @@ def test_parked_runtime_matches_stepping_the_twin() -> None:
     hvac_w = car.climate.cabin_ua_w_per_k * 31 / 2.0  # heat pump COP about 2 at -10 °C
     assert forecast_s == pytest.approx(energy_j / (car.climate.aux_w + 2 * SEAT_HEATER_W + hvac_w), rel=0.3)
     assert parked_runtime_s(car, state, controls, reserve_soc=0.5) == 0.0
+
+
+def test_front_seats_do_not_recline_far_while_moving(car: tuple) -> None:
+    broker, twin, body = car
+    twin.controls = replace(twin.controls, target_speed_kmh=30.0)
+    for _ in range(30):
+        twin.tick(0.1)
+    with pytest.raises(NotPermittedError, match="may not recline beyond 35° while the car is moving"):
+        broker.actuate(f"{SEAT}.Backrest.Recline", 45.0)
+    assert broker.get_target(f"{SEAT}.Backrest.Recline").value is None
+    broker.actuate(f"{SEAT}.Backrest.Recline", 25.0)  # a small adjustment is fine
+    broker.actuate("Vehicle.Cabin.Seat.Row2.PassengerSide.Backrest.Recline", 45.0)  # the rear seats may
+    body.tick(1.0)
+    assert value(broker, f"{SEAT}.Backrest.Recline") == pytest.approx(23.0)

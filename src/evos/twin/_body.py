@@ -5,9 +5,10 @@ the powertrain twin, ``TwinProvider``) serves yet, except the media player's (``
 served by the cabin's media service). It carries requests out like the hardware would: switches and set points take
 effect at once, motors (windows, shades, seat adjusters) move toward their target at a fixed rate and publish their
 position as they go, the horn sounds for half a second. Requests the hardware would refuse are refused before
-anything changes: a locked door or trunk cannot be opened, nor any of them while the car moves. The electric load of
-what is switched on (seat heaters, rear defroster, blower, lights) is added to the twin's auxiliary load. Positions
-and switch states persist in ``body.sqlite`` so a restarted car is as it was left.
+anything changes: a locked door or trunk cannot be opened, nor any of them while the car moves, nor may a front seat
+recline far while it moves. The electric load of what is switched on (seat heaters, rear defroster, blower, lights)
+is added to the twin's auxiliary load. Positions and switch states persist in ``body.sqlite`` so a restarted car is
+as it was left.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ _RANGES: dict[str, tuple[float, float]] = {  # travel of the seat motors (assume
     ".Seat.Row1.DriverSide.Position": (0.0, 300.0), ".Seat.Row1.PassengerSide.Position": (0.0, 300.0),
 }
 _OPENINGS = re.compile(r"Vehicle\.Cabin\.Door\.Row\d\.\w+|Vehicle\.Body\.Trunk\.\w+")  # doors and trunks
+# A reclined occupant can slide under the lap belt ("submarining"); car makers limit front-seat recline on the move.
+MAX_RECLINE_MOVING_DEG = 35.0  # assumed limit: the usual driving posture (20-25°) plus a margin
 _SWITCH_TARGETS = {"OPEN": 100, "ONE_SHOT_OPEN": 100, "CLOSE": 0, "ONE_SHOT_CLOSE": 0}
 
 
@@ -176,6 +179,10 @@ class BodyProvider:
         """Refuse what the hardware would refuse (before anything changes)."""
         moving = _speed_kmh(self.broker) > 0.5
         for path, value in batch.items():
+            if moving and path.startswith("Vehicle.Cabin.Seat.Row1.") and path.endswith(".Backrest.Recline") \
+                    and float(value) > MAX_RECLINE_MOVING_DEG:
+                raise NotPermittedError(f"{path}: a front seat may not recline beyond {MAX_RECLINE_MOVING_DEG:g}° "
+                                        "while the car is moving", path=path)
             if not (path.endswith(".IsOpen") and value is True):
                 continue
             base = path.rsplit(".", 1)[0]
