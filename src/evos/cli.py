@@ -14,6 +14,7 @@ import typer
 import evos
 from evos import datadir
 from evos._console import console, fail
+from evos.adas import ADAS_OVERLAY, AdasService
 from evos.adas._cli import app as adas_app
 from evos.broker import DEFAULT_ADDRESS, Broker
 from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, register, serve_command
@@ -67,8 +68,9 @@ def up_command(
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
 ) -> None:
-    """Run the whole car in one process: the broker with the VSS 6.0 catalog, the digital twin (parked) and its
-    body hardware (locks, windows, seats, lights...)."""
+    """Run the whole car in one process: the broker with the VSS 6.0 catalog, the digital twin (parked), its body
+    hardware (locks, windows, seats, lights...), driver assistance (cruise control on the broker), the cabin
+    (scenes, media) and the web server (the owner's phone app and the centre screen)."""
     try:
         car = load_vehicle(vehicle)
     except EvosError as exc:
@@ -87,6 +89,7 @@ def up_command(
                       f"{twin.state.odometer_m / 1e3:.1f} km, {'plugged in' if plugged_in else 'parked'}",
                       highlight=False)
         cabin = CabinService(broker, home, on_load=partial(twin.set_cabin_load, source="media"))
+        adas = AdasService(broker)
         config = CompanionConfig(database_url=database_url or CompanionConfig.for_data_dir(home).database_url,
                                  host=http_host, port=int(http_port))
         companion = CompanionService(broker, config, extra_routers=[cabin_router(cabin)])
@@ -101,9 +104,10 @@ def up_command(
                               f"http://{http_host}:{companion.port}/cabin/ (centre screen)", highlight=False)
             await stopping
 
-        return [twin.run, body.run, cabin.run, companion.run, announce]
+        return [twin.run, body.run, cabin.run, adas.run, companion.run, announce]
 
-    serve_command("evos car", address, vss, [TWIN_OVERLAY, CABIN_OVERLAY, COMPANION_OVERLAY, *(overlay or [])],
+    serve_command("evos car", address, vss, [TWIN_OVERLAY, CABIN_OVERLAY, ADAS_OVERLAY, COMPANION_OVERLAY,
+                                             *(overlay or [])],
                   jwt_public_key, tls_cert, tls_key, directory, apps)
 
 

@@ -4,7 +4,8 @@ Public API: the controllers ``AccController``, ``AebController`` and ``HighwayPi
 lateral parts (``LaneCentring``, ``LaneChange``), the sensor interfaces ``ObjectSensor``/``RadarSensor`` and
 ``LaneSensor``, the road (``Road``, ``Segment``) and traffic (``TrafficSpec``), the highway-env check
 (``run_highway_env``), scenarios (``Scenario``, ``load_scenario``), ``simulate(scenario)`` and the
-built-in suites (``run_suite("euro-ncap-ccr")``). Everything is synchronous and deterministic for a given seed.
+built-in suites (``run_suite("euro-ncap-ccr")``). Everything is synchronous and deterministic for a given seed,
+except ``AdasService(broker)``: the app in the running car (``evos up``), with the signals of ``ADAS_OVERLAY``.
 """
 
 from evos.adas._acc import AccCommand, AccController, AccMode, Observation
@@ -24,16 +25,21 @@ from evos.adas._pilot import HighwayPilot, PilotCommand, PilotParams
 from evos.adas._road import Road, Segment
 from evos.adas._scenario import EgoSpec, Scenario, ScenarioFileError, TargetAction, TargetSpec, load_scenario
 from evos.adas._sensor import ObjectSensor, ObjectTruth, RadarSensor, SensorFrame, Track
+from evos.adas._service import OVERLAY as ADAS_OVERLAY
+from evos.adas._service import AdasService, AdasServiceConfig
 from evos.adas._sim import RunResult, simulate
 from evos.adas._suite import SUITES, SuiteRun, run_suite, suite_scenarios, summary
 from evos.adas._traffic import IdmParams, MobilParams, TrafficSpec
 
 __all__ = [
+    "ADAS_OVERLAY",
     "SUITES",
     "AccCommand",
     "AccController",
     "AccMode",
     "AccParams",
+    "AdasService",
+    "AdasServiceConfig",
     "AebCommand",
     "AebController",
     "AebParams",

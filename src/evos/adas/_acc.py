@@ -112,9 +112,18 @@ class AccController:
         self._last_accel = None
         return True
 
+    def cancel(self) -> None:
+        """CANCEL (or the brake pedal): stop controlling, stay armed in standby."""
+        if self.mode in (AccMode.ACTIVE, AccMode.OVERRIDE):
+            self.mode = AccMode.STANDBY
+
     def set_time_gap(self, time_gap_s: float) -> None:
         """Select the time gap (1.0-2.5 s); InvalidArgumentError otherwise."""
         self.params = dataclasses.replace(self.params, time_gap_s=time_gap_s)
+
+    def set_speed(self, set_speed_mps: float) -> None:
+        """Change the set speed (0-60 m/s) in any mode; InvalidArgumentError otherwise."""
+        self.params = dataclasses.replace(self.params, set_speed_mps=set_speed_mps)
 
     # ---- control ------------------------------------------------------------------------------
     def _transition(self, obs: Observation) -> None:

@@ -85,6 +85,9 @@ class LateralParams:
     """Lane centring (curvature feed-forward + offset/heading feedback) and lane-change rules."""
 
     natural_freq_rad_s: float = 0.6  # of the lateral error dynamics (assumed: ~10 s settling, no overshoot)
+    tracking_freq_rad_s: float = 1.0  # assumed: stiffer while following a lane change or returning after an abort
+    settled_m: float = 0.2  # an abort ends when the ego is this close to its lane centre, moving sideways
+    # slower than this many m/s (and at least 1 s has passed)
     damping: float = 0.9
     min_speed_mps: float = 5.0  # below this the gains stay those of this speed
     max_lat_accel_mps2: float = 3.0  # ISO 11270 (opendbc ISO_LATERAL_ACCEL)
@@ -97,7 +100,8 @@ class LateralParams:
     time_gap_s: float = 1.0  # UN R79 t_G
 
     def __post_init__(self) -> None:
-        _check(self, {"natural_freq_rad_s": (0.05, 5.0), "damping": (0.1, 3.0), "min_speed_mps": (0.5, 30.0),
+        _check(self, {"natural_freq_rad_s": (0.05, 5.0), "tracking_freq_rad_s": (0.05, 5.0),
+                      "settled_m": (0.01, 1.0), "damping": (0.1, 3.0), "min_speed_mps": (0.5, 30.0),
                       "max_lat_accel_mps2": (0.1, 3.0), "max_lat_jerk_mps3": (0.1, 5.0),
                       "lane_change_s": (1.0, 5.0), "min_signal_s": (0.0, 5.0), "max_wait_s": (0.5, 30.0),
                       "reaction_s": (0.0, 3.0), "rear_decel_mps2": (0.5, 10.0), "time_gap_s": (0.0, 5.0)})
@@ -116,13 +120,15 @@ class LaneCentring:
     def command(self, now_s: float, speed_mps: float, frame: LaneFrame,
                 reference: tuple[float, float, float] = (0.0, 0.0, 0.0), position_m: float | None = None) -> float:
         """Curvature that steers the ego onto ``reference`` = (offset m, its rate m/s, its acceleration m/s²)
-        relative to the lane; ``position_m`` replaces the camera offset (during a lane change)."""
+        relative to the lane; ``position_m`` replaces the camera offset (during a lane change, which is tracked
+        with the stiffer ``tracking_freq_rad_s``)."""
         p = self.params
         v = max(speed_mps, p.min_speed_mps)
         ref_d, ref_rate, ref_acc = reference
         pos = frame.offset_m if position_m is None else position_m
-        k_d = p.natural_freq_rad_s**2 / v**2
-        k_psi = 2 * p.damping * p.natural_freq_rad_s / v
+        omega = p.natural_freq_rad_s if position_m is None else p.tracking_freq_rad_s
+        k_d = omega**2 / v**2
+        k_psi = 2 * p.damping * omega / v
         heading_ref = math.atan2(ref_rate, v)
         kappa = (frame.curvature_per_m + ref_acc / v**2 - k_d * (pos - ref_d)
                  - k_psi * (frame.heading_rad - heading_ref))
@@ -150,7 +156,12 @@ def critical_gaps_m(p: LateralParams, speed_mps: float, track_speed_mps: float) 
 
 def gap_free(p: LateralParams, speed_mps: float, frame: SensorFrame, lane_centre_m: float, lane_width_m: float,
              ego_length_m: float) -> bool:
-    """Whether no track on the lane centred ``lane_centre_m`` (relative to the ego) is within its critical gap."""
+    """Whether no track on the lane centred ``lane_centre_m`` (relative to the ego) is within its critical gap.
+
+    Never without rear coverage: a car beside or behind the ego would be invisible (UN R79 ACSF-C needs rear
+    detection for a lane change)."""
+    if not frame.rear_covered:
+        return False
     for t in frame.tracks:
         if abs(t.lateral_m - lane_centre_m) > lane_width_m / 2:
             continue
@@ -183,6 +194,7 @@ class LaneChange:
         self._move: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)  # start_s, from, to, duration
         self._shift = 0  # lane lines crossed since the request (+left)
         self._last_offset: float | None = None
+        self._aborted_s = 0.0
         self.started_s: float | None = None
 
     def request(self, direction: int, now_s: float) -> bool:
@@ -225,13 +237,19 @@ class LaneChange:
             self.state, self.started_s = LaneChangeState.MOVING, now_s
             self._move = (now_s, pos, self.direction * w, p.lane_change_s)
         elif self.state is LaneChangeState.MOVING and not free and abs(pos) < (w - self.ego_width_m) / 2:
-            self.state = LaneChangeState.ABORTING
-            self._move = (now_s, pos, 0.0, max(p.lane_change_s * abs(pos) / w * 1.5, 1.5))
+            self.state, self._aborted_s = LaneChangeState.ABORTING, now_s
+        if self.state is LaneChangeState.ABORTING:
+            # back to the original lane's centre with the tracking gains, from wherever the move had got to (a
+            # profile from the position alone would ignore the lateral speed the ego already has)
+            settled = abs(pos) < p.settled_m and abs(lanes.heading_rad) * speed_mps < p.settled_m  # m, m/s
+            if (settled and now_s - self._aborted_s >= 1.0) or now_s - self._aborted_s > p.max_wait_s:
+                self.state, self.outcome = LaneChangeState.IDLE, "aborted"
+                return None
+            return pos, (0.0, 0.0, 0.0)
         start, d0, d1, duration = self._move
         share = (now_s - start) / duration
         if share >= 1.0:
-            self.outcome = "done" if self.state is LaneChangeState.MOVING else "aborted"
-            self.state = LaneChangeState.IDLE
+            self.state, self.outcome = LaneChangeState.IDLE, "done"
             return None
         k = math.pi / duration
         half = (d1 - d0) / 2

@@ -75,6 +75,13 @@ class HighwayPilot:
         self.centring.reset()
         return True
 
+    def cancel(self) -> None:
+        """CANCEL: from active or override back to standby (the driver hands nothing back to engage again)."""
+        if self.mode in (AccMode.ACTIVE, AccMode.OVERRIDE):
+            self.mode = AccMode.STANDBY
+            self.acc.cancel()
+            self.lane_change.cancel()
+
     def request_lane_change(self, direction: int, now_s: float) -> bool:
         """The indicator stalk: +1 left, -1 right; only while active."""
         return self.mode is AccMode.ACTIVE and self.lane_change.request(direction, now_s)

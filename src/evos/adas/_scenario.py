@@ -130,7 +130,7 @@ class EgoSpec:
 @dataclass(frozen=True)
 class Scenario:
     """One test: ego, targets, duration and rate, sensor and seed; ``end_when_matched`` ends a run as Euro NCAP
-    does once AEB has braked and the ego is no faster than the object ahead (or stopped)."""
+    does once AEB has braked and the ego is no faster than the object ahead, or once the ego stands still behind it."""
 
     name: str
     ego: EgoSpec

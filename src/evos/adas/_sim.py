@@ -22,7 +22,7 @@ from evos.adas._lateral import LaneCentring, LaneChangeState, LaneFrame, LaneSen
 from evos.adas._params import AccParams, AebParams, EgoLimits
 from evos.adas._pilot import HighwayPilot, PilotParams
 from evos.adas._scenario import Scenario
-from evos.adas._sensor import ObjectTruth, RadarSensor, visible
+from evos.adas._sensor import FEW_OBJECTS, ObjectTruth, RadarSensor, visible
 from evos.adas._traffic import Fleet, place_traffic
 from evos.twin import Vehicle, drive_force_limit_n, load_vehicle
 
@@ -127,6 +127,9 @@ class _Ego:
 
     def __post_init__(self) -> None:
         self._limit_n = _force_table(self.car)
+        road = self.car.resistance  # computed properties of the twin: read once, not every step
+        self._road_n = (road.f0_n, road.f1_n_per_mps, road.f2_n_per_mps2)
+        self._mass_kg = self.car.inertial_mass_kg
 
     def drive_limit_n(self, speed_mps: float) -> float:
         """Maximum drive force at ``speed_mps`` (N), interpolated in the table."""
@@ -136,9 +139,9 @@ class _Ego:
 
     def step(self, demand_mps2: float, curvature_per_m: float | None, road_kappa_per_m: float, dt_s: float) -> None:
         """Advance by ``dt_s``; ``curvature_per_m`` None: no lateral dynamics (the ego stays on its line)."""
-        v, road = self.v_mps, self.car.resistance
-        road_n = road.f0_n + road.f1_n_per_mps * v + road.f2_n_per_mps2 * v * v
-        max_accel = (self.drive_limit_n(v) - road_n) / self.car.inertial_mass_kg
+        v = self.v_mps
+        f0, f1, f2 = self._road_n
+        max_accel = (self.drive_limit_n(v) - (f0 + f1 * v + f2 * v * v)) / self._mass_kg
         target = min(max(demand_mps2, -self.limits.max_brake_mps2), max_accel)
         self.a_act_mps2 += (target - self.a_act_mps2) * self.lag
         v_new = max(v + self.a_act_mps2 * dt_s, 0.0)
@@ -303,18 +306,44 @@ class _Scene:
 
 
 def _measure(truth: ObjectTruth, half_widths: np.ndarray, ego_length_m: float, lane_width_m: float,
-             speed_mps: float) -> tuple[float, float, float, float | None]:
-    """(gap to the nearest car in lane m or nan, TTC s, time gap s, impact speed m/s if bodies touch)."""
-    r, rate, lat = truth.range_m, truth.range_rate_mps, np.abs(truth.lateral_m)
-    overlapping = lat < half_widths
-    closing = overlapping & (r > 0) & (rate < 0)
-    ttc = float(np.min(r[closing] / -rate[closing])) if closing.any() else math.inf
-    ahead = (lat <= lane_width_m / 2) & (r > 0)
-    lane_gap = float(r[ahead].min()) if ahead.any() else math.nan
-    time_gap = lane_gap / speed_mps if speed_mps > 1.0 and ahead.any() else math.inf
-    touching = overlapping & (r <= 0) & (r > -(ego_length_m + truth.length_m))
-    impact = float(np.max(-rate[touching])) if touching.any() else None
+             speed_mps: float, ego_d_m: float) -> tuple[float, float, float, float | None]:
+    """(gap to the in-path lead m or nan, TTC s, time gap s, impact speed m/s if bodies touch).
+
+    The in-path lead is the nearest vehicle ahead whose centre is in the lane the ego's centre is in (road frame):
+    while the ego changes lanes, cars in the lane it has not yet entered do not count for the time gap.
+    """
+    ego_lane = round(ego_d_m / lane_width_m)
+    if len(truth.range_m) <= FEW_OBJECTS:
+        lane_gap, ttc, impact = _measure_few(truth, half_widths, ego_length_m, lane_width_m, ego_d_m, ego_lane)
+    else:
+        r, rate, lat = truth.range_m, truth.range_rate_mps, np.abs(truth.lateral_m)
+        overlapping = lat < half_widths
+        closing = overlapping & (r > 0) & (rate < 0)
+        ttc = float(np.min(r[closing] / -rate[closing])) if closing.any() else math.inf
+        ahead = (np.rint((truth.lateral_m + ego_d_m) / lane_width_m) == ego_lane) & (r > 0)
+        lane_gap = float(r[ahead].min()) if ahead.any() else math.nan
+        touching = overlapping & (r <= 0) & (r > -(ego_length_m + truth.length_m))
+        impact = float(np.max(-rate[touching])) if touching.any() else None
+    time_gap = lane_gap / speed_mps if speed_mps > 1.0 and not math.isnan(lane_gap) else math.inf
     return lane_gap, ttc, time_gap, impact
+
+
+def _measure_few(truth: ObjectTruth, half_widths: np.ndarray, ego_length_m: float, lane_width_m: float,
+                 ego_d_m: float, ego_lane: int) -> tuple[float, float, float | None]:
+    """``_measure`` in plain Python for a handful of objects, where numpy's per-call cost dominates."""
+    lane_gap, ttc, impact = math.nan, math.inf, None
+    for r, rate, lat, half_width, length in zip(truth.range_m.tolist(), truth.range_rate_mps.tolist(),
+                                                truth.lateral_m.tolist(), half_widths.tolist(),
+                                                truth.length_m.tolist(), strict=True):
+        overlapping = abs(lat) < half_width
+        if r > 0:
+            if overlapping and rate < 0:
+                ttc = min(ttc, r / -rate)
+            if round((lat + ego_d_m) / lane_width_m) == ego_lane and not r >= lane_gap:
+                lane_gap = r
+        elif overlapping and r > -(ego_length_m + length):
+            impact = -rate if impact is None else max(impact, -rate)
+    return lane_gap, ttc, impact
 
 
 def simulate(scenario: Scenario, *, oracle: bool = False, vehicle: Vehicle | None = None) -> RunResult:
@@ -330,7 +359,7 @@ def simulate(scenario: Scenario, *, oracle: bool = False, vehicle: Vehicle | Non
     functions = _Functions(scenario, oracle)
     ego, limits, w = scene.ego, scene.limits, scenario.road.lane_width_m
     rows: list[tuple[float, ...]] = []
-    tgt_rows: list[np.ndarray] = []
+    tgt_rows: list[tuple[float, ...]] = []
     collision, impact, min_ttc, min_tg = False, 0.0, math.inf, math.inf
     max_stage, fcw_time, braked = AebStage.IDLE, None, False
     oracle_from_s: float | None = None
@@ -358,16 +387,17 @@ def simulate(scenario: Scenario, *, oracle: bool = False, vehicle: Vehicle | Non
             lane_changes += outcome == "done"
             aborted += outcome == "aborted"
         last_state = state
-        lane_gap, ttc, time_gap, impact_now = _measure(truth, scene.half_widths, limits.length_m, w, v)
+        lane_gap, ttc, time_gap, impact_now = _measure(truth, scene.half_widths, limits.length_m, w, v, ego.d_m)
         min_ttc, min_tg = min(min_ttc, ttc), min(min_tg, time_gap)
         if impact_now is not None:
             collision, impact = True, impact_now
         rows.append((now, v, ego.a_mps2, demand, lane_gap, float(stage), float(alone), ego.d_m,
                      v * v * ego.kappa_per_m, float(steering), float(LC_CODES[state])))
         if scene.n_scripted:
-            tgt_rows.append(np.concatenate([scene.fleet.v[1:1 + scene.n_scripted],
-                                            scene.fleet.d[1:1 + scene.n_scripted]]))
-        if collision or k == steps or (scenario.end_when_matched and braked and _matched(truth, scene, v)):
+            tgt_rows.append((*scene.fleet.v[1:1 + scene.n_scripted].tolist(),
+                             *scene.fleet.d[1:1 + scene.n_scripted].tolist()))
+        ended = scenario.end_when_matched and (braked or v <= 0.0) and _matched(truth, scene, v)
+        if collision or k == steps or ended:
             break
         scene.step(now, dt, demand, curvature)
     return _result(scenario, rows, tgt_rows, (collision, impact, min_ttc, min_tg), max_stage, fcw_time,
@@ -389,7 +419,7 @@ def _matched(truth: ObjectTruth, scene: _Scene, speed_mps: float) -> bool:
                                                                                  truth.range_rate_mps[ahead])) + 1e-9)
 
 
-def _result(scenario: Scenario, rows: list[tuple[float, ...]], tgt_rows: list[np.ndarray],
+def _result(scenario: Scenario, rows: list[tuple[float, ...]], tgt_rows: list[tuple[float, ...]],
             outcome: tuple[bool, float, float, float], max_stage: AebStage, fcw_time: float | None,
             set_speed: float, duration_s: float, changes: tuple[int, int, int]) -> RunResult:
     collision, impact, min_ttc, min_tg = outcome

@@ -115,10 +115,13 @@ def un_r157_cut_in() -> list[Scenario]:
     return cells
 
 
-def with_acc(scenario: Scenario) -> Scenario:
-    """The same cell with ACC on at the initial speed (AEB stays on); it runs to its duration."""
+def with_acc(scenario: Scenario, end_at_standstill: bool = False) -> Scenario:
+    """The same cell with ACC on at the initial speed (AEB stays on); it runs to its duration, or with
+    ``end_at_standstill`` ends as the AEB run does once the ego stands behind the object (then it would only wait
+    there, which ``progress`` would count as lost progress)."""
     return replace(scenario, name=f"{scenario.name} ACC", ego=replace(scenario.ego, acc=True),
-                   end_when_matched=False, tags={**scenario.tags, "mode": "acc"})
+                   end_when_matched=end_at_standstill and scenario.end_when_matched,
+                   tags={**scenario.tags, "mode": "acc"})
 
 
 CUT_OUT_EGO_KMH = (50, 70, 90, 110)
@@ -204,21 +207,22 @@ def dense_traffic() -> list[Scenario]:
         tags={"test": "dense-traffic", "mode": "pilot", "seed": str(seed)}) for seed in DENSE_SEEDS]
 
 
-# name -> (cells, whether each cell runs twice: AEB only, then with ACC on)
-SUITES: dict[str, tuple[Callable[[], list[Scenario]], bool]] = {
-    "euro-ncap-ccr": (euro_ncap_ccr, True), "un-r157-cut-in": (un_r157_cut_in, True), "cut-out": (cut_out, True),
-    "stop-and-go": (stop_and_go, False), "curves": (curves, False), "dense-traffic": (dense_traffic, False)}
+# name -> (cells, whether each cell runs twice: AEB only, then with ACC on; whether the ACC run ends at standstill)
+SUITES: dict[str, tuple[Callable[[], list[Scenario]], bool, bool]] = {
+    "euro-ncap-ccr": (euro_ncap_ccr, True, False), "un-r157-cut-in": (un_r157_cut_in, True, False),
+    "cut-out": (cut_out, True, True), "stop-and-go": (stop_and_go, False, False), "curves": (curves, False, False),
+    "dense-traffic": (dense_traffic, False, False)}
 
 
 def suite_scenarios(name: str) -> list[Scenario]:
     """Every scenario of a built-in suite (the AEB suites: each cell with AEB only, then with ACC on)."""
     if name not in SUITES:
         raise InvalidArgumentError(f"unknown suite {name!r}: known {', '.join(SUITES)}")
-    factory, both = SUITES[name]
+    factory, both, end_at_standstill = SUITES[name]
     if not both:
         return factory()
     cells = [replace(s, tags={**s.tags, "mode": "aeb"}) for s in factory()]
-    return cells + [with_acc(s) for s in cells]
+    return cells + [with_acc(s, end_at_standstill) for s in cells]
 
 
 def best_case_impact_mps(scenario: Scenario) -> float:

@@ -1,9 +1,15 @@
 """Background traffic: IDM car following and MOBIL lane changes, vectorised over every vehicle of the scene.
 
-Models and parameters from Treiber & Kesting, *Traffic Flow Dynamics* (Springer 2013): the Intelligent Driver
-Model (ch. 11, eq. 11.3-11.4; highway parameters of Table 11.2: v0 = 120 km/h, T = 1.0 s, s0 = 2 m, a = 1.0 m/s²,
-b = 1.5 m/s², δ = 4) and the lane-changing model MOBIL (ch. 14.3; Kesting, Treiber & Helbing, Transp. Res. Rec.
-1999, 2007: safe braking b_safe = 4 m/s², switching threshold Δa_th = 0.1 m/s², keep-right bias a_bias = 0.3 m/s²).
+Models: the Intelligent Driver Model (Treiber, Hennecke & Helbing 2000; Treiber & Kesting, *Traffic Flow Dynamics*,
+Springer 2013, ch. 11) and the lane-changing model MOBIL (Kesting, Treiber & Helbing, Transp. Res. Rec. 1999, 2007).
+Parameters, checked against public sources (see docs/adas.md, "Traffic parameters"):
+
+- IDM s0 = 2 m and δ = 4 are in every published set; T = 1.0 s, a = 1.0 m/s², b = 1.5 m/s² are assumed (cited
+  before as the book's Table 11.2 highway set, which could not be checked here); they lie within the published
+  sets: T 1.4-1.8 s, a 0.3-1.0 m/s², b 1.67-3 m/s².
+- MOBIL b_safe = 4 m/s², Δa_th = 0.2 m/s², right-lane bias 0.2 m/s² and politeness 0..0.5 as on Treiber's MOBIL
+  page (www.vwi.tu-dresden.de/~treiber/MicroApplet/MOBIL.html, as copied in 2005); traffic-simulation.de's source
+  (js/control_gui.js) uses b_safe = 4, Δa_th = 0.4, bias 0.05 (cars), politeness 0.1.
 
 A vehicle whose body covers two lanes (changing lanes) counts in both: it follows the nearest vehicle ahead in
 either and is seen by the followers in both. Arrays are indexed by vehicle; functions are pure.
@@ -26,7 +32,7 @@ LANE_KEY = 1.0e6  # sort key = lane * LANE_KEY + position: positions stay within
 
 @dataclass(frozen=True)
 class IdmParams:
-    """IDM: desired speed is per vehicle (see TrafficSpec); the rest as Treiber & Kesting Table 11.2 (highway)."""
+    """IDM: desired speed is per vehicle (see TrafficSpec); the rest see the module docstring."""
 
     time_gap_s: float = 1.0
     min_gap_m: float = 2.0
@@ -43,11 +49,11 @@ class IdmParams:
 class MobilParams:
     """MOBIL lane changes (Kesting, Treiber & Helbing 2007); decisions every ``decision_interval_s``."""
 
-    politeness: float = 0.2  # assumed: within the paper's realistic range 0..0.5
-    threshold_mps2: float = 0.1
-    safe_decel_mps2: float = 4.0
-    keep_right_bias_mps2: float = 0.3
-    decision_interval_s: float = 1.0  # assumed: drivers reconsider about once a second (as highway-env)
+    politeness: float = 0.2  # assumed: within Treiber's "realistic" range 0..0.5
+    threshold_mps2: float = 0.2  # Treiber's MOBIL page
+    safe_decel_mps2: float = 4.0  # Treiber's MOBIL page; traffic-simulation.de
+    keep_right_bias_mps2: float = 0.2  # Treiber's MOBIL page (European keep-right rule)
+    decision_interval_s: float = 1.0  # as highway-env 1.12.1 (IDMVehicle.LANE_CHANGE_DELAY = 1.0 s)
     lane_change_s: float = 4.0  # assumed: duration of the lateral move (typical 3-6 s on motorways)
 
     def __post_init__(self) -> None:
@@ -206,6 +212,7 @@ class Fleet:
         self.lane_width_m = lane_width_m
         self.lane = np.rint(self.d / lane_width_m).astype(np.int64)  # the lane each vehicle drives in or heads to
         self.lc_t0 = np.full(n, np.nan)  # lateral moves: start time, duration, from and to
+        self.moves_under_way = False
         self.lc_dur = np.ones(n)
         self.lc_d0 = self.d.copy()
         self.lc_d1 = self.d.copy()
@@ -226,6 +233,7 @@ class Fleet:
                            duration_s: float) -> None:
         self.lc_t0[i], self.lc_dur[i], self.lc_d0[i], self.lc_d1[i] = now_s, duration_s, self.d[i], to_d_m
         self.lane[i] = np.rint(np.asarray(to_d_m) / self.lane_width_m)
+        self.moves_under_way = True
 
     def decide_lanes(self, now_s: float, index: LaneIndex, acc_now: np.ndarray, lanes: tuple[int, int]) -> None:
         """MOBIL for the IDM vehicles that are not moving sideways: change lane where it pays and is safe."""
@@ -280,15 +288,20 @@ class Fleet:
 
     def move(self, now_s: float, dt_s: float, curvature_per_m: np.ndarray | None) -> None:
         """Advance every vehicle but the ego by ``dt_s`` (accelerations in ``self.a``; no reversing)."""
-        v_new = np.maximum(self.v + self.a * dt_s, 0.0)
-        ds = (self.v + v_new) / 2 * dt_s
+        v_new = self.v + self.a * dt_s
+        np.maximum(v_new, 0.0, out=v_new)  # in place: with few vehicles the cost is per numpy call
+        ds = self.v + v_new
+        ds *= dt_s / 2
         if curvature_per_m is not None:  # along an inner lane a car covers more reference-line length
-            ds = ds / (1 - self.d * curvature_per_m)
+            ds /= 1 - self.d * curvature_per_m
         ds[0] = 0.0
         v_new[0] = self.v[0]
         self.s += ds
         self.v = v_new
+        if not self.moves_under_way:  # most steps: nobody moves sideways, skip the bookkeeping
+            return
         moving = np.flatnonzero(~np.isnan(self.lc_t0))
+        self.moves_under_way = len(moving) > 0
         if len(moving):
             share = np.minimum((now_s + dt_s - self.lc_t0[moving]) / self.lc_dur[moving], 1.0)
             d0, d1 = self.lc_d0[moving], self.lc_d1[moving]

@@ -1,0 +1,280 @@
+"""The driver-assistance app in the running car (``evos up``): the highway pilot's ACC and the AEB on the broker.
+
+It talks only through the broker. It reads ``Vehicle.Speed``, ``Vehicle.Acceleration.Longitudinal`` and the
+driver's pedals (the twin's ``Vehicle.Evos.Twin.Driver.{BrakePedal,AcceleratorPedal}``, target or actual), and
+serves the set points as actuators: VSS 6.0 ``Vehicle.ADAS.CruiseControl.{IsEnabled, IsActive, SpeedSet,
+AdaptiveIntervalSet}`` and ``Vehicle.ADAS.EBA.IsEnabled``, plus ``Vehicle.Evos.ADAS.TimeGap`` (seconds) from
+``data/adas-overlay.vspec``. It publishes the state: ``CruiseControl.IsError``, ``EBA.IsEngaged``/``IsError`` and the
+overlay's ``Vehicle.Evos.ADAS.{State, ForwardCollisionWarning, FaultReason}``.
+
+Driving: the twin has a driver model that tracks ``Vehicle.Evos.Twin.Driver.TargetSpeed`` (km/h; −1 hands back
+to the pedals). While the pilot is active the service integrates the ACC's acceleration demand (ISO 15622 limits,
+jerk-limited) into a reference speed and actuates it as the target speed, so the car follows the ACC's profile
+instead of jumping to the set speed. The running car has no traffic: unless an object list is plugged in
+(``objects=``), the road ahead is free. An AEB demand is carried out with the twin's brake pedal (9 m/s² at 100 %).
+
+Transitions are the :class:`HighwayPilot`'s: the brake pedal cancels to standby and the target speed is handed
+back; the accelerator beyond ``accelerator_override_pct`` is a temporary override (the pilot stops actuating and
+resumes from the current speed when it is released); ``Vehicle.Speed`` missing or older than ``stale_after_s``
+→ fault (target handed back) → standby once it is fresh again (the driver must engage again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from evos.adas._acc import AccMode, Observation
+from evos.adas._aeb import AebController, AebStage
+from evos.adas._lateral import LaneFrame
+from evos.adas._params import AccParams, _check
+from evos.adas._pilot import HighwayPilot
+from evos.adas._sensor import SensorFrame
+from evos.broker import Broker
+from evos.errors import EvosError, InvalidValueError, NotPermittedError
+
+log = logging.getLogger("evos.adas")
+OVERLAY = Path(str(resources.files("evos.adas").joinpath("data", "adas-overlay.vspec")))
+
+CC = "Vehicle.ADAS.CruiseControl"
+EBA = "Vehicle.ADAS.EBA"
+EVOS = "Vehicle.Evos.ADAS"
+SPEED = "Vehicle.Speed"
+ACCEL = "Vehicle.Acceleration.Longitudinal"
+DRIVER = "Vehicle.Evos.Twin.Driver"
+TARGET_SPEED = f"{DRIVER}.TargetSpeed"
+BRAKE_PEDAL = f"{DRIVER}.BrakePedal"
+ACCELERATOR_PEDAL = f"{DRIVER}.AcceleratorPedal"
+TIME_SCALE = "Vehicle.Evos.Twin.TimeScale"
+PROVIDED = (f"{CC}.IsEnabled", f"{CC}.IsActive", f"{CC}.SpeedSet", f"{CC}.AdaptiveIntervalSet", f"{EBA}.IsEnabled",
+            f"{EVOS}.TimeGap")
+MAX_STEP_S = 0.2  # car time one control step may integrate (the twin publishes every 0.1 s of car time)
+HAND_BACK_KMH = -1.0  # TargetSpeed −1: the twin's driver model lets go, the pedals drive
+FULL_PEDAL_MPS2 = 9.0  # the twin's brake pedal at 100 % (docs/twin.md: "a full brake pedal gives 9 m/s²")
+# AdaptiveIntervalSet is a level ("commonly 1-5 with 1 being closest", VSS 6.0); evos maps it onto its time gaps
+# (ISO 15622 asks for at least one setting in 1.0-2.5 s; the steps between are assumed, evenly spread)
+INTERVAL_TIME_GAPS_S = {1: 1.0, 2: 1.4, 3: 1.8, 4: 2.2, 5: 2.5}
+
+
+@dataclass(frozen=True)
+class AdasServiceConfig:
+    """Tunables of the driver-assistance app in the car."""
+
+    stale_after_s: float = 0.5  # Vehicle.Speed older than this (wall time) is a fault
+    accelerator_override_pct: float = 10.0  # assumed: a pedal press beyond this is the driver taking over
+    min_set_speed_kmh: float = 30.0  # assumed typical ACC set-speed range (stop-and-go still follows to 0)
+    max_set_speed_kmh: float = 180.0
+    poll_s: float = 0.1  # how often staleness is checked when no speed update arrives
+
+    def __post_init__(self) -> None:
+        _check(self, {"stale_after_s": (0.05, 10.0), "accelerator_override_pct": (1.0, 100.0),
+                      "min_set_speed_kmh": (0.0, 200.0), "max_set_speed_kmh": (10.0, 216.0),
+                      "poll_s": (0.01, 1.0)})
+
+
+def _level_for(time_gap_s: float) -> int:
+    """The AdaptiveIntervalSet level whose time gap is nearest."""
+    return min(INTERVAL_TIME_GAPS_S, key=lambda level: abs(INTERVAL_TIME_GAPS_S[level] - time_gap_s))
+
+
+class AdasService:
+    """ACC (the highway pilot's longitudinal part) and AEB on an in-process broker carrying ``ADAS_OVERLAY`` and
+    the twin overlay; ``run(stop)`` follows ``Vehicle.Speed`` until ``stop`` is set.
+
+    ``objects(now_s) -> SensorFrame``: the forward object list (radar/camera), if one is fitted; without it the
+    road ahead is free. Raises AlreadyProvidedError when another app provides the set points.
+    """
+
+    def __init__(self, broker: Broker, config: AdasServiceConfig | None = None,
+                 objects: Callable[[float], SensorFrame] | None = None, acc: AccParams | None = None) -> None:
+        self.broker = broker
+        self.config = config or AdasServiceConfig()
+        self.pilot = HighwayPilot(acc)
+        self.aeb = AebController()
+        self.objects = objects
+        self.aeb_enabled = True
+        self.now_s = 0.0  # car time (the twin's time scale applied), for the controllers
+        self.fault_reason = ""
+        self._speed_set_kmh: float | None = None
+        self._v_ref_mps: float | None = None  # the reference speed while the pilot drives
+        self._aeb_pedal_pct = 0  # brake pedal the AEB holds (told apart from the driver's)
+        self._aeb_stage = AebStage.IDLE
+        self._last_wall_s: float | None = None
+        self._published: dict[str, Any] = {}
+        self._provision = broker.provide(PROVIDED, self._on_actuate, check=self._check)
+
+    # ---- set points ------------------------------------------------------------------------------------------
+    def _check(self, batch: dict[str, Any]) -> None:
+        c = self.config
+        speed_set = batch.get(f"{CC}.SpeedSet")
+        if speed_set is not None and not c.min_set_speed_kmh <= speed_set <= c.max_set_speed_kmh:
+            raise InvalidValueError(f"{CC}.SpeedSet: value {speed_set} is outside the set-speed range "
+                                    f"[{c.min_set_speed_kmh:g}, {c.max_set_speed_kmh:g}] km/h", path=f"{CC}.SpeedSet")
+        level = batch.get(f"{CC}.AdaptiveIntervalSet")
+        if level is not None and level not in INTERVAL_TIME_GAPS_S:
+            raise InvalidValueError(f"{CC}.AdaptiveIntervalSet: value {level} is not a level 1-5 (1: closest)",
+                                    path=f"{CC}.AdaptiveIntervalSet")
+        if batch.get(f"{CC}.IsActive") is True:
+            self._check_engage(batch)
+
+    def _check_engage(self, batch: dict[str, Any]) -> None:
+        path = f"{CC}.IsActive"
+        enabling = batch.get(f"{CC}.IsEnabled")
+        mode = self.pilot.mode
+        if enabling is False or (mode is AccMode.OFF and enabling is not True):
+            raise NotPermittedError(f"{path}: cruise control is off; enable it first ({CC}.IsEnabled)", path=path)
+        if mode is AccMode.FAULT:
+            raise NotPermittedError(f"{path}: cruise control has a fault ({self.fault_reason})", path=path)
+        stale = self._stale_reason(time.time())
+        if stale:
+            raise NotPermittedError(f"{path}: cannot engage, {stale}", path=path)
+        speed_kmh = self.broker.get(SPEED).value
+        wanted = batch.get(f"{CC}.SpeedSet", self._speed_set_kmh)
+        if wanted is None and isinstance(speed_kmh, float | int) and speed_kmh < self.config.min_set_speed_kmh:
+            raise NotPermittedError(f"{path}: no set speed and the car is below {self.config.min_set_speed_kmh:g} "
+                                    f"km/h; set {CC}.SpeedSet first", path=path)
+
+    def _on_actuate(self, batch: dict[str, Any]) -> None:
+        enabled = batch.get(f"{CC}.IsEnabled")
+        if enabled is True:
+            self.pilot.switch_on()
+        elif enabled is False:
+            self.pilot.switch_off()
+        if f"{EBA}.IsEnabled" in batch:
+            self.aeb_enabled = bool(batch[f"{EBA}.IsEnabled"])
+        level = batch.get(f"{CC}.AdaptiveIntervalSet")
+        time_gap = batch.get(f"{EVOS}.TimeGap", INTERVAL_TIME_GAPS_S[level] if level is not None else None)
+        if time_gap is not None:
+            self.pilot.acc.set_time_gap(float(time_gap))
+        if f"{CC}.SpeedSet" in batch:
+            self._speed_set_kmh = float(batch[f"{CC}.SpeedSet"])
+            self.pilot.acc.set_speed(self._speed_set_kmh / 3.6)
+        active = batch.get(f"{CC}.IsActive")
+        if active is True and self.pilot.mode is AccMode.STANDBY:
+            if self._speed_set_kmh is None:  # SET: the current speed becomes the set speed
+                speed_kmh = float(self.broker.get(SPEED).value or 0.0)  # type: ignore[arg-type]
+                self._speed_set_kmh = max(round(speed_kmh), self.config.min_set_speed_kmh)
+            self.pilot.engage(self._speed_set_kmh / 3.6)
+        elif active is False:
+            self.pilot.cancel()
+        self._publish()
+
+    # ---- the control step -------------------------------------------------------------------------------------
+    def _stale_reason(self, wall_now_s: float) -> str:
+        point = self.broker.get(SPEED)
+        if not point.available or point.timestamp_s is None:
+            return f"{SPEED} is not available"
+        age_s = wall_now_s - point.timestamp_s
+        return f"{SPEED} stale for {age_s:.1f} s" if age_s > self.config.stale_after_s else ""
+
+    def _pedal_pct(self, path: str) -> float:
+        if path not in self.broker.catalog.signals:
+            return 0.0
+        values = [p.value for p in (self.broker.get(path), self.broker.get_target(path))]
+        return max((float(v) for v in values if isinstance(v, int | float)), default=0.0)
+
+    def step(self, wall_now_s: float) -> None:
+        """One control step at wall-clock ``wall_now_s`` (``time.time()``); car time advances by the twin's scale."""
+        dt_s = 0.0
+        if self._last_wall_s is not None:
+            scale = self.broker.get(TIME_SCALE).value if TIME_SCALE in self.broker.catalog.signals else None
+            dt_s = max(wall_now_s - self._last_wall_s, 0.0) * float(scale or 1.0)  # type: ignore[arg-type]
+            dt_s = min(dt_s, MAX_STEP_S)  # a scheduling hiccup (or a time-scale change) is not integrated blind
+        self._last_wall_s = wall_now_s
+        self.now_s += dt_s
+        self.fault_reason = self._stale_reason(wall_now_s)
+        healthy = not self.fault_reason
+        speed = self.broker.get(SPEED).value
+        accel = self.broker.get(ACCEL).value
+        speed_mps = float(speed) / 3.6 if healthy and isinstance(speed, int | float) else 0.0
+        accel_mps2 = float(accel) if healthy and isinstance(accel, int | float) else 0.0
+        if not healthy:
+            frame = SensorFrame(self.now_s, (), healthy=False)
+        else:
+            frame = self.objects(self.now_s) if self.objects is not None else SensorFrame(self.now_s)
+        brake = self._pedal_pct(BRAKE_PEDAL) > self._aeb_pedal_pct
+        accelerator = self._pedal_pct(ACCELERATOR_PEDAL) > self.config.accelerator_override_pct
+        obs = Observation(self.now_s, speed_mps, accel_mps2, frame, brake, accelerator)
+        aeb = self.aeb.command(obs) if self.aeb_enabled and healthy else None
+        self._aeb_stage = aeb.stage if aeb is not None else AebStage.IDLE
+        braking = aeb is not None and aeb.accel_mps2 is not None
+        # the ACC runs on its own reference speed while it drives (the twin follows it), on the measured one else
+        v_mps = self._v_ref_mps if self._v_ref_mps is not None else speed_mps
+        command = self.pilot.command(replace(obs, speed_mps=v_mps, intervention=braking),
+                                     LaneFrame(self.now_s, healthy=True))
+        if command.mode is AccMode.ACTIVE and command.accel_mps2 is not None and not braking:
+            self._v_ref_mps = max(v_mps + command.accel_mps2 * dt_s, 0.0)
+            self._actuate({TARGET_SPEED: self._v_ref_mps * 3.6})
+        elif self._v_ref_mps is not None:
+            self._v_ref_mps = None
+            self._actuate({TARGET_SPEED: HAND_BACK_KMH})
+        self._brake_for(aeb.accel_mps2 if aeb is not None else None)
+        self._publish()
+
+    def _brake_for(self, accel_mps2: float | None) -> None:
+        """Carry out an AEB demand with the brake pedal (and release it when the AEB lets go)."""
+        pct = 0 if accel_mps2 is None else min(round(-accel_mps2 / FULL_PEDAL_MPS2 * 100), 100)
+        if pct != self._aeb_pedal_pct:
+            self._aeb_pedal_pct = max(pct, 0)
+            self._actuate({BRAKE_PEDAL: self._aeb_pedal_pct})
+
+    def _actuate(self, targets: dict[str, Any]) -> None:
+        try:
+            self.broker.batch_actuate(targets)
+        except EvosError as exc:  # the twin gone or refusing must not stop the app: report it, go on
+            log.warning("adas: %s", exc)
+
+    def signals(self) -> dict[str, Any]:
+        """The state the app publishes, in VSS paths and units."""
+        mode = self.pilot.mode
+        p = self.pilot.acc.params
+        fault = mode is AccMode.FAULT
+        values: dict[str, Any] = {
+            f"{CC}.IsEnabled": mode is not AccMode.OFF,
+            f"{CC}.IsActive": mode in (AccMode.ACTIVE, AccMode.OVERRIDE),
+            f"{CC}.IsAdaptive": True,
+            f"{CC}.IsError": fault,
+            f"{CC}.AdaptiveIntervalSet": _level_for(p.time_gap_s),
+            f"{EBA}.IsEnabled": self.aeb_enabled,
+            f"{EBA}.IsEngaged": self._aeb_stage >= AebStage.PARTIAL,
+            f"{EBA}.IsError": self.aeb_enabled and bool(self.fault_reason),
+            f"{EVOS}.State": mode.value.upper(),
+            f"{EVOS}.TimeGap": p.time_gap_s,
+            f"{EVOS}.ForwardCollisionWarning": self._aeb_stage >= AebStage.WARNING,
+            f"{EVOS}.FaultReason": self.fault_reason if fault else "",
+        }
+        if self._speed_set_kmh is not None:
+            values[f"{CC}.SpeedSet"] = self._speed_set_kmh
+        return values
+
+    def _publish(self) -> None:
+        changed = {k: v for k, v in self.signals().items() if self._published.get(k, math.nan) != v}
+        if changed:
+            self.broker.set_many(changed)
+            self._published.update(changed)
+
+    # ---- the async shell ----------------------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Step on every ``Vehicle.Speed`` update (and every ``poll_s`` without one) until ``stop`` is set; hand
+        the car back to the driver on the way out."""
+        self._publish()
+        sub = self.broker.subscribe_paths((SPEED,))
+        try:
+            while not stop.is_set():
+                with contextlib.suppress(TimeoutError):  # no speed update: still check for staleness
+                    await asyncio.wait_for(sub.get(), self.config.poll_s)
+                self.step(time.time())
+        finally:
+            sub.close()
+            if self._v_ref_mps is not None:
+                self._actuate({TARGET_SPEED: HAND_BACK_KMH})
+            self._provision.close()
+

@@ -1,0 +1,205 @@
+"""The ADAS app in the running car: the real broker, the real twin (``TwinProvider``) and ``AdasService`` in one
+event loop, at the twin's time scale 10 (each 10 ms of wall time is 0.1 s of car time)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+import pytest
+
+from evos.adas import ADAS_OVERLAY, AdasService, SensorFrame, Track
+from evos.broker import Broker
+from evos.errors import InvalidValueError, NotPermittedError
+from evos.twin import TWIN_OVERLAY, TwinProvider, load_vehicle
+from evos.vss import load_catalog
+from helpers import eventually
+
+CC = "Vehicle.ADAS.CruiseControl"
+STATE = "Vehicle.Evos.ADAS.State"
+TARGET = "Vehicle.Evos.Twin.Driver.TargetSpeed"
+BRAKE = "Vehicle.Evos.Twin.Driver.BrakePedal"
+ACCELERATOR = "Vehicle.Evos.Twin.Driver.AcceleratorPedal"
+WAIT_S = 30.0  # wall-time bound of every wait (the car needs ~2 s of wall time to reach 100 km/h)
+
+
+@dataclass
+class Car:
+    broker: Broker
+    adas: AdasService
+    twin_stop: asyncio.Event
+    twin_task: asyncio.Task[None]
+
+    def value(self, path: str) -> object:
+        return self.broker.get(path).value
+
+    def speed_kmh(self) -> float:
+        return float(self.broker.get("Vehicle.Speed").value or 0.0)  # type: ignore[arg-type]
+
+    def start_twin(self) -> None:
+        twin = TwinProvider(self.broker, load_vehicle("xiaomi-su7"))
+        self.twin_stop = asyncio.Event()
+        self.twin_task = asyncio.create_task(twin.run(self.twin_stop))
+
+    async def stop_twin(self) -> None:
+        self.twin_stop.set()
+        await asyncio.wait_for(self.twin_task, 10)
+
+
+def make_car(objects: Callable[[float], SensorFrame] | None = None) -> tuple[Broker, AdasService]:
+    broker = Broker(load_catalog(overlays=[TWIN_OVERLAY, ADAS_OVERLAY]))
+    return broker, AdasService(broker, objects=objects)
+
+
+@contextlib.asynccontextmanager
+async def running(broker: Broker, adas: AdasService) -> AsyncIterator[Car]:
+    stop = asyncio.Event()
+    car = Car(broker, adas, asyncio.Event(), asyncio.create_task(asyncio.sleep(0)))
+    car.start_twin()
+    task = asyncio.create_task(adas.run(stop))
+    try:
+        await eventually(lambda: broker.get("Vehicle.Speed").available, WAIT_S)
+        broker.actuate("Vehicle.Evos.Twin.TimeScale", 10.0)
+        yield car
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await car.stop_twin()
+
+
+@pytest.fixture
+async def car() -> AsyncIterator[Car]:
+    broker, adas = make_car()
+    async with running(broker, adas) as c:
+        yield c
+
+
+async def car_seconds(car: Car, seconds: float) -> None:
+    """Let ``seconds`` of car time pass."""
+    start_s = car.adas.now_s
+    await eventually(lambda: car.adas.now_s > start_s + seconds, WAIT_S)
+
+
+async def cruise_at_100(car: Car) -> None:
+    car.broker.batch_actuate({f"{CC}.IsEnabled": True, f"{CC}.SpeedSet": 100.0})
+    assert car.value(STATE) == "STANDBY"
+    car.broker.actuate(f"{CC}.IsActive", True)
+    assert car.value(STATE) == "ACTIVE" and car.value(f"{CC}.IsActive") is True
+    await eventually(lambda: car.speed_kmh() > 99.0, WAIT_S)
+
+
+async def test_acc_accelerates_within_limits_and_holds_the_set_speed(car: Car) -> None:
+    accels: list[float] = []
+    accel_times_s: list[float] = []  # car time: wall-clock stamps times the time scale
+    speeds: list[float] = []
+    with car.broker.subscribe_paths(("Vehicle.Speed", "Vehicle.Acceleration.Longitudinal")) as sub:
+        await cruise_at_100(car)
+        await car_seconds(car, 20.0)  # hold it
+        while (batch := sub.get_nowait()) is not None:
+            for path, point in batch.items():
+                if not isinstance(point.value, float):
+                    continue
+                if path == "Vehicle.Speed":
+                    speeds.append(point.value)
+                else:
+                    accels.append(point.value)
+                    accel_times_s.append((point.timestamp_s or 0.0) * 10)
+    assert max(accels) <= 2.0 + 1e-6  # ISO 15622: ≤ 2.0 m/s²
+    assert max(accels) > 1.5  # and it does use the acceleration it may
+    assert min(accels) >= -3.5
+    pairs = zip(zip(accels, accel_times_s, strict=True), zip(accels[1:], accel_times_s[1:], strict=True), strict=False)
+    jerks = [abs(a1 - a0) / (t1 - t0) for (a0, t0), (a1, t1) in pairs if t1 > t0]
+    assert max(jerks) <= 5.0 * 1.1  # ISO 15622 below 20 m/s (a jump to the set speed would give ~15 m/s³)
+    assert max(speeds) < 101.0  # no overshoot beyond 1 km/h
+    assert 99.0 < car.speed_kmh() < 101.0
+    assert car.value(TARGET) is not None and 99.0 < float(car.value(TARGET)) <= 100.0  # type: ignore[arg-type]
+
+
+async def test_brake_pedal_cancels_to_standby_and_hands_the_car_back(car: Car) -> None:
+    await cruise_at_100(car)
+    car.broker.actuate(BRAKE, 30)
+    await eventually(lambda: car.value(STATE) == "STANDBY", WAIT_S)
+    await eventually(lambda: car.value(TARGET) == -1.0, WAIT_S)
+    assert car.value(f"{CC}.IsActive") is False and car.value(f"{CC}.IsEnabled") is True
+    await eventually(lambda: car.speed_kmh() < 80.0, WAIT_S)  # the driver's brake slows it; the pilot stays out
+    car.broker.actuate(BRAKE, 0)
+    speed = car.speed_kmh()
+    await car_seconds(car, 3.0)
+    assert car.value(STATE) == "STANDBY" and car.speed_kmh() <= speed  # not resumed by itself
+    car.broker.actuate(f"{CC}.IsActive", True)  # RESUME: back to the set speed
+    await eventually(lambda: car.speed_kmh() > 99.0, WAIT_S)
+
+
+async def test_accelerator_is_a_temporary_override(car: Car) -> None:
+    await cruise_at_100(car)
+    car.broker.actuate(ACCELERATOR, 5)  # below the override threshold (10 %): a resting foot
+    await car_seconds(car, 2.0)
+    assert car.value(STATE) == "ACTIVE"
+    car.broker.actuate(ACCELERATOR, 60)
+    await eventually(lambda: car.value(STATE) == "OVERRIDE", WAIT_S)
+    await eventually(lambda: car.speed_kmh() > 115.0, WAIT_S)  # the driver's pedal wins
+    assert car.value(f"{CC}.IsActive") is True
+    car.broker.actuate(ACCELERATOR, 0)
+    await eventually(lambda: car.value(STATE) == "ACTIVE", WAIT_S)
+    await eventually(lambda: car.speed_kmh() < 101.0, WAIT_S)  # back down to the set speed
+
+
+async def test_stale_speed_is_a_fault_and_engaging_is_refused(car: Car) -> None:
+    await cruise_at_100(car)
+    await car.stop_twin()  # Vehicle.Speed stops updating
+    await eventually(lambda: car.value(STATE) == "FAULT", WAIT_S)
+    assert car.value(f"{CC}.IsError") is True and car.value("Vehicle.ADAS.EBA.IsError") is True
+    assert "Vehicle.Speed stale" in str(car.value("Vehicle.Evos.ADAS.FaultReason"))
+    with pytest.raises(NotPermittedError, match="fault"):
+        car.broker.actuate(f"{CC}.IsActive", True)
+    car.start_twin()  # fresh speed again: standby, the driver must engage again
+    await eventually(lambda: car.value(STATE) == "STANDBY", WAIT_S)
+    assert car.value(f"{CC}.IsError") is False and car.value("Vehicle.Evos.ADAS.FaultReason") == ""
+
+
+async def test_bad_requests_are_refused_and_change_nothing(car: Car) -> None:
+    with pytest.raises(NotPermittedError, match="enable it first"):
+        car.broker.actuate(f"{CC}.IsActive", True)
+    with pytest.raises(InvalidValueError, match="SpeedSet: value 250"):
+        car.broker.batch_actuate({f"{CC}.IsEnabled": True, f"{CC}.SpeedSet": 250.0})
+    assert car.value(STATE) == "OFF" and car.broker.get_target(f"{CC}.IsEnabled").value is None
+    with pytest.raises(InvalidValueError, match="AdaptiveIntervalSet: value 9"):
+        car.broker.actuate(f"{CC}.AdaptiveIntervalSet", 9)
+    with pytest.raises(InvalidValueError, match="TimeGap"):
+        car.broker.actuate("Vehicle.Evos.ADAS.TimeGap", 0.5)  # the overlay's range [1.0, 2.5] s
+    car.broker.actuate(f"{CC}.IsEnabled", True)
+    with pytest.raises(NotPermittedError, match="no set speed"):  # parked, and no SpeedSet given
+        car.broker.actuate(f"{CC}.IsActive", True)
+    car.broker.actuate(f"{CC}.AdaptiveIntervalSet", 1)
+    assert car.value("Vehicle.Evos.ADAS.TimeGap") == 1.0
+    car.broker.actuate("Vehicle.Evos.ADAS.TimeGap", 2.5)
+    assert car.value(f"{CC}.AdaptiveIntervalSet") == 5 and car.adas.pilot.acc.params.time_gap_s == 2.5
+
+
+async def test_aeb_brakes_for_a_stopped_car_with_the_cruise_control_off() -> None:
+    """An object list plugged in: a stopped car 60 m ahead, the driver holds 60 km/h; AEB warns and stops short."""
+    travelled = {"m": 0.0, "s": 0.0}
+    broker = Broker(load_catalog(overlays=[TWIN_OVERLAY, ADAS_OVERLAY]))
+
+    def objects(now_s: float) -> SensorFrame:
+        speed_mps = float(broker.get("Vehicle.Speed").value or 0.0) / 3.6  # type: ignore[arg-type]
+        travelled["m"] += speed_mps * (now_s - travelled["s"])
+        travelled["s"] = now_s
+        return SensorFrame(now_s, (Track(1, 60.0 - travelled["m"], -speed_mps, 0.0, 0.0, 1.9),))
+
+    adas = AdasService(broker, objects=objects)
+    async with running(broker, adas) as car:
+        with broker.subscribe_paths(("Vehicle.Evos.ADAS.ForwardCollisionWarning", "Vehicle.ADAS.EBA.IsEngaged")) \
+                as sub:
+            broker.actuate(TARGET, 60.0)  # the driver model: a driver who does not brake
+            await eventually(lambda: car.speed_kmh() > 20.0, WAIT_S)
+            await eventually(lambda: car.speed_kmh() < 0.1, WAIT_S)
+            seen: dict[str, set[object]] = {}
+            while (batch := sub.get_nowait()) is not None:
+                for path, point in batch.items():
+                    seen.setdefault(path, set()).add(point.value)
+        assert True in seen["Vehicle.Evos.ADAS.ForwardCollisionWarning"]
+        assert True in seen["Vehicle.ADAS.EBA.IsEngaged"]
+        assert 0.0 < 60.0 - travelled["m"] < 5.0  # stopped short of it, not far back
