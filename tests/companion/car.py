@@ -8,6 +8,7 @@ import base64
 import contextlib
 import json
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +52,7 @@ async def start_car(data_dir: Path, plugged_in: bool = False, cabin: bool = Fals
     twin = TwinProvider(broker, load_vehicle("xiaomi-su7"), StateStore(data_dir / "twin.sqlite"),
                         Controls(charger_connected=plugged_in))
     body = BodyProvider(broker, data_dir / "body.sqlite", on_load=twin.set_cabin_load)
-    apps = [twin.run, body.run]
+    apps: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = [twin.run, body.run]
     routers = []
     if cabin:
         from evos.cabin import CabinService, cabin_router

@@ -11,6 +11,7 @@ import pytest
 import websockets
 
 from companion.car import OWNER, Car, PhoneKey, bearer, pair_phone, sign_in, start_car
+from helpers import eventually
 
 DOORS = [f"Vehicle.Cabin.Door.{side}.IsLocked" for side in
          ("Row1.DriverSide", "Row1.PassengerSide", "Row2.DriverSide", "Row2.PassengerSide")]
@@ -54,6 +55,7 @@ async def test_state_is_grouped_from_the_signals(car: Car, client: httpx.AsyncCl
     assert groups["closures"]["door_row1_driver_locked"] is True  # a parked car starts locked
     assert "scene" not in groups["climate"]  # this car has no cabin scenes (no cabin overlay)
     assert groups["climate"]["driver_temp_c"] == car.broker.get(f"{HVAC}.Station.Row1.Driver.Temperature").value
+    assert groups["drive"]["model"] == "Xiaomi SU7"  # the twin's VSS VehicleIdentification.Model
 
 
 async def test_every_command_changes_the_car(car: Car, client: httpx.AsyncClient, owner: dict[str, str]) -> None:
@@ -273,6 +275,43 @@ async def test_websocket_streams_live_state(car: Car, client: httpx.AsyncClient,
         async with websockets.connect(f"{url}?access_token=nonsense") as ws:
             await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_websocket_closes_when_its_token_is_revoked(car: Car, client: httpx.AsyncClient,
+                                                          owner: dict[str, str]) -> None:
+    app = await client.post("/api/v1/tokens", headers=owner, json={"name": "dashboard", "scopes": ["vehicle_data"]})
+    url = car.url.replace("http", "ws") + "/api/v1/vehicle/stream"
+    async with websockets.connect(f"{url}?access_token={app.json()['access_token']}") as ws:
+        assert json.loads(await ws.recv())["type"] == "state"
+        assert (await client.delete(f"/api/v1/tokens/{app.json()['id']}", headers=owner)).status_code == 204
+
+        async def read_until_closed() -> None:
+            while True:
+                await ws.recv()  # updates may still arrive until the stream checks its token again
+
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(read_until_closed(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert "revoked" in closed.value.rcvd.reason
+    # a signed-in session's stream ends the same way when its access token is revoked (RFC 7009)
+    session = await sign_in(client)
+    async with websockets.connect(f"{url}?access_token={session['access_token']}") as ws:
+        await ws.recv()
+        assert (await client.post("/api/v1/oauth/revoke", data={"token": session["access_token"]})).status_code == 200
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(read_until_closed(), 10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+
+async def test_flash_lights_flashes_and_ends_by_itself(car: Car, client: httpx.AsyncClient,
+                                                       owner: dict[str, str]) -> None:
+    hazard = "Vehicle.Body.Lights.Hazard.IsSignaling"
+    flashed = await command(client, owner, "flash_lights")
+    assert flashed.status_code == 200 and flashed.json()["values"] == {hazard: True}
+    assert car.broker.get(hazard).value is True  # the body hardware switched the hazards on
+    await eventually(lambda: car.broker.get(hazard).value is False, timeout_s=10)  # and the companion off again
+    refused = await command(client, owner, "flash_lights", args={"on": True})
+    assert refused.status_code == 422 and "on" in refused.json()["detail"]  # no latching on/off any more
 
 
 async def test_unknown_paths_and_methods_answer_json(client: httpx.AsyncClient) -> None:

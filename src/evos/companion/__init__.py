@@ -5,9 +5,8 @@ records trips and charging sessions; ``COMPANION_OVERLAY`` adds the signals that
 screen. The ``evos users`` and ``evos pair`` commands are in ``evos.companion._cli``. See docs/companion.md.
 """
 
-from evos.companion._accounts import SCOPES
-from evos.companion._config import CompanionConfig
-from evos.companion._service import OVERLAY as COMPANION_OVERLAY
+from evos.companion._config import OVERLAY as COMPANION_OVERLAY
+from evos.companion._config import SCOPES, CompanionConfig
 from evos.companion._service import CompanionService
 
 __all__ = ["COMPANION_OVERLAY", "SCOPES", "CompanionConfig", "CompanionService"]

@@ -15,6 +15,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -22,19 +23,21 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from evos.companion._config import CompanionConfig
+from evos.companion._config import OWNER, SCOPES, CompanionConfig
 from evos.companion._db import App, Token, User
 from evos.companion._errors import CompanionError, ConflictError, GrantError, NotFoundError, UnauthorizedError
 
-# Scopes after the Tesla Fleet API's (vehicle_device_data, vehicle_location, vehicle_cmds, vehicle_charging_cmds).
-SCOPES = ("vehicle_data", "vehicle_location", "vehicle_cmds", "charging_cmds")
-OWNER = "owner"  # the owner's own sessions: manage app tokens, phone keys, pairing, the audit log
 NAME_RE = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 
 _hasher = PasswordHasher()  # argon2id with argon2-cffi's defaults (the RFC 9106 low-memory profile)
-_DUMMY_HASH = _hasher.hash("evos-no-such-user")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash to verify against when the user does not exist (made once, on first use: it takes ~0.1 s)."""
+    return _hasher.hash("evos-no-such-user")
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def password_grant(session: Session, name: str, password: str, scope: str | None
     scopes = parse_scopes(scope, (*SCOPES, OWNER))
     user = session.scalar(select(User).where(User.name == name))
     try:
-        _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)  # same work whether or not it exists
+        _hasher.verify(user.password_hash if user else _dummy_hash(), password)  # same work whether or not it exists
     except (VerificationError, InvalidHashError):
         user = None
     if user is None:

@@ -8,15 +8,19 @@ car serves the actuator.
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import logging
 import math
+import socket
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
+import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -26,8 +30,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from evos.broker import Broker
-from evos.companion._accounts import OWNER, Principal, authenticate
-from evos.companion._config import CompanionConfig
+from evos.companion._accounts import Principal, authenticate, hash_token
+from evos.companion._config import OWNER, CompanionConfig
 from evos.companion._db import Database
 from evos.companion._errors import (
     CompanionError,
@@ -39,6 +43,7 @@ from evos.companion._errors import (
     UnauthorizedError,
 )
 from evos.companion._ratelimit import RateLimiter
+from evos.companion._vehicle import Momentary, StateView
 from evos.errors import (
     EvosError,
     InvalidArgumentError,
@@ -49,6 +54,8 @@ from evos.errors import (
 )
 
 log = logging.getLogger("evos.companion")
+TOKEN_CACHE_S = 2.0  # a verified token is trusted this long without asking the database (assumed, see TokenCache)
+TOKEN_CACHE_MAX = 10_000
 STATIC = Path(str(resources.files("evos.companion").joinpath("static")))
 
 # error class -> (HTTP status, default code); the first match in this order wins
@@ -126,9 +133,48 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
 
 
+class TokenCache:
+    """Access tokens verified in the last ``ttl_s`` seconds (by SHA-256), so a request needs no database query.
+
+    Every revocation made through this server calls ``forget``, which empties the cache at once. A revocation
+    made outside it (``evos users remove`` on the command line, another server on the same database) takes
+    effect within ``ttl_s``. A token is never trusted past its own expiry.
+    """
+
+    def __init__(self, ttl_s: float = TOKEN_CACHE_S) -> None:
+        self.ttl_s = ttl_s
+        self.generation = 0  # advanced by forget(): a check begun before a revocation must not be cached after it
+        self._entries: dict[str, tuple[Principal, float]] = {}
+
+    def get(self, token: str, now_s: float) -> Principal | None:
+        key = hash_token(token)
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        principal, checked_s = entry
+        if now_s - checked_s > self.ttl_s or now_s >= principal.expires_at:
+            del self._entries[key]
+            return None
+        return principal
+
+    def put(self, token: str, principal: Principal, now_s: float, generation: int) -> None:
+        """Remember a principal verified at ``now_s`` by a check that began at ``generation``."""
+        if generation != self.generation:
+            return
+        if len(self._entries) >= TOKEN_CACHE_MAX:
+            self._entries.clear()
+        self._entries[hash_token(token)] = (principal, now_s)
+
+    def forget(self) -> None:
+        """Drop every verified token (a token, a sign-in or an app was revoked)."""
+        self._entries.clear()
+        self.generation += 1
+
+
 @dataclass
 class Context:
-    """What every route needs: the car's broker, the settings, the database and the rate limiter."""
+    """What every route needs: the car's broker and state view, the settings, the database, the token cache and
+    the rate limiters."""
 
     broker: Broker
     config: CompanionConfig
@@ -136,9 +182,12 @@ class Context:
     limiter: RateLimiter
     login_limiter: RateLimiter  # password attempts per user name
     show_code: Callable[[str, float], None]  # puts a pairing code on the car's screen
+    state: StateView
+    tokens: TokenCache
+    momentary: Momentary  # switches to turn off again (flash lights)
 
 
-def context(request: Request) -> Context:
+async def context(request: Request) -> Context:  # async: FastAPI runs a plain def dependency on a thread
     ctx: Context = request.app.state.ctx
     return ctx
 
@@ -158,28 +207,61 @@ def rate_limit(ctx: Context, key: str, limiter: RateLimiter | None = None) -> No
         raise RateLimitedError(f"too many requests; retry in {wait_s:.1f} s", wait_s)
 
 
-async def principal_of(ctx: Context, token: str | None) -> Principal:
-    """The caller behind a bearer token (rate limited per token); UnauthorizedError without a valid one."""
+async def verify_token(ctx: Context, token: str | None) -> Principal:
+    """The principal behind an access token (from the cache or the database); UnauthorizedError if not valid."""
     if not token:
         raise UnauthorizedError("missing access token: send 'Authorization: Bearer <token>'")
-    principal = await ctx.db.run(authenticate, token, time.time())
+    now_s = time.time()
+    principal = ctx.tokens.get(token, now_s)
+    if principal is None:
+        generation = ctx.tokens.generation
+        principal = await ctx.db.run(authenticate, token, now_s)
+        ctx.tokens.put(token, principal, now_s, generation)
+    return principal
+
+
+async def principal_of(ctx: Context, token: str | None) -> Principal:
+    """The caller behind a bearer token (rate limited per token); UnauthorizedError without a valid one."""
+    principal = await verify_token(ctx, token)
     rate_limit(ctx, f"token:{principal.token_id}")
     return principal
 
 
-async def current_principal(ctx: ContextDep, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
-    return await principal_of(ctx, token)
+async def current_principal(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+    """A dependency: the caller behind the bearer token. It reads the context itself rather than through
+    ``ContextDep``: every level of dependencies costs FastAPI time on each request (measured: 17 % of a state read)."""
+    return await principal_of(request.app.state.ctx, token)
 
 
-def require(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     """A dependency: the caller, who must hold ``scope``."""
 
-    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def check(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> Principal:
+        principal = await principal_of(request.app.state.ctx, token)
         if scope not in principal.scopes:
             raise ForbiddenError(f"this token lacks the {scope!r} scope", code="insufficient_scope")
         return principal
 
     return check
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an IP address or name the server listens on) is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to any interface
+        return False
+
+
+async def _cabin_api_owner_only(request: Request, token: Annotated[str | None, Depends(_bearer)]) -> None:
+    """On a non-loopback address the centre screen's API (``/cabin/api/...``) needs an owner token; its page and
+    static files still load (they hold no car data)."""
+    if request.url.path.startswith("/cabin/api/"):
+        principal = await principal_of(request.app.state.ctx, token)
+        if OWNER not in principal.scopes:
+            raise ForbiddenError("the cabin API needs the owner's token on this address", code="insufficient_scope")
 
 
 def create_app(ctx: Context, routers: Iterable[APIRouter], extra_routers: Iterable[APIRouter] = ()) -> FastAPI:
@@ -195,8 +277,9 @@ def create_app(ctx: Context, routers: Iterable[APIRouter], extra_routers: Iterab
     app.add_exception_handler(Exception, _unexpected)
     for router in routers:
         app.include_router(router)
+    guard = [] if is_loopback(ctx.config.host) else [Depends(_cabin_api_owner_only)]
     for router in extra_routers:
-        app.include_router(router, prefix="/cabin")
+        app.include_router(router, prefix="/cabin", dependencies=guard)
 
     @app.api_route("/api/{rest:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE"], include_in_schema=False)
     async def no_such_endpoint(request: Request, rest: str) -> None:
@@ -204,3 +287,34 @@ def create_app(ctx: Context, routers: Iterable[APIRouter], extra_routers: Iterab
 
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")
     return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handlers: the car (``evos up``) handles SIGINT/SIGTERM and sets ``stop``."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def uvicorn_server(app: FastAPI) -> uvicorn.Server:
+    """A uvicorn server for ``app`` in the running event loop (serve it with ``server.serve(sockets=[...])``)."""
+    return _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False,
+                                  ws="websockets-sansio"))
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: a free one); UnavailableError naming the address."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto IPPROTO_TCP (not 0): asyncio then sets TCP_NODELAY on accepted connections; without it Nagle's
+    # algorithm meets delayed ACKs and every keep-alive request waits ~40 ms (measured here)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise UnavailableError(f"companion web server cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+    sock.setblocking(False)
+    return sock

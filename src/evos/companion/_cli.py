@@ -7,19 +7,21 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.table import Table
-from sqlalchemy.orm import Session
 
 from evos import datadir
 from evos._console import console, fail
-from evos.companion import _accounts as accounts
 from evos.companion._config import CompanionConfig, default_database_url
-from evos.companion._db import Database
-from evos.companion._keys import create_pairing_code
 from evos.errors import EvosError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+# The database and account modules (SQLAlchemy, argon2: ~0.5 s to import) are imported inside the commands, so that
+# registering these commands costs every other evos command nothing.
 
 DataDirOpt = Annotated[Path | None, typer.Option(
     "--data-dir", help=f"Where the car keeps its state (default: ${datadir.ENV_VAR} or the user data dir).",
@@ -33,16 +35,14 @@ T = TypeVar("T")
 app = typer.Typer(name="users", no_args_is_help=True, help="The car's owner accounts (for the phone app and API).")
 
 
-def _database(data_dir: Path | None, database_url: str | None) -> Database:
-    directory = datadir.resolve(data_dir)
-    if database_url is None:
-        directory.mkdir(parents=True, exist_ok=True)
-    return Database(database_url or default_database_url(directory))
-
-
 def _with_db(data_dir: Path | None, database_url: str | None, action: Callable[[Session], T]) -> T:
+    from evos.companion._db import Database
+
     try:
-        db = _database(data_dir, database_url)
+        directory = datadir.resolve(data_dir)
+        if database_url is None:
+            directory.mkdir(parents=True, exist_ok=True)
+        db = Database(database_url or default_database_url(directory))
     except (EvosError, OSError) as exc:
         raise fail(str(exc)) from None
     try:
@@ -62,6 +62,8 @@ def add_command(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Create an account (the first one is the car's owner)."""
+    from evos.companion import _accounts as accounts
+
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -73,6 +75,8 @@ def add_command(
 @app.command("list")
 def list_command(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None) -> None:
     """List the accounts."""
+    from evos.companion import _accounts as accounts
+
     rows = _with_db(data_dir, database_url,
                     lambda s: [(u.name, u.created_at) for u in accounts.list_users(s)])
     table = Table("name", "created")
@@ -88,6 +92,8 @@ def remove_command(
     database_url: DatabaseOpt = None,
 ) -> None:
     """Remove an account, its tokens and its phone keys."""
+    from evos.companion import _accounts as accounts
+
     _with_db(data_dir, database_url, lambda s: accounts.remove_user(s, name))
     console.print(f"user [bold]{name}[/] removed", highlight=False)
 
@@ -99,6 +105,8 @@ def pair_command(
                                             min=10, max=3600)] = 300.0,
 ) -> None:
     """Show a pairing code for a phone: type it into the app's "Pair this phone" screen."""
+    from evos.companion._keys import create_pairing_code
+
     attempts = CompanionConfig.pairing_code_attempts
     code, expires_at = _with_db(data_dir, database_url,
                                 lambda s: create_pairing_code(s, time.time(), lifetime, attempts))

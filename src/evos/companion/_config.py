@@ -1,11 +1,19 @@
-"""Settings of the companion service: where it listens, where it keeps its data, token lifetimes, limits."""
+"""Settings of the companion service: where it listens, where it keeps its data, token lifetimes, limits.
+
+Light on purpose (standard library only): every ``evos`` command imports it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 DB_NAME = "companion.sqlite"
+OVERLAY = Path(str(resources.files("evos.companion").joinpath("data", "companion-overlay.vspec")))
+# Scopes after the Tesla Fleet API's (vehicle_device_data, vehicle_location, vehicle_cmds, vehicle_charging_cmds).
+SCOPES = ("vehicle_data", "vehicle_location", "vehicle_cmds", "charging_cmds")
+OWNER = "owner"  # the owner's own sessions: manage app tokens, phone keys, pairing, the audit log
 
 
 def default_database_url(data_dir: Path) -> str:

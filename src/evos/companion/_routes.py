@@ -8,17 +8,28 @@ import json
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Path, Query, Response, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response, WebSocket, WebSocketDisconnect
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, create_model
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evos.companion import _accounts as accounts
 from evos.companion import _keys as keys
-from evos.companion._accounts import OWNER, SCOPES, Principal
-from evos.companion._api import ERRORS, ContextDep, current_principal, principal_of, rate_limit, require
+from evos.companion._accounts import Principal
+from evos.companion._api import (
+    ERRORS,
+    Context,
+    ContextDep,
+    current_principal,
+    principal_of,
+    rate_limit,
+    require,
+    verify_token,
+)
+from evos.companion._config import OWNER, SCOPES
 from evos.companion._db import AuditEntry
-from evos.companion._errors import CompanionError, ForbiddenError
+from evos.companion._errors import CompanionError, ForbiddenError, GrantError, UnauthorizedError
 from evos.companion._recorder import list_sessions, list_trips
 from evos.companion._vehicle import COMMANDS, Command, command_targets, execute, group_values, state_paths
 from evos.errors import EvosError
@@ -27,6 +38,7 @@ API = "/api/v1"
 Owner = Annotated[Principal, Depends(require(OWNER))]
 Reader = Annotated[Principal, Depends(require("vehicle_data"))]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most recent entries to return.")]
+STREAM_RECHECK_S = 1.0  # a live stream checks its token this often: it closes within ~1 s of a revocation
 
 
 # ---- accounts and OAuth 2.0 -------------------------------------------------------------------------------------
@@ -80,7 +92,12 @@ async def token(
         if not refresh_token:
             raise CompanionError("the refresh_token grant needs refresh_token", code="invalid_request")
         rate_limit(ctx, "refresh")
-        return await ctx.db.run(accounts.refresh_grant, refresh_token, scope, now_s, ctx.config)
+        try:
+            return await ctx.db.run(accounts.refresh_grant, refresh_token, scope, now_s, ctx.config)
+        except GrantError as exc:
+            if exc.keep_changes:  # a retired refresh token came back: its whole sign-in was revoked
+                ctx.tokens.forget()
+            raise
     raise accounts.GrantError(f"grant_type {grant_type!r} is not supported; use 'password' or 'refresh_token'",
                               code="unsupported_grant_type")
 
@@ -89,6 +106,7 @@ async def token(
 async def revoke(ctx: ContextDep, token: Annotated[str, Form(max_length=200)]) -> dict[str, str]:
     """Revoke an access or refresh token (RFC 7009; a refresh token revokes its whole sign-in). Always 200."""
     await ctx.db.run(accounts.revoke_token, token, time.time())
+    ctx.tokens.forget()
     return {"status": "revoked"}
 
 
@@ -121,6 +139,7 @@ async def list_tokens(ctx: ContextDep, principal: Owner) -> list[dict[str, Any]]
 async def revoke_app(ctx: ContextDep, principal: Owner, app_id: Annotated[int, Path(ge=1, le=2**63 - 1)]) -> Response:
     """Revoke an app's token."""
     await ctx.db.run(accounts.revoke_app_token, principal.user_id, app_id, time.time())
+    ctx.tokens.forget()
     return Response(status_code=204)
 
 
@@ -167,13 +186,18 @@ async def revoke_key(ctx: ContextDep, principal: Owner, key_id: Annotated[str, P
 vehicle = APIRouter(prefix=f"{API}/vehicle", tags=["vehicle"], responses=ERRORS)
 
 
-@vehicle.get("/state")
-async def state(ctx: ContextDep, principal: Reader) -> dict[str, Any]:
+class VehicleState(BaseModel):
+    groups: dict[str, dict[str, Any]] = Field(description="Values by group and field, in VSS units (see the docs).")
+    at: float = Field(description="When it was read, seconds since the Unix epoch.")
+
+
+@vehicle.get("/state", response_model=VehicleState)
+async def state(request: Request, principal: Reader) -> Response:
     """The car's state by group (battery, charging, climate, closures, location, drive) in VSS units;
     ``location`` only with the vehicle_location scope; null where the car reports no value."""
-    paths = state_paths(ctx.broker.catalog, "vehicle_location" in principal.scopes)
-    values = {path: dp.value for path, dp in ctx.broker.get_many(paths).items()}
-    return {"groups": group_values(paths, values), "at": time.time()}
+    ctx: Context = request.app.state.ctx  # not ContextDep: the hot path spares a dependency level
+    groups = ctx.state.groups_json("vehicle_location" in principal.scopes)  # JSON text, rebuilt only on change
+    return Response(f'{{"groups":{groups},"at":{time.time()!r}}}', media_type=JSONResponse.media_type)
 
 
 class CommandResult(BaseModel):
@@ -210,7 +234,10 @@ async def run_command(ctx: ContextDep, principal: Principal, command: Command, b
             key_id = envelope.key_id
         else:
             checked = body.args if body.args is not None else command.args.model_validate({})
-        outcome = await execute(ctx.broker, command_targets(ctx.broker, command, checked), ctx.config.command_wait_s)
+        targets = command_targets(ctx.broker, command, checked)
+        outcome = await execute(ctx.broker, targets, ctx.config.command_wait_s)
+        if command.momentary_s > 0:
+            ctx.momentary.schedule(tuple(targets), command.momentary_s)
     except (EvosError, ValueError) as exc:
         code = getattr(exc, "code", type(exc).__name__)
         await ctx.db.run(_audit, principal, key_id, command.name, args, code, str(exc), time.time())
@@ -246,41 +273,56 @@ for _command in COMMANDS.values():
 
 @vehicle.websocket("/stream")
 async def stream(websocket: WebSocket, access_token: str = "") -> None:
-    """Live state: a ``{"type": "state", "groups": ...}`` message, then ``{"type": "update", ...}`` per change."""
-    ctx = websocket.app.state.ctx
+    """Live state: a ``{"type": "state", "groups": ...}`` message, then ``{"type": "update", ...}`` per change.
+    Closes with 4401 once the token expires or is revoked (checked every ``STREAM_RECHECK_S``)."""
+    ctx: Context = websocket.app.state.ctx
     await websocket.accept()  # accept first, so a refusal can say why (close code 4401/4403 and a reason)
     try:
         principal = await principal_of(ctx, access_token)
         if "vehicle_data" not in principal.scopes:
             raise ForbiddenError("this token lacks the 'vehicle_data' scope", code="insufficient_scope")
     except EvosError as exc:
-        await websocket.close(code=4401 if isinstance(exc, accounts.UnauthorizedError) else 4403, reason=str(exc))
+        await websocket.close(code=4401 if isinstance(exc, UnauthorizedError) else 4403, reason=str(exc))
         return
     paths = state_paths(ctx.broker.catalog, "vehicle_location" in principal.scopes)
+    loop = asyncio.get_running_loop()
     with ctx.broker.subscribe_paths(tuple(paths)) as sub:
         receiver = asyncio.create_task(websocket.receive())  # completes when the client goes away
+        getter: asyncio.Task[Any] | None = None
         kind = "state"
+        check_at = loop.time() + STREAM_RECHECK_S
         try:
-            while time.time() < principal.expires_at:
-                getter = asyncio.create_task(sub.get())
-                done, _ = await asyncio.wait({getter, receiver}, return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                getter = getter or asyncio.create_task(sub.get())
+                done, _ = await asyncio.wait({getter, receiver}, timeout=max(0.0, check_at - loop.time()),
+                                             return_when=asyncio.FIRST_COMPLETED)
                 if receiver in done:
-                    getter.cancel()
                     return
+                if loop.time() >= check_at:
+                    try:
+                        await verify_token(ctx, access_token)
+                    except UnauthorizedError as exc:  # revoked or expired since the stream opened
+                        await websocket.close(code=4401, reason=str(exc))
+                        return
+                    check_at = loop.time() + STREAM_RECHECK_S
+                if getter not in done:
+                    continue
                 batch = getter.result()
+                getter = None
                 while (more := sub.get_nowait()) is not None:
                     batch.update(more)
                 values = {path: dp.value for path, dp in batch.items()}
                 await websocket.send_json({"type": kind, "groups": group_values(paths, values), "at": time.time()})
                 kind = "update"
                 await asyncio.sleep(0.1)  # at most 10 messages a second; changes in between are merged
-            await websocket.close(code=4401, reason="access token expired")
         except WebSocketDisconnect:
             return
         finally:
-            receiver.cancel()
-            with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                await receiver
+            for task in (getter, receiver):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                        await task
 
 
 # ---- history ----------------------------------------------------------------------------------------------------

@@ -5,25 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
-from collections.abc import Iterable, Iterator
-from importlib import resources
-from pathlib import Path
-
-import uvicorn
-from fastapi import APIRouter, FastAPI
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from evos.broker import Broker
-from evos.companion._api import Context, create_app
 from evos.companion._config import CompanionConfig
-from evos.companion._db import Database
-from evos.companion._ratelimit import RateLimiter
-from evos.companion._recorder import RecorderTask
-from evos.companion._routes import ROUTERS
-from evos.errors import UnavailableError
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+    from evos.companion._db import Database
 
 log = logging.getLogger("evos.companion")
-OVERLAY = Path(str(resources.files("evos.companion").joinpath("data", "companion-overlay.vspec")))
 LOGIN_RATE_PER_S = 0.2  # password attempts per user name: 10 at once, then one every 5 s (assumed, slows guessing)
 LOGIN_BURST = 10
 CODE_SIGNAL = "Vehicle.Evos.Companion.PairingCode"
@@ -34,11 +27,21 @@ class CompanionService:
     """Serves the companion web app and API for ``broker`` until stopped; ``extra_routers`` go under ``/cabin``."""
 
     def __init__(self, broker: Broker, config: CompanionConfig, extra_routers: Iterable[APIRouter] = ()) -> None:
+        # the web stack (FastAPI, SQLAlchemy, argon2: ~0.7 s) is imported here, not when every evos command starts
+        from evos.companion._api import Context, TokenCache, create_app
+        from evos.companion._db import Database
+        from evos.companion._ratelimit import RateLimiter
+        from evos.companion._routes import ROUTERS
+        from evos.companion._vehicle import Momentary, StateView
+
         self.broker = broker
         self.config = config
-        self.db = Database(config.database_url)
+        self.db: Database = Database(config.database_url)
+        self._state = StateView(broker)
+        self._momentary = Momentary(broker)
         ctx = Context(broker, config, self.db, RateLimiter(config.rate_per_s, config.rate_burst),
-                      RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), self.show_code)
+                      RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), self.show_code, self._state, TokenCache(),
+                      self._momentary)
         self.app: FastAPI = create_app(ctx, ROUTERS, extra_routers)
         self.port: int | None = None  # the port listened on, once serving (useful with port 0)
         self.started = asyncio.Event()
@@ -52,11 +55,12 @@ class CompanionService:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve on ``config.host:config.port`` and record trips until ``stop`` is set."""
-        sock = _listen(self.config.host, self.config.port)
+        from evos.companion._api import listen, uvicorn_server
+        from evos.companion._recorder import RecorderTask
+
+        sock = listen(self.config.host, self.config.port)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="warning", lifespan="off", access_log=False,
-                                ws="websockets-sansio")
-        server = _Server(config)
+        server = uvicorn_server(self.app)
         recorder = asyncio.create_task(RecorderTask(self.broker, self.db, self.config.trip_park_s).run(stop))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
@@ -76,30 +80,7 @@ class CompanionService:
                 recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await recorder
+            self._momentary.close()
             self.db.close()
+            self._state.close()
             sock.close()
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handlers: the car (``evos up``) handles SIGINT/SIGTERM and sets ``stop``."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket on ``host:port`` (port 0: a free one); UnavailableError naming the address."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto IPPROTO_TCP (not 0): asyncio then sets TCP_NODELAY on accepted connections; without it Nagle's
-    # algorithm meets delayed ACKs and every keep-alive request waits ~40 ms (measured here)
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError as exc:
-        sock.close()
-        raise UnavailableError(f"companion web server cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-    sock.setblocking(False)
-    return sock

@@ -9,6 +9,8 @@ bounded time) for the car to report the new values.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,7 +20,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from evos.broker import Broker
 from evos.companion._errors import NotFoundError
+from evos.errors import EvosError
 from evos.vss import Catalog
+
+log = logging.getLogger("evos.companion")
 
 BAT = "Vehicle.Powertrain.TractionBattery"
 CHG = f"{BAT}.Charging"
@@ -27,6 +32,8 @@ SCENE = "Vehicle.Evos.Cabin.Scene"  # the cabin's scene actuator (evos.cabin ove
 DOORS = {"row1_driver": "Row1.DriverSide", "row1_passenger": "Row1.PassengerSide",
          "row2_driver": "Row2.DriverSide", "row2_passenger": "Row2.PassengerSide"}
 VENT_PCT = 10  # window opening for "vent" (assumed: a gap of a few centimetres)
+FLASH_S = 2.0  # "flash lights" blinks the hazards this long, like a car app's locate-my-car flash (assumed)
+HAZARD = "Vehicle.Body.Lights.Hazard.IsSignaling"
 
 
 def _per_door(template: str, name: str) -> dict[str, str]:
@@ -79,7 +86,7 @@ STATE_FIELDS: dict[str, dict[str, str]] = {
         "is_moving": "Vehicle.IsMoving",
         "odometer_m": "Vehicle.TraveledDistance",
         "gear": "Vehicle.Powertrain.Transmission.CurrentGear",
-        "model": "Vehicle.Evos.Twin.Vehicle",  # the preset or vehicle file the car runs as
+        "model": "Vehicle.VehicleIdentification.Model",  # e.g. "Xiaomi SU7" (the twin publishes its name)
     },
 }
 LOCATION_GROUP = "location"
@@ -99,6 +106,37 @@ def group_values(paths: Mapping[str, tuple[str, str]], values: Mapping[str, Any]
         group, name = paths[path]
         groups.setdefault(group, {})[name] = value
     return groups
+
+
+class StateView:
+    """The state groups as JSON text, kept from one read to the next until a state signal changes.
+
+    A read costs a dictionary lookup while the car is still; the twin updates a few signals ten times a second, so
+    the JSON is rebuilt at most that often rather than for every request. Close it when done (it subscribes).
+    """
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        self._paths = {located: state_paths(broker.catalog, located) for located in (False, True)}
+        self._changes = broker.subscribe_paths(tuple(self._paths[True]))
+        self._json: dict[bool, str] = {}
+
+    def groups_json(self, with_location: bool) -> str:
+        """``{group: {field: value}}`` as JSON (the location group only ``with_location``)."""
+        if self._changes.get_nowait() is not None:
+            while self._changes.get_nowait() is not None:
+                pass
+            self._json.clear()
+        text = self._json.get(with_location)
+        if text is None:
+            paths = self._paths[with_location]
+            values = {path: dp.value for path, dp in self._broker.get_many(paths).items()}
+            text = self._json[with_location] = json.dumps(group_values(paths, values), ensure_ascii=False,
+                                                          allow_nan=False, separators=(",", ":"))
+        return text
+
+    def close(self) -> None:
+        self._changes.close()
 
 
 # ---- command arguments (validated by FastAPI; they also document the API in /openapi.json) --------------------
@@ -139,6 +177,7 @@ class Command:
     signed: bool
     args: type[NoArgs]
     targets: Callable[[Any], dict[str, Any]]
+    momentary_s: float = 0.0  # > 0: the companion switches the (boolean) targets off again after this long
 
 
 def _doors(template: str, value: Any) -> dict[str, Any]:
@@ -168,8 +207,8 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
     Command("set_charge_limit", "Set the charge limit.", "charging_cmds", False, ChargeLimitArgs,
             lambda a: {f"{CHG}.ChargeLimit": a.limit_pct}),
     Command("honk", "Sound the horn briefly.", _CMDS, False, NoArgs, lambda a: {"Vehicle.Body.Horn.IsActive": True}),
-    Command("flash_lights", "Switch the hazard lights on (or off with on=false).", _CMDS, False, SwitchArgs,
-            lambda a: {"Vehicle.Body.Lights.Hazard.IsSignaling": a.on}),
+    Command("flash_lights", f"Flash the hazard lights for {FLASH_S:g} s.", _CMDS, False, NoArgs,
+            lambda a: {HAZARD: True}, momentary_s=FLASH_S),
     Command("open_trunk", "Unlock and open the trunk (signed).", _CMDS, True, NoArgs,
             lambda a: {f"{_TRUNK}.IsLocked": False, f"{_TRUNK}.IsOpen": True}),
     Command("close_trunk", "Close the trunk.", _CMDS, False, NoArgs, lambda a: {f"{_TRUNK}.IsOpen": False}),
@@ -192,6 +231,37 @@ def command_targets(broker: Broker, command: Command, args: NoArgs) -> dict[str,
         raise NotFoundError(f"this car cannot {command.name}: it has no {', '.join(wanted)} signal",
                             code="not_supported")
     return {path: broker.check_target(path, value) for path, value in present.items()}
+
+
+class Momentary:
+    """Switches that the companion turns off again after a while (the hazards of "flash lights").
+
+    ``schedule`` arms one timer per signal; a second request before it fires starts the time again. ``close``
+    (when the companion stops) switches off at once whatever is still on, so nothing stays on by accident.
+    """
+
+    def __init__(self, broker: Broker) -> None:
+        self._broker = broker
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    def schedule(self, paths: tuple[str, ...], after_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        for path in paths:
+            if (timer := self._timers.pop(path, None)) is not None:
+                timer.cancel()
+            self._timers[path] = loop.call_later(after_s, self._off, path)
+
+    def _off(self, path: str) -> None:
+        self._timers.pop(path, None)
+        try:
+            self._broker.actuate(path, False)
+        except EvosError as exc:  # the car refused or its provider is gone: nothing to undo, say so
+            log.warning("companion: could not switch %s off again: %s", path, exc)
+
+    def close(self) -> None:
+        for path, timer in list(self._timers.items()):
+            timer.cancel()
+            self._off(path)
 
 
 def _same(actual: Any, target: Any) -> bool:

@@ -127,7 +127,7 @@ const doorLocks = () => ["row1_driver", "row1_passenger", "row2_driver", "row2_p
 
 function render() {
   const model = g("drive", "model");
-  if (model) $("car-name").textContent = model.split("/").pop().replace(/\.toml$/, "").replace(/-/g, " ");
+  if (model) $("car-name").textContent = model;
   const soc = g("battery", "soc_pct");
   const charging = g("charging", "is_charging") === true;
   $("soc").textContent = fmt(soc);
@@ -337,7 +337,7 @@ function wire() {
   for (const b of document.querySelectorAll(".tabs button")) b.onclick = () => showTab(b.dataset.tab);
   $("lock-toggle").onclick = () => send($("lock-toggle").dataset.locked === "true" ? "unlock" : "lock");
   $("act-honk").onclick = () => send("honk");
-  $("act-flash").onclick = () => send("flash_lights", { on: !g("closures", "hazards_on") });
+  $("act-flash").onclick = () => send("flash_lights");
   $("act-trunk").onclick = () => send(g("closures", "trunk_open") ? "close_trunk" : "open_trunk");
   $("act-vent").onclick = () => send($("vent-label").textContent === "Vent" ? "open_windows" : "close_windows");
   $("climate-toggle").onclick = () => send(g("climate", "is_on") ? "climate_off" : "climate_on");
