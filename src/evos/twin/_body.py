@@ -130,7 +130,8 @@ class BodyStore:
 
     def __init__(self, path: Path) -> None:
         try:
-            self._db = sqlite3.connect(path, isolation_level=None)
+            # saves run on a worker thread (never two at once), so the event loop does not wait for the disk
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("CREATE TABLE IF NOT EXISTS body (path TEXT PRIMARY KEY, value TEXT NOT NULL)")
         except sqlite3.DatabaseError as exc:
@@ -248,8 +249,11 @@ class BodyProvider:
 
     def save(self) -> None:
         if self.store is not None and self._dirty:
-            self.store.save(self._dirty)
-        self._dirty = {}
+            self.store.save(self._take_dirty())
+
+    def _take_dirty(self) -> dict[str, Any]:
+        dirty, self._dirty = self._dirty, {}
+        return dirty
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Publish every actuator's value, then move motors at 10 Hz until ``stop``; save once a second and on exit."""
@@ -262,7 +266,8 @@ class BodyProvider:
                 self.tick(now - last)
                 last = now
                 if now - last_save >= 1.0:
-                    self.save()
+                    if self.store is not None and self._dirty:  # on a worker thread: an fsync must not stall the car
+                        await asyncio.to_thread(self.store.save, self._take_dirty())
                     last_save = now
         finally:
             self.save()

@@ -286,7 +286,7 @@ class TwinProvider:
                 self.tick(now - last)
                 last = now
                 if now - self._last_save >= SAVE_INTERVAL_S:
-                    self.save(now)
+                    await asyncio.to_thread(self.save, now)  # an fsync must not stall the car's event loop
         finally:
             self.save(time.monotonic())
             self._provision.close()

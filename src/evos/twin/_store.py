@@ -28,7 +28,8 @@ class StateStore:
         self.path = path
         self.saved_at_s: float | None = None  # when the state last loaded was saved (epoch seconds)
         try:
-            self._db = sqlite3.connect(path, isolation_level=None)
+            # saves run on a worker thread (never two at once), so the event loop does not wait for the disk
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("CREATE TABLE IF NOT EXISTS twin_state (vehicle TEXT PRIMARY KEY, state TEXT NOT NULL,"
