@@ -86,6 +86,21 @@ async def test_parked_scene_refused_while_moving_and_ends_when_the_car_moves(car
     assert car.value(STATUS) == "REFUSED" and car.target(DND) is not True
 
 
+async def test_remaining_time_and_timer_are_cleared_when_the_scene_ends(car) -> None:
+    remaining, timer = "Vehicle.Evos.Cabin.SceneRemainingTime", "Vehicle.Evos.Cabin.SceneTimerRemaining"
+    car.broker.actuate(SCENE, "rest")  # rest wakes the napper after 30 min
+    await eventually(lambda: (car.value(remaining) or 0) > 3600 and 0 < (car.value(timer) or 0) <= 30 * 60)
+    car.broker.actuate(SCENE, "cinema")  # cinema has no wake-up timer: rest's must not linger
+    await eventually(lambda: car.value(timer) == 0 and car.value(SCENE) == "cinema")
+    assert car.value(remaining) > 3600
+    car.broker.actuate(SCENE, "NONE")
+    await eventually(lambda: car.value(remaining) == 0 and car.value(timer) == 0)
+    car.broker.actuate(SCENE, "rest")
+    car.broker.actuate("Vehicle.Evos.Twin.Driver.TargetSpeed", 30)  # a scene that ends by itself clears them too
+    await eventually(lambda: car.value(STATUS) == "ENDED")
+    await eventually(lambda: car.value(remaining) == 0 and car.value(timer) == 0)
+
+
 async def test_unknown_scene_is_refused(car) -> None:
     with pytest.raises(InvalidArgumentError, match="unknown scene 'disco'; scenes: camp, cinema"):
         car.broker.actuate(SCENE, "disco")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import Page, async_playwright, expect
 
 from cabin.waits import eventually
 from evos.cabin import cabin_router
@@ -52,17 +53,42 @@ async def test_api_errors_and_handover(car, screen: str) -> None:
         assert r.status_code == 409 and "needs the car parked" in r.json()["detail"]
 
 
+async def _media_and_seat_heating(car, page: Page) -> None:
+    # cinema plays the film: the screen shows the track and a pause button; tap it and playback stops
+    await expect(page.locator("#track")).not_to_have_text("Nothing playing")
+    await page.get_by_role("button", name="pause").click()
+    await eventually(lambda: car.value("Vehicle.Cabin.Infotainment.Media.Action") == "STOP")
+    await expect(page.get_by_role("button", name="play", exact=True)).to_be_visible()
+    track = await page.locator("#track").text_content()
+    await page.get_by_role("button", name="next").click()
+    await expect(page.locator("#track")).not_to_have_text(track or "")
+    await page.get_by_role("button", name="driver seat heating").click()  # off -> low
+    await eventually(lambda: car.value("Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling") == 33)
+    await expect(page.get_by_role("button", name="driver seat heating")).to_have_class(re.compile(r"\bon\b"))
+
+
 async def test_screen_enters_a_scene_and_asks_the_assistant(car, screen: str) -> None:
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         try:
             page = await browser.new_page(viewport={"width": 1280, "height": 720})
+            errors: list[str] = []
+            page.on("pageerror", lambda error: errors.append(str(error)))
             await page.goto(screen)
-            await expect(page.locator("#scene-status")).to_have_text("scene NONE (IDLE)")
-            await page.get_by_role("button", name="Cinema 影院").click()
-            await expect(page.locator("#scene-status")).to_have_text("scene cinema (ACTIVE)")
+            await expect(page.locator("#scene-status")).to_have_text("Ready")
+            await expect(page.locator("#active-scene")).to_be_hidden()
+            cinema = page.locator(".scene-card[data-scene=cinema]")
+            # every card carries its live forecast from the twin's model
+            await expect(cinema.locator(".forecast")).to_have_text(re.compile(r"^\d+ h \d+ min to 20 %$"))
+            await expect(page.locator(".scene-card .forecast", has_text=" to ")).to_have_count(len(car.cabin.scenes))
+            await page.get_by_role("button", name="Cinema 影院").click()  # tap the card
+            await expect(cinema).to_have_class(re.compile(r"\bactive\b"))
+            await expect(page.locator("#scene-status")).to_have_text("Cinema 影院")
+            await expect(page.locator("#active-detail")).to_have_text(re.compile(r"^\d+ h \d+ min left to 20 %$"))
             assert car.value("Vehicle.Evos.Cabin.DoNotDisturb") is True
             assert car.value("Vehicle.Cabin.Light.IsDomeOn") is False
+            await expect(page.locator("#dnd")).to_be_visible()
+            await _media_and_seat_heating(car, page)
             await page.fill("#ask-text", "I'm cold")
             await page.get_by_role("button", name="Ask").click()
             await expect(page.locator("#reply")).to_have_text("Warming both sides up to 22 °C.")
@@ -70,10 +96,17 @@ async def test_screen_enters_a_scene_and_asks_the_assistant(car, screen: str) ->
             await expect(page.locator("#temp-Driver")).to_have_text("22.0")
             await page.fill("#ask-text", "退出影院模式")
             await page.get_by_role("button", name="Ask").click()
-            await expect(page.locator("#scene-status")).to_have_text("scene NONE (IDLE)")
+            await expect(page.locator("#scene-status")).to_have_text("Ready")
             await expect(page.locator("#reply")).to_have_text("好的，已退出影院模式，车内设置已恢复。")
+            await expect(page.locator("#active-scene")).to_be_hidden()
+            await page.get_by_role("button", name="Rest 小憩").click()  # leave by the exit button this time
+            await expect(page.locator("#active-detail")).to_have_text(re.compile(r"wake-up in (29|30) min$"))
+            await page.get_by_role("button", name="Exit").click()
+            await expect(page.locator("#active-scene")).to_be_hidden()
+            assert car.value("Vehicle.Evos.Cabin.Scene") == "NONE"
             await page.get_by_role("button", name="driver warmer").click()
             await expect(page.locator("#temp-Driver")).to_have_text("22.5")
+            assert errors == []
         finally:
             await browser.close()
 

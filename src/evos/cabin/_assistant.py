@@ -42,8 +42,11 @@ READS = (
     *TIRES, f"{MEDIA}.Volume", SPEED_SET, SCENE, f"{HMI}.Brightness",
     *(f"{STATION}.{z}.{f}" for z in ("Driver", "Passenger") for f in ("Temperature", "FanSpeed")),
     *(f"{SEAT}.{s}.Backrest.Recline" for s in ("DriverSide", "PassengerSide")),
+    *(f"{DOOR}.{w}.Window.Position" for w in ("Row1.DriverSide", "Row1.PassengerSide", "Row2.DriverSide",
+                                              "Row2.PassengerSide")),
 )
-STEP_C, STEP_FAN, STEP_VOLUME, STEP_KMH, STEP_RECLINE = 1.0, 20, 10, 5.0, 10.0
+STEP_C, STEP_FAN, STEP_VOLUME, STEP_KMH, STEP_RECLINE, STEP_BRIGHTNESS = 1.0, 20, 10, 5.0, 10.0, 20.0
+MIN_DIMMED_PCT = 10.0  # "dim the screen" never blacks it out (assumed: a dark screen reads as a fault)
 RECLINED_DEG, UPRIGHT_DEG = 45.0, 20.0  # 20° is the body hardware's driving posture
 HEAT_DEFAULT, MASSAGE_DEFAULT, CRACK_PCT = 67, 50, 20
 TIRE_LOW_KPA = 200.0  # below this a tyre is reported low (assumed: typical placards are 230-290 kPa)
@@ -171,12 +174,17 @@ class Assistant:
         return scene.reserve_soc_pct if scene.reserve_soc_pct is not None else self.reserve_soc_pct
 
     def _refusal(self, parse: Parse, values: Mapping[str, Value | None], zh: bool) -> str | None:
-        """Why the assistant will not do this now (safety: parked-only requests while driving), or None."""
+        """Why the assistant will not do this (safety: parked-only requests while driving; a partial sunroof
+        request the car cannot carry out), or None."""
         speed, gear = values.get("Vehicle.Speed"), values.get("Vehicle.Powertrain.Transmission.SelectedGear")
         moving = not_parked_reason(Conditions(
             speed_kmh=float(speed) if isinstance(speed, int | float) else None,
             gear=int(gear) if isinstance(gear, int) and not isinstance(gear, bool) else None))
         scene = self.scenes.get(parse.slots.get("scene", ""))
+        partly = any(parse.slots.get(k) for k in ("a_bit", "half")) or parse.slots.get("unit") == "%"
+        if parse.intent.startswith("sunroof_") and partly:  # VSS 6.0's sunroof has a switch but no position to set
+            return ("天窗只能全开或全关，要关闭请说“关闭天窗”。" if zh else
+                    "The sunroof only opens or closes all the way; say \"close the sunroof\" to close it.")
         if moving is not None and parse.intent == "seat_recline":
             return ("行驶中不能放倒座椅，请先停车。" if zh else
                     f"I can't recline the seat while driving: {moving}. Please park first.")
@@ -235,11 +243,17 @@ class Assistant:
             return {path: _clamp(angle, -10, 60)}
         if i == "seat_upright":
             return {f"{SEAT}.{_seat(zone)}.Backrest.Recline": UPRIGHT_DEG}
-        if i in ("window_open", "window_close"):
-            pct = 0 if i == "window_close" else (
-                int(_clamp(s["value"], 0, 100)) if s.get("unit") == "%" else 50 if s.get("half")
-                else CRACK_PCT if s.get("a_bit") else 100)
+        if i == "window_open":
+            pct = (int(_clamp(s["value"], 0, 100)) if s.get("unit") == "%" else 50 if s.get("half")
+                   else CRACK_PCT if s.get("a_bit") else 100)
             return {f"{DOOR}.{w}.Window.Position": pct for w in _windows(zone)}
+        if i == "window_close":  # "close halfway": half open; "close a bit": a crack less open than now
+            paths = [f"{DOOR}.{w}.Window.Position" for w in _windows(zone)]
+            if s.get("half"):
+                return dict.fromkeys(paths, 50)
+            if s.get("a_bit"):
+                return {p: int(_clamp(_num(values, p, 100) - CRACK_PCT, 0, 100)) for p in paths}
+            return dict.fromkeys(paths, 0)
         simple: dict[str, dict[str, Value]] = {
             "sunroof_open": {"Vehicle.Cabin.Sunroof.Switch": "OPEN"},
             "sunroof_close": {"Vehicle.Cabin.Sunroof.Switch": "CLOSE"},
@@ -267,6 +281,10 @@ class Assistant:
                     **simple["ambient_on"]}
         if i == "screen_brightness" and "value" in s:
             return {f"{HMI}.Brightness": _clamp(float(s["value"]), 0, 100)}
+        if i in ("screen_dim", "screen_bright"):
+            current = _num(values, f"{HMI}.Brightness", 70)
+            step = STEP_BRIGHTNESS if i == "screen_bright" else -STEP_BRIGHTNESS
+            return {f"{HMI}.Brightness": _clamp(current + step, MIN_DIMMED_PCT, 100)}
         if i in ("volume_set", "volume_up", "volume_down"):
             current = _num(values, f"{MEDIA}.Volume", 30)
             if i == "volume_set":

@@ -60,8 +60,9 @@ def _zh_numerals_to_digits(text: str) -> str:
     def convert(match: re.Match[str]) -> str:
         run = match.group(0)
         after = text[match.end():]
-        # "一点" is "a bit", "一会/一下/一条" are not amounts: convert only real numbers
-        if len(run) < 2 and not _ZH_UNIT_AFTER.match(after):
+        # "一点" is "a bit", "一会/一下/一条" are not amounts: convert only real numbers ("加五" is one: plus 5)
+        step = text[:match.start()].endswith(("加", "减")) and after[:1] not in ("点", "些", "下", "会", "条")
+        if len(run) < 2 and not _ZH_UNIT_AFTER.match(after) and not step:
             return run
         if run in ("一点", "两点") or (run.endswith("点") and not after[:1].isdigit()):
             return run
@@ -126,6 +127,8 @@ DND = _any("do not disturb", "don't disturb", "dont disturb", "dnd", "勿扰", "
 HOTSPOT = _any("hotspot", "hot spot", "热点")
 SCREEN = _any("screen", "display", "屏幕", "显示屏", "中控屏")
 BRIGHTNESS = _any("brightness", "bright", "亮度")
+DIMMER = _any("dim", "dimmer", "darker", "less bright", "too bright", "调暗", "暗一点", "暗一些", "暗点", "太亮")
+BRIGHTER = _any("brighter", "more bright", "too dark", "调亮", "亮一点", "亮一些", "亮点", "太暗")
 NIGHT = _any("night mode", "dark mode", "夜间模式", "深色模式", "黑夜模式", "暗色模式")
 DAY = _any("day mode", "light mode", "daytime mode", "白天模式", "日间模式", "浅色模式")
 UNLOCK = _any("unlock", "解锁", "开锁")
@@ -158,6 +161,14 @@ PREVIOUS = _any("previous", "last song", "last track", "go back", "上一首", "
 PAUSE = _any("pause", "stop the music", "stop playing", "stop the song", "暂停", "别放了", "停止播放", "停止音乐")
 PLAY = _any("play", "resume", "continue", "music", "song", "播放", "放首", "放歌", "来点音乐", "听歌", "继续", "音乐")
 CRUISE = _any("cruise", "cruise control", "set speed", "巡航", "定速")
+CRUISE_UP = _any("plus", "add", r"加\s*\d", "提速")  # "巡航加五" (normalised "加5"): 5 km/h more
+CRUISE_DOWN = _any("minus", r"减\s*\d", "降速")
+# Without a device named, "slow down" / "开慢点" is the cruise set speed (the one speed the assistant may change)
+DRIVE_SLOWER = _any("slow down", "slower", "slow it down", "开慢点", "开慢一点", "慢一点", "减速")
+DRIVE_FASTER = _any("speed up", "faster", "开快点", "开快一点", "快一点", "加速")
+# "set 22 on my side": a bare number said with a setting verb and no device is a temperature (see TEMP_RANGE_C)
+SET_WORD = _any("set", "put", "make it", "调到", "设为", "设成", "设置为", "设到")
+TEMP_RANGE_C = (16.0, 30.0)  # the set points the climate takes (see Assistant.actions)
 AC = _any("air conditioning", "air conditioner", "air con", "aircon", "a/c", "ac", "climate", "climate control",
           "hvac", "空调")
 TEMPERATURE = _any("temperature", "temp", "degrees", "degree", "温度", "度")
@@ -295,6 +306,11 @@ def _decide(t: str, scene: str | None) -> str:  # noqa: PLR0915 - one flat decis
         return "screen_night"
     if has(DAY):
         return "screen_day"
+    if has(SCREEN) and _number(t)[0] is None:
+        if has(DIMMER) or (has(BRIGHTNESS) and has(DOWN)):
+            return "screen_dim"
+        if has(BRIGHTER) or (has(BRIGHTNESS) and has(UP)):
+            return "screen_bright"
     if has(SCREEN) and (has(BRIGHTNESS) or _number(t)[0] is not None):
         return "screen_brightness"
     if has(CHARGE) and not has(_any("charge level")):
@@ -305,9 +321,9 @@ def _decide(t: str, scene: str | None) -> str:  # noqa: PLR0915 - one flat decis
             return "charge_stop"
         return "charge_start"
     if has(CRUISE):
-        if has(UP):
+        if has(UP) or has(CRUISE_UP):
             return "cruise_up"
-        if has(DOWN):
+        if has(DOWN) or has(CRUISE_DOWN):
             return "cruise_down"
         return "cruise_set"
     if scene and has(SCENE_EXIT) and not has(ON) and not has(LEAVE_IN_CAR):
@@ -378,6 +394,13 @@ def _decide(t: str, scene: str | None) -> str:  # noqa: PLR0915 - one flat decis
         return "temp_set"
     if has(PLAY):
         return "media_play"
+    if has(DRIVE_SLOWER):
+        return "cruise_down"
+    if has(DRIVE_FASTER):
+        return "cruise_up"
+    number, unit = _number(t)
+    if number is not None and unit == "" and has(SET_WORD) and TEMP_RANGE_C[0] <= number <= TEMP_RANGE_C[1]:
+        return "temp_set"
     return "unknown"
 
 

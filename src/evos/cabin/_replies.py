@@ -40,6 +40,7 @@ SENTENCES: dict[str, tuple[str, str]] = {
     "seat_upright": ("Bringing {seat} upright.", "好的，{seat}已调直。"),
     "window_open": ("Opening {where}{amount}.", "好的，{where}已打开{amount}。"),
     "window_close": ("Closing {where}.", "好的，{where}已关闭。"),
+    "window_close_part": ("Closing {where} {part}.", "好的，{where}已关到{part}。"),  # "close halfway"
     "sunroof_open": ("Opening the sunroof.", "好的，天窗已打开。"),
     "sunroof_close": ("Closing the sunroof.", "好的，天窗已关闭。"),
     "sunshade_open": ("Opening the sunshade.", "好的，遮阳帘已打开。"),
@@ -52,6 +53,8 @@ SENTENCES: dict[str, tuple[str, str]] = {
     "ambient_off": ("Turning the ambient lights off.", "好的，氛围灯已关闭。"),
     "ambient_color": ("Setting the ambient lights to {colour}.", "好的，氛围灯已调成{colour}。"),
     "screen_brightness": ("Setting the screen brightness to {value}.", "好的，屏幕亮度已调到{value}。"),
+    "screen_dim": ("Dimming the screen to {value}.", "好的，屏幕已调暗到{value}。"),
+    "screen_bright": ("Brightening the screen to {value}.", "好的，屏幕已调亮到{value}。"),
     "screen_night": ("Switching the screen to night mode.", "好的，屏幕已切换到夜间模式。"),
     "screen_day": ("Switching the screen to day mode.", "好的，屏幕已切换到日间模式。"),
     "media_play": ("Playing your music.", "好的，开始播放。"),
@@ -155,7 +158,8 @@ def _window_fields(actions: Mapping[str, Value], zh: bool) -> dict[str, str]:
         amount = _pick(amounts[int(pct)], zh)
     else:
         amount = f"到{pct}%" if zh else f"to {pct} %"
-    return {"where": where, "amount": f" {amount}" if amount and not zh else amount}
+    part = _pick(("halfway", "一半"), zh) if pct == 50 else f"{pct}%" if zh else f"to {pct} % open"
+    return {"where": where, "amount": f" {amount}" if amount and not zh else amount, "part": part}
 
 
 def _fields(intent: str, actions: Mapping[str, Value], zh: bool, extra: Mapping[str, Any]) -> dict[str, str]:
@@ -185,7 +189,8 @@ def confirm(intent: str, actions: Mapping[str, Value], zh: bool, extra: Mapping[
     """The reply to an action intent whose VSS requests are ``actions`` (in Chinese if ``zh``)."""
     if not actions:
         return _pick(NO_VALUE, zh)
-    template = _pick(SENTENCES[intent], zh)
+    partly_closed = intent == "window_close" and any(v != 0 for v in actions.values())
+    template = _pick(SENTENCES["window_close_part" if partly_closed else intent], zh)
     return template.format(**_fields(intent, actions, zh, extra or {}))
 
 

@@ -188,11 +188,10 @@ class CabinService:
             SCENE: engine.active.scene.name if engine.active else "NONE",
             STATUS: engine.status, REASON: engine.reason,
         }
+        # 0 = none: no scene, or a scene without a wake-up timer (a value left over from the last scene misleads)
         timer = engine.timer_remaining_s(now)
-        if timer is not None:
-            values[TIMER] = int(timer)
-        if self._forecast is not None and engine.active is not None:
-            values[REMAINING] = int(self._forecast.runtime_s)
+        values[TIMER] = int(timer) if timer is not None else 0
+        values[REMAINING] = int(self._forecast.runtime_s) if self._forecast and engine.active else 0
         if MEDIA_LOAD in self.broker.catalog.signals:
             values[MEDIA_LOAD] = media_load_w(self.values((MEDIA_ACTION, BRIGHTNESS)))
         changed = {p: v for p, v in values.items() if self._published.get(p) != v}

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 from evos.cabin._assistant import READS, Assistant, act_local
+from evos.cabin._engine import format_duration
 from evos.cabin._media import MEDIA
 from evos.cabin._service import REASON, REMAINING, SCENE, STATUS, TIMER, CabinService
 from evos.errors import EvosError, NotPermittedError, RequestError, UnavailableError, UnknownSignalError
@@ -31,8 +32,9 @@ MEDIA_PATHS = (f"{MEDIA}.Played.Track", f"{MEDIA}.Played.Artist", f"{MEDIA}.Play
                f"{MEDIA}.Played.Source", f"{MEDIA}.Action", "Vehicle.Evos.Cabin.Media.Position",
                "Vehicle.Evos.Cabin.Media.Duration")
 STATE_PATHS = (
-    SCENE, STATUS, REASON, REMAINING, TIMER, "Vehicle.Evos.Cabin.DoNotDisturb", "Vehicle.Evos.Cabin.Screen.Message",
-    "Vehicle.Cabin.HVAC.IsAirConditioningActive", *MEDIA_PATHS, *READS,
+    SCENE, STATUS, REASON, REMAINING, TIMER, "Vehicle.Evos.Cabin.DoNotDisturb", "Vehicle.Evos.Cabin.Hotspot.IsEnabled",
+    "Vehicle.Evos.Cabin.Screen.Message", "Vehicle.Cabin.HVAC.IsAirConditioningActive", *MEDIA_PATHS, *READS,
+    *(f"Vehicle.Cabin.Seat.Row1.{side}.HeatingCooling" for side in ("DriverSide", "PassengerSide")),
 )
 WRITABLE = ("Vehicle.Cabin.", "Vehicle.Evos.Cabin.")  # what the screen may actuate directly
 MAX_BODY_BYTES = 64 * 1024  # every request of the screen is a few hundred bytes; more is a mistake or an attack
@@ -116,8 +118,8 @@ def cabin_router(service: CabinService) -> APIRouter:
 
     @router.get("/api/scenes")
     def scenes() -> list[dict[str, Any]]:
-        return [{"name": s.name, "title": s.title, "title_zh": s.title_zh, "requires_parked": s.requires_parked}
-                for s in service.scenes.values()]
+        return [{"name": s.name, "title": s.title, "title_zh": s.title_zh, "requires_parked": s.requires_parked,
+                 "reserve_pct": service.engine.reserve_for(s)} for s in service.scenes.values()]
 
     @router.get("/api/forecast/{name}")
     def scene_forecast(name: str) -> dict[str, Any]:
@@ -126,6 +128,7 @@ def cabin_router(service: CabinService) -> APIRouter:
         except EvosError as exc:
             raise _http_error(exc) from exc
         return {"scene": result.scene, "runtime_s": round(result.runtime_s), "text": result.text,
+                "summary": f"{format_duration(result.runtime_s)} to {result.reserve_pct:.0f} %",
                 "reserve_pct": result.reserve_pct, "soc_pct": result.soc_pct}
 
     @router.post("/api/scene")
