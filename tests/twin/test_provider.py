@@ -70,6 +70,21 @@ def test_time_scale_runs_faster_than_real_time(car_broker: Broker) -> None:
     assert twin.steps == 300  # split into 0.1 s model steps
 
 
+def test_a_parked_car_sped_up_takes_one_second_steps_with_the_same_result(car_broker: Broker) -> None:
+    cold = Controls(hvac_on=True, cabin_setpoint_c=22.0, ambient_c=-10.0, charger_connected=True, charger_kw=11.0)
+    fast = TwinProvider(car_broker, load_vehicle("xiaomi-su7"), controls=cold)
+    fast.time_scale = 100.0
+    for _ in range(36):  # an hour of car time in 36 ticks of 100 s
+        fast.tick(1.0)
+    assert fast.steps == 3600  # parked: 1 s model steps
+    fine = TwinProvider(Broker(load_catalog(overlays=[OVERLAY])), load_vehicle("xiaomi-su7"), controls=cold)
+    for _ in range(36_000):
+        fine.tick(0.1)
+    assert fast.state.soc == pytest.approx(fine.state.soc, abs=2e-4)
+    assert fast.state.cabin_temp_c == pytest.approx(fine.state.cabin_temp_c, abs=0.05)
+    assert fast.state.battery_temp_c == pytest.approx(fine.state.battery_temp_c, abs=0.05)
+
+
 def test_state_persists_across_restarts(car_broker: Broker, tmp_path: Path) -> None:
     store = StateStore(tmp_path / "twin.sqlite")
     car = load_vehicle("xiaomi-su7")
