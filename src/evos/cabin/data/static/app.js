@@ -143,6 +143,16 @@ function renderMedia() {
   $("volume-icon").innerHTML = level ? ICONS.volume : ICONS.muted;
 }
 
+function renderPairing() {  // the companion's pairing code, while a phone is being paired
+  const code = state["Vehicle.Evos.Companion.PairingCode"];
+  const left = (state["Vehicle.Evos.Companion.PairingCodeExpiresAt"] ?? 0) - Date.now() / 1000;
+  const showing = typeof code === "string" && code.length > 0 && left > 0;
+  $("pairing").hidden = !showing;
+  if (!showing) return;
+  text("pairing-code", code.length === 6 ? `${code.slice(0, 3)} ${code.slice(3)}` : code);
+  text("pairing-left", `valid for ${clock(left)}`);
+}
+
 function render() {
   const scene = state[`${CABIN}Scene`];
   const status = state[`${CABIN}SceneStatus`];
@@ -150,6 +160,7 @@ function render() {
   renderScenes(scene, status);
   renderClimate();
   renderMedia();
+  renderPairing();
 }
 
 async function refresh() {
