@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -25,6 +26,8 @@ from evos.vss import load_catalog
 OWNER = "owner"
 PASSWORD = "correct horse battery"
 CODE_SIGNAL = "Vehicle.Evos.Companion.PairingCode"
+# Runs a test once on SQLite and once on a fresh PostgreSQL database (the ``database_url`` fixture, conftest.py).
+BOTH_DATABASES = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 
 
 @dataclass
@@ -40,9 +43,11 @@ class Car:
         await asyncio.gather(*self.tasks)
 
 
-async def start_car(data_dir: Path, plugged_in: bool = False, cabin: bool = False, **config: Any) -> Car:
-    """The car with its companion on 127.0.0.1 (a free port); state in ``data_dir``. ``cabin`` adds the cabin's
-    scenes and media (``evos.cabin``) and its centre screen under ``/cabin``."""
+async def start_car(data_dir: Path, plugged_in: bool = False, cabin: bool = False, database_url: str | None = None,
+                    **config: Any) -> Car:
+    """The car with its companion on 127.0.0.1 (a free port); state in ``data_dir``, the companion's in
+    ``database_url`` (default: SQLite in ``data_dir``). ``cabin`` adds the cabin's scenes and media (``evos.cabin``)
+    and its centre screen under ``/cabin``."""
     overlays = [TWIN_OVERLAY, COMPANION_OVERLAY]
     if cabin:
         from evos.cabin import CABIN_OVERLAY
@@ -60,7 +65,8 @@ async def start_car(data_dir: Path, plugged_in: bool = False, cabin: bool = Fals
         cabin_service = CabinService(broker, data_dir)
         apps.append(cabin_service.run)
         routers.append(cabin_router(cabin_service))
-    service = CompanionService(broker, CompanionConfig.for_data_dir(data_dir, port=0, **config), routers)
+    companion = CompanionConfig(database_url or CompanionConfig.for_data_dir(data_dir).database_url, port=0, **config)
+    service = CompanionService(broker, companion, routers)
     stop = asyncio.Event()
     tasks = [asyncio.create_task(app(stop)) for app in (*apps, service.run)]
     await asyncio.wait_for(service.started.wait(), 10)
@@ -122,8 +128,8 @@ async def pair_phone(car: Car, http: httpx.AsyncClient, headers: dict[str, str])
     return key
 
 
-async def _serve_forever(data_dir: Path, drive: bool) -> None:
-    car = await start_car(data_dir, trip_park_s=0.5)
+async def _serve_forever(data_dir: Path, drive: bool, database_url: str | None) -> None:
+    car = await start_car(data_dir, trip_park_s=0.5, database_url=database_url)
     if drive:  # a trip under way: 50 km/h, ten times faster than real time
         car.broker.actuate("Vehicle.Evos.Twin.TimeScale", 10.0)
         car.broker.actuate("Vehicle.Evos.Twin.Driver.TargetSpeed", 50.0)
@@ -133,7 +139,8 @@ async def _serve_forever(data_dir: Path, drive: bool) -> None:
     await car.shutdown()
 
 
-if __name__ == "__main__":  # a car in its own process, for the kill -9 test: car.py DATA_DIR [--drive]
+if __name__ == "__main__":  # a car in its own process, for the kill -9 test: car.py DATA_DIR [--drive] [DATABASE_URL]
     import sys
 
-    asyncio.run(_serve_forever(Path(sys.argv[1]), "--drive" in sys.argv))
+    urls = [arg for arg in sys.argv[2:] if "://" in arg]
+    asyncio.run(_serve_forever(Path(sys.argv[1]), "--drive" in sys.argv, urls[0] if urls else None))

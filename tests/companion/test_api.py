@@ -10,7 +10,7 @@ import httpx
 import pytest
 import websockets
 
-from companion.car import OWNER, Car, PhoneKey, bearer, pair_phone, sign_in, start_car
+from companion.car import BOTH_DATABASES, OWNER, Car, PhoneKey, bearer, pair_phone, sign_in, start_car
 from helpers import eventually
 
 DOORS = [f"Vehicle.Cabin.Door.{side}.IsLocked" for side in
@@ -24,6 +24,7 @@ async def command(http: httpx.AsyncClient, headers: dict[str, str], name: str, *
     return await http.post(f"/api/v1/vehicle/commands/{name}", headers=headers, json=body)
 
 
+@BOTH_DATABASES
 async def test_first_run_sign_in_and_errors(client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/setup")).json() == {"needs_owner": True}
     tokens = await sign_in(client)
@@ -58,6 +59,7 @@ async def test_state_is_grouped_from_the_signals(car: Car, client: httpx.AsyncCl
     assert groups["drive"]["model"] == "Xiaomi SU7"  # the twin's VSS VehicleIdentification.Model
 
 
+@BOTH_DATABASES
 async def test_every_command_changes_the_car(car: Car, client: httpx.AsyncClient, owner: dict[str, str]) -> None:
     key = await pair_phone(car, client, owner)
     get = car.broker.get
@@ -112,6 +114,7 @@ async def test_every_command_changes_the_car(car: Car, client: httpx.AsyncClient
     assert len(audit) == 17  # every command above, the refused one included
 
 
+@BOTH_DATABASES
 async def test_scopes_are_enforced(car: Car, client: httpx.AsyncClient, owner: dict[str, str]) -> None:
     created = await client.post("/api/v1/tokens", headers=owner, json={"name": "insurer", "scopes": ["vehicle_data"]})
     assert created.status_code == 201
@@ -139,6 +142,7 @@ async def test_scopes_are_enforced(car: Car, client: httpx.AsyncClient, owner: d
     assert bad_scope.status_code == 400 and bad_scope.json()["error"] == "invalid_scope"
 
 
+@BOTH_DATABASES
 async def test_signed_commands_refuse_replay_expiry_forgery_and_unknown_keys(
         car: Car, client: httpx.AsyncClient, owner: dict[str, str]) -> None:
     key = await pair_phone(car, client, owner)
@@ -172,6 +176,7 @@ async def test_signed_commands_refuse_replay_expiry_forgery_and_unknown_keys(
     assert listed[0]["id"] == key.key_id and listed[0]["revoked_at"] is not None
 
 
+@BOTH_DATABASES
 async def test_pairing_needs_the_code_the_car_shows(car: Car, client: httpx.AsyncClient,
                                                     owner: dict[str, str]) -> None:
     assert (await client.post("/api/v1/pairing/codes", headers=owner)).status_code == 202
@@ -191,6 +196,7 @@ async def test_pairing_needs_the_code_the_car_shows(car: Car, client: httpx.Asyn
     assert reuse.status_code == 403  # single use
 
 
+@BOTH_DATABASES
 async def test_refresh_rotates_and_reuse_revokes_the_family(client: httpx.AsyncClient) -> None:
     first = await sign_in(client)
     second = await client.post("/api/v1/oauth/token", data={"grant_type": "refresh_token",
@@ -228,8 +234,9 @@ async def test_rate_limit_answers_429_with_retry_after(tmp_path: Any) -> None:
         await car.shutdown()
 
 
-async def test_restart_keeps_users_tokens_and_keys(tmp_path: Any) -> None:
-    car = await start_car(tmp_path)
+@BOTH_DATABASES
+async def test_restart_keeps_users_tokens_and_keys(tmp_path: Any, database_url: str) -> None:
+    car = await start_car(tmp_path, database_url=database_url)
     async with httpx.AsyncClient(base_url=car.url) as http:
         tokens = await sign_in(http)
         key = await pair_phone(car, http, bearer(tokens["access_token"]))
@@ -238,7 +245,7 @@ async def test_restart_keeps_users_tokens_and_keys(tmp_path: Any) -> None:
                                json={"name": "logger", "scopes": ["vehicle_data"]})).json()
     await car.shutdown()
 
-    car = await start_car(tmp_path)
+    car = await start_car(tmp_path, database_url=database_url)
     try:
         async with httpx.AsyncClient(base_url=car.url) as http:
             headers = bearer(tokens["access_token"])
@@ -277,6 +284,7 @@ async def test_websocket_streams_live_state(car: Car, client: httpx.AsyncClient,
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
+@BOTH_DATABASES
 async def test_websocket_closes_when_its_token_is_revoked(car: Car, client: httpx.AsyncClient,
                                                           owner: dict[str, str]) -> None:
     app = await client.post("/api/v1/tokens", headers=owner, json={"name": "dashboard", "scopes": ["vehicle_data"]})

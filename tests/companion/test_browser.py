@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from companion.car import CODE_SIGNAL, OWNER, PASSWORD, Car
-from helpers import eventually
+from companion.car import CODE_SIGNAL, OWNER, PASSWORD, Car, start_car
+from helpers import CHROMIUM_ARGS, chromium, eventually
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 HVAC = "Vehicle.Cabin.HVAC"
 DRIVER_DOOR = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
 
 
 @pytest.fixture
 async def page(car: Car) -> AsyncIterator[Page]:
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} is not installed (Debian package chromium)")
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
         context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
         page = await context.new_page()
         errors: list[str] = []
@@ -82,3 +77,35 @@ async def test_owner_signs_up_sees_state_controls_climate_and_pairs_a_key(car: C
     # history and settings render (charts drawn by the app's own canvas code)
     await p.click("nav button[data-tab=history]")
     await expect(p.locator("#trip-chart")).to_be_visible()
+
+
+async def test_the_centre_screen_shows_the_pairing_code_the_phone_asks_for(tmp_path: Path) -> None:
+    car = await start_car(tmp_path, cabin=True)
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+            phone = await (await browser.new_context(viewport={"width": 390, "height": 844})).new_page()
+            screen = await (await browser.new_context(viewport={"width": 1280, "height": 720})).new_page()
+            phone.set_default_timeout(10_000)
+            screen.set_default_timeout(10_000)
+            await screen.goto(f"{car.url}/cabin/")
+            await expect(screen.locator("#pairing")).to_be_hidden()
+            await phone.goto(car.url)
+            await phone.fill("#login-name", OWNER)
+            await phone.fill("#login-password", PASSWORD)
+            await phone.click("#login-submit")
+            await phone.click("nav button[data-tab=settings]")
+            await phone.click("#pair-start")  # the phone asks the car for a code; the car's screen shows it
+            await eventually(lambda: bool(car.broker.get(CODE_SIGNAL).value), timeout_s=5)
+            code = car.broker.get(CODE_SIGNAL).value
+            assert isinstance(code, str)
+            await expect(screen.locator("#pairing")).to_be_visible()
+            await expect(screen.locator("#pairing-code")).to_have_text(f"{code[:3]} {code[3:]}")
+            await expect(screen.locator("#pairing-left")).to_contain_text("valid for 4:")
+            await phone.fill("#pair-code", code)
+            await phone.click("#pair-submit")
+            await expect(phone.locator("#key-status")).to_contain_text("This phone is a key")
+            await expect(screen.locator("#pairing")).to_be_hidden()  # the code is spent: the screen clears it
+            await browser.close()
+    finally:
+        await car.shutdown()

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from companion.car import bearer, sign_in, start_car
+from companion.car import BOTH_DATABASES, bearer, sign_in, start_car
 from evos.companion._db import ChargingSession, Database, Trip
 from evos.companion._recorder import Reading, Recorder
 from helpers import eventually
@@ -48,8 +48,9 @@ def test_a_charging_session_adds_up_the_energy() -> None:
     assert (session.energy_added_kwh, session.max_power_kw, session.end_soc_pct) == (31.0, 11.0, 63)
 
 
-async def test_trips_and_sessions_are_recorded_from_the_car(tmp_path: Path) -> None:
-    car = await start_car(tmp_path, plugged_in=True, trip_park_s=0.3)
+@BOTH_DATABASES
+async def test_trips_and_sessions_are_recorded_from_the_car(tmp_path: Path, database_url: str) -> None:
+    car = await start_car(tmp_path, plugged_in=True, trip_park_s=0.3, database_url=database_url)
     broker = car.broker
     try:
         async with httpx.AsyncClient(base_url=car.url) as http:

@@ -14,15 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from companion.car import PASSWORD, PhoneKey, bearer
+from companion.car import BOTH_DATABASES, PASSWORD, PhoneKey, bearer
 from evos.companion._db import Database
 from evos.companion._keys import create_pairing_code
 
 CAR = Path(__file__).with_name("car.py")
 
 
-def start(data_dir: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, str(CAR), str(data_dir), *flags], stdout=subprocess.PIPE, text=True)
+def start(data_dir: Path, database_url: str, *flags: str) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen([sys.executable, str(CAR), str(data_dir), database_url, *flags], stdout=subprocess.PIPE,
+                            text=True)
     assert proc.stdout is not None
     url = proc.stdout.readline().strip()
     if not url.startswith("http://127.0.0.1:"):
@@ -31,9 +32,9 @@ def start(data_dir: Path, *flags: str) -> tuple[subprocess.Popen[str], str]:
     return proc, url
 
 
-def pair(http: httpx.Client, owner: dict[str, str], data_dir: Path) -> PhoneKey:
+def pair(http: httpx.Client, owner: dict[str, str], database_url: str) -> PhoneKey:
     """Pair a phone key with a code made as `evos pair` makes it: straight into the database the running car uses."""
-    db = Database(f"sqlite:///{data_dir / 'companion.sqlite'}")
+    db = Database(database_url)
     code, _ = db.call(create_pairing_code, time.time(), 300.0, 5)
     db.close()
     key = PhoneKey()
@@ -65,8 +66,9 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float = 30) -> None:
         time.sleep(0.05)
 
 
-def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:
-    proc, url = start(tmp_path, "--drive")
+@BOTH_DATABASES
+def test_kill_9_loses_nothing_committed(tmp_path: Path, database_url: str) -> None:
+    proc, url = start(tmp_path, database_url, "--drive")
     acknowledged: list[str] = []
     try:
         with httpx.Client(base_url=url, timeout=10) as http:
@@ -74,7 +76,7 @@ def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:
             tokens = http.post("/api/v1/oauth/token", data={"grant_type": "password", "username": "owner",
                                                             "password": PASSWORD}).json()
             owner = bearer(tokens["access_token"])
-            key = pair(http, owner, tmp_path)
+            key = pair(http, owner, database_url)
             worker = threading.Thread(target=hammer, args=(url, owner, key, acknowledged))
             worker.start()
             wait_until(lambda: len(acknowledged) >= 20)
@@ -91,7 +93,7 @@ def test_kill_9_loses_nothing_committed(tmp_path: Path) -> None:
         proc.kill()
         proc.wait(10)
 
-    proc, url = start(tmp_path)
+    proc, url = start(tmp_path, database_url)
     try:
         with httpx.Client(base_url=url, timeout=10) as http:
             assert http.get("/api/v1/me", headers=owner).status_code == 200  # the token survived

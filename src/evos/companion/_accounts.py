@@ -155,13 +155,16 @@ def refresh_grant(session: Session, refresh_token: str, scope: str | None, now_s
     row = session.scalar(select(Token).where(Token.token_hash == hash_token(refresh_token), Token.kind == "refresh"))
     if row is None or row.revoked_at is not None or row.expires_at <= now_s:
         raise GrantError("refresh token is unknown, expired or revoked")
-    if row.rotated_at is not None:
+    # conditional update: of two requests racing with the same refresh token (two processes on one PostgreSQL
+    # database), the second waits on the first one's row lock, then finds the token retired
+    retired = session.execute(update(Token).where(Token.id == row.id, Token.rotated_at.is_(None))
+                              .values(rotated_at=now_s).execution_options(synchronize_session=False))
+    if retired.rowcount != 1:  # type: ignore[attr-defined]
         revoke_family(session, row.family, now_s)
         raise GrantError("refresh token was already used: every token of this sign-in is now revoked",
                          keep_changes=True)
     granted = frozenset(row.scopes.split())
-    scopes = parse_scopes(scope, tuple(sorted(granted))) if scope else granted
-    row.rotated_at = now_s
+    scopes = parse_scopes(scope, tuple(sorted(granted))) if scope else granted  # raising undoes the retirement
     return _issue(session, row.user_id, scopes, row.family, now_s, config)
 
 

@@ -3,9 +3,10 @@
 SQLAlchemy 2 with a synchronous engine whose calls run on one dedicated worker thread (``Database.run``). Why not
 async (aiosqlite): aiosqlite itself runs each connection on a thread, so it costs the same hop; a single writer
 thread also serializes SQLite writes (no "database is locked" under load) and keeps the event loop, which the broker
-runs on, free of disk waits. PostgreSQL URLs (``postgresql+psycopg://...``, driver installed separately) go through
-the same code. SQLite runs in WAL mode with ``synchronous=FULL``: every committed transaction survives a crash or
-power loss. Times are seconds since the Unix epoch; tokens and pairing codes are stored as SHA-256 hashes only.
+runs on, free of disk waits. PostgreSQL URLs (``postgresql+psycopg://...``, the ``psycopg``
+driver) go through the same code, tested against a real server. SQLite runs in WAL mode with ``synchronous=FULL``:
+every committed transaction survives a crash or power loss. Times are seconds since the Unix epoch; tokens and
+pairing codes are stored as SHA-256 hashes only.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
-from sqlalchemy import Float, ForeignKey, Integer, String, Text, create_engine, event
+from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
@@ -24,6 +25,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from evos.errors import DataError, UnavailableError
 
 T = TypeVar("T")
+# 64-bit on every database, as on SQLite, whose INTEGER is 64-bit (PostgreSQL's is 32-bit: ids up to 2**63 - 1 from
+# the API and command counters up to 2**53 - 1 would overflow it). SQLite keeps plain INTEGER for its primary keys,
+# which only as "INTEGER PRIMARY KEY" number themselves.
+Id = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
@@ -32,7 +37,7 @@ class Base(DeclarativeBase):
 
 class User(Base):
     __tablename__ = "users"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id, PHC string format
     created_at: Mapped[float] = mapped_column(Float)
@@ -42,8 +47,8 @@ class App(Base):
     """A third-party application the owner granted scopes to (an OAuth client with its own token)."""
 
     __tablename__ = "oauth_clients"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     scopes: Mapped[str] = mapped_column(String(200))  # space-separated
     created_at: Mapped[float] = mapped_column(Float)
@@ -54,11 +59,11 @@ class Token(Base):
     """An access or refresh token (only its hash). Tokens of one login share a ``family`` (refresh rotation)."""
 
     __tablename__ = "oauth_tokens"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[str] = mapped_column(String(10))  # "access" or "refresh"
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    app_id: Mapped[int | None] = mapped_column(ForeignKey("oauth_clients.id", ondelete="CASCADE"), default=None)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[int | None] = mapped_column(Id, ForeignKey("oauth_clients.id", ondelete="CASCADE"), default=None)
     family: Mapped[str] = mapped_column(String(32), index=True)
     scopes: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[float] = mapped_column(Float)
@@ -72,10 +77,10 @@ class PairedKey(Base):
 
     __tablename__ = "paired_keys"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)  # key id: base64url SHA-256 of the key, 22 chars
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(Id, ForeignKey("users.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     public_key: Mapped[str] = mapped_column(String(64))  # raw 32 bytes, base64url
-    counter: Mapped[int] = mapped_column(Integer, default=0)
+    counter: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[float] = mapped_column(Float)
     last_used_at: Mapped[float | None] = mapped_column(Float, default=None)
     revoked_at: Mapped[float | None] = mapped_column(Float, default=None)
@@ -83,7 +88,7 @@ class PairedKey(Base):
 
 class PairingCode(Base):
     __tablename__ = "pairing_codes"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
     expires_at: Mapped[float] = mapped_column(Float)
@@ -93,7 +98,7 @@ class PairingCode(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     at: Mapped[float] = mapped_column(Float, index=True)
     user: Mapped[str] = mapped_column(String(64))
     credential: Mapped[str] = mapped_column(String(80))  # "token:<id>", "app:<id>", plus " key:<id>" when signed
@@ -105,7 +110,7 @@ class AuditEntry(Base):
 
 class Trip(Base):
     __tablename__ = "trips"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     started_at: Mapped[float] = mapped_column(Float, index=True)
     ended_at: Mapped[float | None] = mapped_column(Float, default=None)
     updated_at: Mapped[float] = mapped_column(Float)
@@ -119,7 +124,7 @@ class Trip(Base):
 
 class ChargingSession(Base):
     __tablename__ = "charging_sessions"
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
     started_at: Mapped[float] = mapped_column(Float, index=True)
     ended_at: Mapped[float | None] = mapped_column(Float, default=None)
     updated_at: Mapped[float] = mapped_column(Float)

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, create_model
+from pydantic import AfterValidator, BaseModel, Field, create_model
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -39,6 +39,16 @@ Owner = Annotated[Principal, Depends(require(OWNER))]
 Reader = Annotated[Principal, Depends(require("vehicle_data"))]
 Limit = Annotated[int, Query(ge=1, le=1000, description="Most recent entries to return.")]
 STREAM_RECHECK_S = 1.0  # a live stream checks its token this often: it closes within ~1 s of a revocation
+
+
+def _printable(text: str) -> str:
+    """A name shown in lists: no control characters (PostgreSQL text cannot even hold NUL)."""
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
+Label = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_printable)]
 
 
 # ---- accounts and OAuth 2.0 -------------------------------------------------------------------------------------
@@ -118,7 +128,7 @@ async def me(principal: Annotated[Principal, Depends(current_principal)]) -> dic
 
 
 class AppTokenRequest(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
+    name: Label
     scopes: list[str] = Field(min_length=1, description=f"Any of {', '.join(SCOPES)}.")
 
 
@@ -147,7 +157,7 @@ async def revoke_app(ctx: ContextDep, principal: Owner, app_id: Annotated[int, P
 class PairRequest(BaseModel):
     code: str = Field(min_length=1, max_length=12, description="The code the car shows.")
     public_key: str = Field(min_length=1, max_length=100, description="Raw Ed25519 public key, base64url.")
-    name: str = Field(default="phone", min_length=1, max_length=100)
+    name: Label = "phone"
 
 
 key_router = APIRouter(prefix=API, tags=["phone keys"], responses=ERRORS)
