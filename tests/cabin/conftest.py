@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from cabin.media_files import make_library
+from cabin.media_files import make_library, make_videos
 from evos.broker import Broker
 from evos.cabin import CABIN_OVERLAY, CabinService
 from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, TwinProvider, load_vehicle
@@ -43,6 +43,7 @@ async def car(catalog, tmp_path: Path) -> AsyncIterator[Car]:
     twin = TwinProvider(broker, load_vehicle("xiaomi-su7"), None, Controls(ambient_c=10.0), vehicle_ref="xiaomi-su7")
     body = BodyProvider(broker, None, on_load=twin.set_cabin_load)
     make_library(tmp_path / "media")
+    make_videos(tmp_path / "media")  # films for the cinema scene
     cabin = CabinService(broker, tmp_path, on_load=partial(twin.set_cabin_load, source="media"))
     stop = asyncio.Event()
     tasks = [asyncio.create_task(app.run(stop)) for app in (twin, body, cabin)]

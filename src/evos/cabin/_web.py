@@ -30,7 +30,8 @@ STATIC = Path(str(resources.files("evos.cabin").joinpath("data", "static")))
 _FILES = {"app.js": "text/javascript", "app.css": "text/css"}
 MEDIA_PATHS = (f"{MEDIA}.Played.Track", f"{MEDIA}.Played.Artist", f"{MEDIA}.Played.Album", f"{MEDIA}.Played.URI",
                f"{MEDIA}.Played.Source", f"{MEDIA}.Action", "Vehicle.Evos.Cabin.Media.Position",
-               "Vehicle.Evos.Cabin.Media.Duration")
+               "Vehicle.Evos.Cabin.Media.Duration", "Vehicle.Evos.Cabin.Media.Kind",
+               "Vehicle.Evos.Cabin.Media.VideoResolution")
 STATE_PATHS = (
     SCENE, STATUS, REASON, REMAINING, TIMER, "Vehicle.Evos.Cabin.DoNotDisturb", "Vehicle.Evos.Cabin.Hotspot.IsEnabled",
     "Vehicle.Evos.Cabin.Screen.Message", "Vehicle.Cabin.HVAC.IsAirConditioningActive", *MEDIA_PATHS, *READS,

@@ -125,7 +125,10 @@ function renderMedia() {
   text("track", track || "Nothing playing");
   text("artist", [state[`${MEDIA}Played.Artist`], state[`${MEDIA}Played.Album`]].filter(Boolean).join(" · "));
   const source = state[`${MEDIA}Played.Source`];
-  text("source", playing ? `Now playing${source ? " · " + source.toLowerCase() : ""}` : track ? "Paused" : "Media");
+  const film = state[`${CABIN}Media.Kind`] === "VIDEO"
+    ? ` · film ${state[`${CABIN}Media.VideoResolution`] || ""}`.trimEnd() : "";
+  text("source", (playing ? `Now playing${source ? " · " + source.toLowerCase() : ""}` : track ? "Paused" : "Media")
+    + film);
   const position = state[`${CABIN}Media.Position`] || 0;
   const length = state[`${CABIN}Media.Duration`] || 0;
   text("elapsed", clock(position));
