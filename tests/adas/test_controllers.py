@@ -215,6 +215,16 @@ def test_aeb_off_hits_the_stationary_car() -> None:
     assert result.collision and result.impact_speed_mps == pytest.approx(v, abs=0.2)
 
 
+def test_a_run_ending_between_one_and_two_seconds_has_metrics() -> None:
+    """A crash after 1.2 s (shorter than the 1 s jerk window plus the second before it) used to raise a ValueError
+    in the comfort metric; now it reports the crash, and no comfort window."""
+    v = 20.0
+    result = simulate(Scenario("early crash", EgoSpec(speed_mps=v, aeb=False), (TargetSpec(gap_m=1.2 * v,
+                                                                                            speed_mps=0.0),)))
+    assert result.collision and result.duration_s == pytest.approx(1.2, abs=0.02)
+    assert not result.comfort_breach and result.max_jerk_mps3 < 0.1  # the driver just held the speed
+
+
 def test_a_car_in_the_next_lane_is_passed_without_braking() -> None:
     target = TargetSpec(gap_m=40.0, speed_mps=0.0, lane=1)
     result = simulate(Scenario("adjacent", EgoSpec(speed_mps=20.0), (target,), duration_s=5.0))

@@ -226,23 +226,39 @@ def test_cli_highway_env_writes_json(tmp_path: Path) -> None:
 def test_time_gap_counts_only_the_in_path_lead() -> None:
     """The ego near its left lane line (d = 1.7 m, still in lane 0). A car 3 m ahead whose centre is 1.6 m to its
     left is in lane 1: passing, not followed (it used to count as a 0.12 s time gap). The car 30 m ahead in lane 0
-    is the lead: 30 m / 25 m/s = 1.2 s."""
-    from evos.adas._sensor import ObjectTruth
-    from evos.adas._sim import _measure
+    is the lead: 30 m / 25 m/s = 1.2 s. Then (second step) the ego is at d = 1.8 m, in lane 1: the car 3 m ahead
+    is its lead, 3 m / 25 m/s."""
+    from evos.adas._sim import _path_metrics
 
-    truth = ObjectTruth(np.arange(2), np.array([3.0, 30.0]), np.array([3.0, 0.0]), np.zeros(2),
-                        np.array([1.6, -1.6]), np.full(2, 1.9), np.full(2, 4.7))
-    gap_m, _, time_gap_s, impact = _measure(truth, np.full(2, 1.9), 4.7, 3.5, 25.0, 1.7)
-    assert gap_m == 30.0 and time_gap_s == pytest.approx(1.2) and impact is None
-    _, _, time_gap_s, _ = _measure(truth, np.full(2, 1.9), 4.7, 3.5, 25.0, 1.8)  # now in lane 1: 3 m ahead
-    assert time_gap_s == pytest.approx(3.0 / 25.0)
+    row = np.array([[3.0, 30.0]])
+    gap_m, _, time_gap_s = _path_metrics(row, np.array([[3.0, 0.0]]), np.array([[1.6, -1.6]]), np.full(2, 1.9),
+                                         3.5, np.array([25.0]), np.array([1.7]))
+    assert gap_m.tolist() == [30.0] and time_gap_s == pytest.approx(1.2)
+    gap_m, _, time_gap_s = _path_metrics(np.vstack([row, row]), np.array([[3.0, 0.0]] * 2),
+                                         np.array([[1.6, -1.6], [1.5, -1.7]]), np.full(2, 1.9), 3.5,
+                                         np.array([25.0, 25.0]), np.array([1.7, 1.8]))
+    assert gap_m.tolist() == [30.0, 3.0] and time_gap_s == pytest.approx(3.0 / 25.0)
+
+
+def test_path_metrics_by_hand() -> None:
+    """TTC counts only objects ahead, overlapping the ego's path and closing; steps without a lead have no gap;
+    no time gap is taken below 1 m/s."""
+    from evos.adas._sim import _path_metrics
+
+    ranges = np.array([[20.0, 10.0, -3.0], [50.0, 8.0, -3.0], [0.2, 100.0, 40.0], [5.0, 100.0, 40.0]])
+    rates = np.array([[-4.0, -10.0, -20.0], [5.0, -1.0, -30.0], [1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    lateral = np.array([[0.5, 3.5, 0.0], [0.0, 3.5, 0.0], [0.0, 3.5, 3.5], [3.5, 3.5, 3.5]])  # object 1: next lane
+    gap_m, ttc_s, time_gap_s = _path_metrics(ranges, rates, lateral, np.full(3, 1.9), 3.5,
+                                             np.array([20.0, 10.0, 0.5, 20.0]), np.zeros(4))
+    assert ttc_s == pytest.approx(20.0 / 4.0)  # not 10/10 (next lane), not -3/20 (behind), not row 4 (off path)
+    assert gap_m[:3].tolist() == [20.0, 50.0, 0.2] and math.isnan(gap_m[3])
+    assert time_gap_s == pytest.approx(20.0 / 20.0)  # not 0.2 m at 0.5 m/s (below 1 m/s); row 4 has no lead
 
 
 def test_few_object_paths_match_the_array_paths() -> None:
-    """Sensor and metrics run per object in Python for a handful of objects and with numpy for many: padding the
+    """The sensor runs per object in Python for up to FEW_OBJECTS objects and with numpy for more: padding the
     same objects with far, invisible ones (forcing the array path) changes nothing."""
     from evos.adas._sensor import FEW_OBJECTS, ObjectTruth, RadarSensor
-    from evos.adas._sim import _measure
 
     rng = np.random.default_rng(7)
     for _ in range(200):
@@ -253,10 +269,6 @@ def test_few_object_paths_match_the_array_paths() -> None:
                                np.zeros(FEW_OBJECTS), np.full(FEW_OBJECTS, 500.0), np.full(FEW_OBJECTS, 1.9),
                                np.full(FEW_OBJECTS, 4.7)])
         few, many = (ObjectTruth(*(table[:, j] for j in range(7))) for table in (rows, np.vstack([rows, far])))
-        ego_d = float(rng.uniform(-1.7, 1.7))
-        expected = _measure(few, np.full(n, 1.9), 4.7, 3.5, 20.0, ego_d)
-        padded = _measure(many, np.full(n + FEW_OBJECTS, 1.9), 4.7, 3.5, 20.0, ego_d)
-        assert padded == pytest.approx(expected, nan_ok=True)
         sensors = [RadarSensor(SensorParams(rear_range_m=50.0, latency_steps=0), np.random.default_rng(1))
                    for _ in range(2)]
         a, b = sensors[0].measure(0.0, few), sensors[1].measure(0.0, many)
@@ -264,6 +276,28 @@ def test_few_object_paths_match_the_array_paths() -> None:
         fields = ("range_m", "range_rate_mps", "range_accel_mps2", "lateral_m")
         assert [getattr(t, f) for t in a.tracks for f in fields] == pytest.approx(
             [getattr(t, f) for t in b.tracks for f in fields])
+
+
+def test_few_object_contact_check_matches_the_array_path() -> None:
+    """The collision check runs in Python for a handful of objects and with numpy for more: same contacts, same
+    impact speed, with padding by far objects that cannot touch."""
+    from evos.adas._sensor import ObjectTruth
+    from evos.adas._sim import FEW_OBJECTS, _impact_mps
+
+    rng = np.random.default_rng(8)
+    contacts = 0
+    for _ in range(300):
+        n = int(rng.integers(1, FEW_OBJECTS + 1))
+        ranges = np.concatenate([rng.uniform(-12.0, 3.0, n), np.full(FEW_OBJECTS, 1e4)])
+        truth = ObjectTruth(np.arange(n + FEW_OBJECTS), ranges, rng.uniform(-15, 15, n + FEW_OBJECTS),
+                            np.zeros(n + FEW_OBJECTS), rng.uniform(-3, 3, n + FEW_OBJECTS),
+                            np.full(n + FEW_OBJECTS, 1.9), np.full(n + FEW_OBJECTS, 4.7))
+        few = ObjectTruth(*(getattr(truth, f)[:n] for f in ("object_id", "range_m", "range_rate_mps",
+                                                             "range_accel_mps2", "lateral_m", "width_m", "length_m")))
+        expected = _impact_mps(few, np.full(n, 1.9), np.full(n, 9.4))
+        assert _impact_mps(truth, np.full(n + FEW_OBJECTS, 1.9), np.full(n + FEW_OBJECTS, 9.4)) == expected
+        contacts += expected is not None
+    assert 50 < contacts < 250  # both outcomes were exercised
 
 
 def test_no_lane_change_without_rear_radars() -> None:

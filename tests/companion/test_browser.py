@@ -109,3 +109,26 @@ async def test_the_centre_screen_shows_the_pairing_code_the_phone_asks_for(tmp_p
             await browser.close()
     finally:
         await car.shutdown()
+
+
+
+async def test_requests_that_fail_together_share_one_refresh(car: Car, page: Page) -> None:
+    """The settings tab loads two lists at once; with a stale access token both answered 401 and both refreshed
+    with the same single-use refresh token, so the car took the second for a stolen one and revoked the sign-in.
+    The app now refreshes once for both. The page also runs under its Content-Security-Policy without a violation."""
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    await page.goto(car.url)
+    await page.fill("#login-name", OWNER)
+    await page.fill("#login-password", PASSWORD)
+    await page.click("#login-submit")
+    await expect(page.locator("#live")).to_have_text("live")
+    await page.evaluate("localStorage.setItem('evos.access', 'evat_no_longer_valid')")  # as if it had expired
+    async with page.expect_response(lambda r: r.url.endswith("/api/v1/keys") and r.ok) as keys:
+        await page.click("nav button[data-tab=settings]")  # /keys and /tokens at once, both 401
+    await keys.value
+    me = await page.evaluate("""fetch('/api/v1/me', {headers: {Authorization: 'Bearer ' +
+                                localStorage.getItem('evos.access')}}).then((r) => r.status)""")
+    assert me == 200  # still signed in
+    await expect(page.locator("#app")).to_be_visible()
+    assert not [text for text in console if "Content Security Policy" in text], console

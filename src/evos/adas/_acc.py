@@ -55,9 +55,13 @@ class AccCommand:
 def select_lead(frame: SensorFrame, in_lane_m: float, path_lateral_m: tuple[float, ...] = (0.0,)) -> Track | None:
     """The nearest track ahead whose centre is within ``in_lane_m`` of the ego's path (its centre line, or the
     centres of the lanes in ``path_lateral_m`` during a lane change)."""
-    in_lane = [t for t in frame.tracks
-               if t.range_m > 0 and any(abs(t.lateral_m - y) <= in_lane_m for y in path_lateral_m)]
-    return min(in_lane, key=lambda t: t.range_m, default=None)
+    lead = None  # the first of equally near ones, as min() would pick (this runs every step over every track)
+    for t in frame.tracks:
+        if t.range_m > 0 and (lead is None or t.range_m < lead.range_m) and (
+                abs(t.lateral_m - path_lateral_m[0]) <= in_lane_m if len(path_lateral_m) == 1
+                else any(abs(t.lateral_m - y) <= in_lane_m for y in path_lateral_m)):
+            lead = t
+    return lead
 
 
 def jerk_limit_mps3(p: AccParams, speed_mps: float) -> float:

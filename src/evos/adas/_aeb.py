@@ -77,8 +77,11 @@ class AebController:
     def assess(self, obs: Observation) -> tuple[Track | None, float, float]:
         """(nearest threat, TTC s, required deceleration m/s²) from the sensor frame."""
         p = self.params
-        threats = [t for t in obs.frame.tracks if t.range_m > 0 and is_threat(t, self.ego_width_m, p.overlap_margin_m)]
-        threat = min(threats, key=lambda t: t.range_m, default=None)
+        threat: Track | None = None  # the nearest (the first of equals, as min())
+        for t in obs.frame.tracks:
+            if t.range_m > 0 and (threat is None or t.range_m < threat.range_m) and \
+                    is_threat(t, self.ego_width_m, p.overlap_margin_m):
+                threat = t
         if threat is None:
             return None, math.inf, 0.0
         lead_decel = max(-(obs.accel_mps2 + threat.range_accel_mps2), 0.0)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from evos.adas._acc import AccController, AccMode, Observation
+from evos.adas._acc import AccController, AccMode, Observation, select_lead
 from evos.adas._lateral import LaneCentring, LaneChange, LaneChangeState, LaneFrame, LateralParams, gap_free
 from evos.adas._params import AccParams, _check
 from evos.adas._sensor import Track
@@ -112,8 +112,9 @@ class HighwayPilot:
         if plan is not None and self.lane_change.state is not LaneChangeState.WAITING:
             pos = plan[0]
             path = (-pos, self.lane_change.direction * w - pos)  # both lanes, relative to the ego
-        acc_obs = Observation(obs.now_s, obs.speed_mps, obs.accel_mps2, obs.frame, obs.brake_pedal,
-                              obs.accelerator_pedal, obs.intervention, path)
+        acc_obs = obs if path == obs.path_lateral_m else Observation(
+            obs.now_s, obs.speed_mps, obs.accel_mps2, obs.frame, obs.brake_pedal, obs.accelerator_pedal,
+            obs.intervention, path)
         acc_cmd = self.acc.command(acc_obs)
         curvature = None
         if self.mode is AccMode.ACTIVE or (self.mode is AccMode.OVERRIDE and not steering_torque):
@@ -134,8 +135,7 @@ class HighwayPilot:
                 or obs.now_s - self._last_auto_s < p.cooldown_s):
             return
         set_speed = self.acc.params.set_speed_mps
-        lead = min((t for t in obs.frame.tracks if t.range_m > 0 and abs(t.lateral_m) <= lanes.lane_width_m / 2),
-                   key=lambda t: t.range_m, default=None)
+        lead = select_lead(obs.frame, lanes.lane_width_m / 2)
         w = lanes.lane_width_m
         lead_speed = obs.speed_mps + lead.range_rate_mps if lead is not None else math.inf
         slow_lead = (lead is not None and lead.range_m < p.overtake_range_m

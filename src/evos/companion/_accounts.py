@@ -139,7 +139,8 @@ def password_grant(session: Session, name: str, password: str, scope: str | None
                    config: CompanionConfig) -> dict[str, Any]:
     """Sign the owner in: a new token family (access + refresh)."""
     scopes = parse_scopes(scope, (*SCOPES, OWNER))
-    user = session.scalar(select(User).where(User.name == name))
+    # a name no account can have (PostgreSQL text cannot even hold NUL) is not looked up, but costs the same work
+    user = session.scalar(select(User).where(User.name == name)) if NAME_RE.fullmatch(name) else None
     try:
         _hasher.verify(user.password_hash if user else _dummy_hash(), password)  # same work whether or not it exists
     except (VerificationError, InvalidHashError):

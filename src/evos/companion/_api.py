@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -181,6 +182,7 @@ class Context:
     db: Database
     limiter: RateLimiter
     login_limiter: RateLimiter  # password attempts per user name
+    pairing_limiter: RateLimiter  # pairing attempts, all codes and tokens together (one key: "pairing")
     show_code: Callable[[str, float], None]  # puts a pairing code on the car's screen
     state: StateView
     tokens: TokenCache
@@ -245,6 +247,51 @@ def require(scope: str) -> Callable[..., Awaitable[Principal]]:
     return check
 
 
+# The web app loads nothing but its own files, with no inline script or style, so the policy can be strict: an
+# injected <script> or inline handler would not run. Swagger UI (/api/docs) is FastAPI's page from a CDN with an
+# inline script; it gets the other headers but no policy (it is a developer's page and holds no token of its own).
+CSP = ("default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'")
+_SECURITY_HEADERS = ((b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                     (b"referrer-policy", b"no-referrer"))
+_NO_STORE = (b"cache-control", b"no-store")  # API answers hold tokens and the car's state (RFC 6749 §5.1)
+_NO_CSP_PATHS = ("/api/docs",)
+
+
+class SecurityHeaders:
+    """ASGI middleware adding the security headers to every HTTP response (a plain ASGI layer: Starlette's
+    ``BaseHTTPMiddleware`` would cost each state read a task and a queue)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        extra = list(_SECURITY_HEADERS)
+        if not path.startswith(_NO_CSP_PATHS):
+            extra.append((b"content-security-policy", CSP.encode()))
+        if path.startswith("/api/"):
+            extra.append(_NO_STORE)
+
+        async def with_headers(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+def same_origin(origin: str | None, host: str | None) -> bool:
+    """Whether a browser's ``Origin`` header names the server it connects to (``Host``); no Origin (not a
+    browser: a third-party app, a script) counts as same. Refuses cross-site WebSocket hijacking."""
+    if origin is None:
+        return True
+    return host is not None and urlsplit(origin).netloc.lower() == host.lower()
+
+
 def is_loopback(host: str) -> bool:
     """Whether ``host`` (an IP address or name the server listens on) is reachable from this machine only."""
     if host == "localhost":
@@ -286,6 +333,7 @@ def create_app(ctx: Context, routers: Iterable[APIRouter], extra_routers: Iterab
         raise NotFoundError(f"no API endpoint {request.method} /api/{rest}")
 
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,8 @@ from evos.companion._db import PairedKey, PairingCode
 from evos.companion._errors import CompanionError, ConflictError, ForbiddenError, NotFoundError
 
 CODE_DIGITS = 6
+KEY_ID_CHARS = 22  # a key id: this many characters (132 bits) of the base64url SHA-256 of the raw public key
+KEY_ID_RE = re.compile(f"[A-Za-z0-9_-]{{{KEY_ID_CHARS}}}")
 MAX_COUNTER = 2**53 - 1  # the largest integer JavaScript numbers hold exactly
 
 
@@ -57,7 +60,7 @@ def b64url(data: bytes) -> str:
 
 def key_id_of(raw_public_key: bytes) -> str:
     """A key's id: the first 22 characters (132 bits) of the base64url SHA-256 of its 32 raw bytes."""
-    return b64url(hashlib.sha256(raw_public_key).digest())[:22]
+    return b64url(hashlib.sha256(raw_public_key).digest())[:KEY_ID_CHARS]
 
 
 def decode_public_key(text: str) -> bytes:
@@ -67,12 +70,28 @@ def decode_public_key(text: str) -> bytes:
     return raw
 
 
+def canonical_json(data: Any) -> str:
+    """The canonical text of a JSON value: keys sorted, no whitespace, UTF-8 (what the phone signs)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def parse_envelope(text: str) -> Envelope:
-    """The envelope's fields; CompanionError (422) naming what is missing or of the wrong type."""
+    """The envelope's fields; CompanionError (422) naming what is missing or of the wrong type.
+
+    The text must be canonical JSON (``canonical_json`` gives it back byte for byte). That refuses every form two
+    readers could read differently: a field given twice (Python keeps the last, other parsers the first), escapes
+    and whitespace, ``NaN``/``Infinity`` (a NaN expiry passed both expiry comparisons), or nesting too deep to parse.
+    """
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        same = canonical_json(data) == text
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise CompanionError(f"envelope is not JSON: {exc}", code="invalid_envelope") from exc
+    except ValueError:  # NaN or Infinity
+        same = False
+    if not same:
+        raise CompanionError("envelope must be canonical JSON: keys sorted, each once, no whitespace, no escapes "
+                             "beyond what JSON needs, finite numbers (docs/companion.md)", code="invalid_envelope")
     if not isinstance(data, dict):
         raise CompanionError("envelope must be a JSON object", code="invalid_envelope")
     kinds: dict[str, tuple[type, ...]] = {"command": (str,), "args": (dict,), "key_id": (str,), "counter": (int,),
@@ -87,6 +106,9 @@ def parse_envelope(text: str) -> Envelope:
         raise CompanionError(f"envelope has unknown field {extra[0]!r}", code="invalid_envelope")
     if not 0 < data["counter"] <= MAX_COUNTER:
         raise CompanionError(f"envelope counter must be 1..{MAX_COUNTER}, got {data['counter']}",
+                             code="invalid_envelope")
+    if not KEY_ID_RE.fullmatch(data["key_id"]):
+        raise CompanionError(f"envelope key_id must be {KEY_ID_CHARS} base64url characters, got {data['key_id']!r}",
                              code="invalid_envelope")
     return Envelope(data["command"], data["args"], data["key_id"], data["counter"], float(data["expires_at"]))
 
@@ -130,7 +152,10 @@ def _code_hash(code: str) -> str:
 
 def create_pairing_code(session: Session, now_s: float, lifetime_s: float, attempts: int) -> tuple[str, float]:
     """A new pairing code for the car to show (valid ``lifetime_s``, spent after ``attempts`` wrong guesses), and
-    when it expires."""
+    when it expires. It replaces any code still live: the screen shows one code, and many live codes would
+    multiply the odds of a guess."""
+    session.execute(update(PairingCode).where(PairingCode.used_at.is_(None), PairingCode.expires_at > now_s)
+                    .values(attempts_left=0))
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     expires_at = now_s + lifetime_s
     session.add(PairingCode(code_hash=_code_hash(code), created_at=now_s, expires_at=expires_at,
@@ -144,7 +169,7 @@ def key_json(key: PairedKey) -> dict[str, Any]:
 
 
 def pair_key(session: Session, user_id: int, code: str, public_key: str, name: str, now_s: float) -> dict[str, Any]:
-    """Pair a phone's key with a code the car shows; a wrong code spends an attempt of every live code."""
+    """Pair a phone's key with the code the car shows; a wrong code spends one of its attempts."""
     raw = decode_public_key(public_key)
     live = list(session.scalars(select(PairingCode).where(
         PairingCode.used_at.is_(None), PairingCode.expires_at > now_s, PairingCode.attempts_left > 0)))

@@ -25,6 +25,7 @@ from evos.companion._api import (
     principal_of,
     rate_limit,
     require,
+    same_origin,
     verify_token,
 )
 from evos.companion._config import OWNER, SCOPES
@@ -101,7 +102,7 @@ async def token(
     if grant_type == "refresh_token":
         if not refresh_token:
             raise CompanionError("the refresh_token grant needs refresh_token", code="invalid_request")
-        rate_limit(ctx, "refresh")
+        rate_limit(ctx, f"refresh:{accounts.hash_token(refresh_token)}")  # per token: made-up ones lock no one out
         try:
             return await ctx.db.run(accounts.refresh_grant, refresh_token, scope, now_s, ctx.config)
         except GrantError as exc:
@@ -174,7 +175,8 @@ async def start_pairing(ctx: ContextDep, _owner: Owner) -> dict[str, Any]:
 
 @key_router.post("/keys", status_code=201)
 async def pair(ctx: ContextDep, principal: Owner, body: PairRequest) -> dict[str, Any]:
-    """Pair a phone's public key, with the code the car shows."""
+    """Pair a phone's public key, with the code the car shows (attempts are limited across all codes and tokens)."""
+    rate_limit(ctx, "pairing", ctx.pairing_limiter)
     paired = await ctx.db.run(keys.pair_key, principal.user_id, body.code, body.public_key, body.name, time.time())
     ctx.show_code("", 0.0)
     return paired
@@ -187,7 +189,8 @@ async def list_keys(ctx: ContextDep, principal: Owner) -> list[dict[str, Any]]:
 
 
 @key_router.delete("/keys/{key_id}", status_code=204)
-async def revoke_key(ctx: ContextDep, principal: Owner, key_id: Annotated[str, Path(max_length=32)]) -> Response:
+async def revoke_key(ctx: ContextDep, principal: Owner,
+                     key_id: Annotated[str, Path(pattern=f"^{keys.KEY_ID_RE.pattern}$")]) -> Response:
     await ctx.db.run(keys.revoke_key, principal.user_id, key_id, time.time())
     return Response(status_code=204)
 
@@ -288,6 +291,9 @@ async def stream(websocket: WebSocket, access_token: str = "") -> None:
     ctx: Context = websocket.app.state.ctx
     await websocket.accept()  # accept first, so a refusal can say why (close code 4401/4403 and a reason)
     try:
+        if not same_origin(websocket.headers.get("origin"), websocket.headers.get("host")):
+            raise ForbiddenError(f"the stream does not open for pages of {websocket.headers['origin']}",
+                                 code="cross_origin")
         principal = await principal_of(ctx, access_token)
         if "vehicle_data" not in principal.scopes:
             raise ForbiddenError("this token lacks the 'vehicle_data' scope", code="insufficient_scope")

@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("evos.companion")
 LOGIN_RATE_PER_S = 0.2  # password attempts per user name: 10 at once, then one every 5 s (assumed, slows guessing)
 LOGIN_BURST = 10
+# Pairing attempts across all codes and tokens: 5 at once, then one a minute (assumed). Someone who has the owner's
+# password but is not at the car then needs ~350 days for even odds of guessing a 6-digit code.
+PAIRING_RATE_PER_S = 1 / 60
+PAIRING_BURST = 5
 CODE_SIGNAL = "Vehicle.Evos.Companion.PairingCode"
 CODE_EXPIRY_SIGNAL = "Vehicle.Evos.Companion.PairingCodeExpiresAt"
 
@@ -40,7 +44,8 @@ class CompanionService:
         self._state = StateView(broker)
         self._momentary = Momentary(broker)
         ctx = Context(broker, config, self.db, RateLimiter(config.rate_per_s, config.rate_burst),
-                      RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), self.show_code, self._state, TokenCache(),
+                      RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), RateLimiter(PAIRING_RATE_PER_S, PAIRING_BURST),
+                      self.show_code, self._state, TokenCache(),
                       self._momentary)
         self.app: FastAPI = create_app(ctx, ROUTERS, extra_routers)
         self.port: int | None = None  # the port listened on, once serving (useful with port 0)

@@ -1,5 +1,7 @@
 // The evos companion web app: plain modern JavaScript, no build step, no network beyond the car's own API.
-// Session tokens live in localStorage; the phone key (Ed25519, WebCrypto, private half not extractable) in IndexedDB.
+// Session tokens live in localStorage, so a reload or a new tab stays signed in; the page runs no inline or foreign
+// script (a strict Content-Security-Policy) and puts no text into the page as HTML, which is what keeps them from
+// script injection. The phone key (Ed25519, WebCrypto, private half not extractable) lives in IndexedDB.
 
 const $ = (id) => document.getElementById(id);
 const API = "/api/v1";
@@ -21,7 +23,15 @@ class ApiError extends Error {
   constructor(status, body) { super(body.detail || `HTTP ${status}`); this.status = status; this.code = body.error; }
 }
 
-async function refreshSession() {
+// One refresh at a time: a refresh token is single-use, and the car revokes the whole sign-in when one comes back
+// (it looks stolen). Requests that fail together with 401 (the settings tab loads two lists) share one refresh.
+let refreshing = null;
+function refreshSession() {
+  refreshing ??= refreshOnce().finally(() => { refreshing = null; });
+  return refreshing;
+}
+
+async function refreshOnce() {
   if (!session.refresh) return false;
   const response = await fetch(`${API}/oauth/token`, {
     method: "POST", body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: session.refresh }),
