@@ -60,17 +60,21 @@ def up_command(
                                       help="HOST:PORT of the web server: the owner's app at /, its API at /api/v1, "
                                            "the cabin's centre screen at /cabin/.")] = "127.0.0.1:8000",
     database_url: Annotated[str | None, typer.Option(
-        "--database-url", help="The companion's database (default: SQLite in the data directory; a "
-                               "postgresql:// URL also works).")] = None,
+        "--database-url", envvar="EVOS_DATABASE_URL",
+        help="The companion's database (default: SQLite in the data directory; a postgresql:// URL also works; "
+             "'evos users' and 'evos pair' read the same variable).")] = None,
     vss: VssOpt = None,
     overlay: OverlayOpt = None,
     jwt_public_key: JwtOpt = None,
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
 ) -> None:
-    """Run the whole car in one process: the broker with the VSS 6.0 catalog, the digital twin (parked), its body
-    hardware (locks, windows, seats, lights...), driver assistance (cruise control on the broker), the cabin
-    (scenes, media) and the web server (the owner's phone app and the centre screen)."""
+    """Run the whole car in one process: broker, digital twin, body, driver assistance, cabin and web server.
+
+    The broker with the VSS 6.0 catalog, the digital twin (parked), its body
+    hardware (locks, windows, seats, lights...), driver assistance (cruise
+    control on the broker), the cabin (scenes, media) and the web server (the
+    owner's phone app and the centre screen)."""
     try:
         car = load_vehicle(vehicle)
     except EvosError as exc:

@@ -171,6 +171,11 @@ def test_cli_errors_and_help(tmp_path: Path) -> None:
     assert proc.returncode == 1 and "ego.speed_mps" in proc.stderr and str(bad) in proc.stderr.replace("\n", "")
     unknown = evos("adas", "suite", "nope")
     assert unknown.returncode == 1 and "unknown suite 'nope'" in unknown.stderr
+    # an output file in a missing folder fails before the suite runs, with a message and no traceback
+    lost = tmp_path / "no-such-folder" / "ncap.json"
+    nowhere = evos("adas", "suite", "euro-ncap-ccr", "--json", str(lost))
+    assert nowhere.returncode == 1 and "does not exist" in nowhere.stderr and "Traceback" not in nowhere.stderr
+    assert nowhere.stdout == "" and not lost.parent.exists()
     helptext = evos("adas", "scenario", "--help").stdout
     assert "--plot" in helptext and "lane position" in helptext
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,6 +57,13 @@ def test_get_set_signals_and_watch(running_broker: str) -> None:
     watcher.wait()
 
 
+def test_a_second_broker_on_the_same_address_says_it_is_in_use(running_broker: str) -> None:
+    result = evos("broker", "--address", running_broker)
+    message = " ".join(result.stderr.split())
+    assert result.returncode == 1 and f"cannot listen on {running_broker}: the address is in use" in message
+    assert "GRPC_VERBOSITY" not in message, message
+
+
 def test_actuate_without_provider_fails_clearly(running_broker: str) -> None:
     result = evos("actuate", "Vehicle.Evos.Scene", "CINEMA", "--address", running_broker)
     assert result.returncode == 1
@@ -96,16 +104,58 @@ def test_bad_server_options() -> None:
     assert result.returncode == 2 and "does not exist" in result.stderr
 
 
-def test_help_explains_every_option() -> None:
+
+def test_a_client_address_without_a_port_is_named() -> None:
+    # gRPC itself would only say "errors resolving nowhere:"; every client command says what is wrong instead
+    for args in (["get", SPEED], ["cabin", "status"], ["drive", "--cycle", "udds"]):
+        result = evos(*args, "--address", "nowhere")
+        assert result.returncode == 1 and "address 'nowhere' is not HOST:PORT" in result.stderr, result.stderr
+
+
+def _commands() -> dict[str, Any]:
+    """Every leaf command of ``evos`` by its full name ('up', 'twin simulate', 'cabin media volume', ...)."""
     from typer.main import get_command
 
     from evos.cli import app
 
-    group = get_command(app)
-    for name, command in group.commands.items():  # type: ignore[attr-defined]
+    found: dict[str, Any] = {}
+
+    def walk(prefix: str, group: Any) -> None:
+        for name, command in group.commands.items():
+            full = f"{prefix} {name}".strip()
+            if hasattr(command, "commands"):
+                walk(full, command)
+            else:
+                found[full] = command
+
+    walk("", get_command(app))
+    return found
+
+
+def test_help_explains_every_option() -> None:
+    commands = _commands()
+    assert {"up", "twin simulate", "cabin media volume", "users add"} <= set(commands)
+    for name, command in commands.items():
         assert command.help, name
         for param in command.params:
             if param.name == "help":
                 continue
             assert getattr(param, "help", None), f"evos {name}: {param.name} has no help text"
     assert "HOST:PORT" in evos("up", "--help").stdout
+
+
+# without an address these two ask a fresh car in their own process, so an exported EVOS_BROKER_ADDRESS must not
+# silently turn them onto a running one
+NO_ENVVAR = {("assistant", "--address"), ("cabin forecast", "--address")}
+
+
+def test_an_option_reads_the_same_environment_variable_in_every_command() -> None:
+    envvars: dict[str, dict[str, str | None]] = {}
+    for name, command in _commands().items():
+        for param in command.params:
+            for flag in param.opts:
+                if flag.startswith("--") and (name, flag) not in NO_ENVVAR:
+                    envvars.setdefault(flag, {})[name] = param.envvar
+    for flag, by_command in envvars.items():
+        assert len(set(by_command.values())) == 1, f"{flag}: {by_command}"
+    assert envvars["--database-url"]["up"] == "EVOS_DATABASE_URL"

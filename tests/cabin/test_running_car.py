@@ -4,6 +4,7 @@ energy reserve (the twin sped up with ``Vehicle.Evos.Twin.TimeScale``, a cold am
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -86,6 +87,8 @@ def test_cli_enters_and_leaves_a_scene_on_the_running_car(running_car: str) -> N
     before = read(address, RECLINE, SHADE, DND)
     result = evos("cabin", "enter", "cinema", "--address", address)
     assert result.returncode == 0 and "scene cinema (ACTIVE)" in result.stdout, result.stdout + result.stderr
+    # the time left is forecast on entering, not 0 until the service's next forecast
+    assert " to the reserve" in result.stdout and ", 0 min to the reserve" not in result.stdout, result.stdout
     # the seat motor reclines to 40° over a few seconds; the shade and do-not-disturb at once
     until(address, (RECLINE, SHADE, DND), lambda v: float(v[RECLINE]) == 40 and v[SHADE] == "false"
           and v[DND] == "true")
@@ -98,12 +101,15 @@ def test_cli_enters_and_leaves_a_scene_on_the_running_car(running_car: str) -> N
 
 def test_assistant_acts_on_the_running_car(running_car: str) -> None:
     address = running_car
-    result = evos("assistant", "打开影院模式", "--broker", address)
+    result = evos("assistant", "打开影院模式", "--address", address)
     assert result.returncode == 0 and result.stdout.startswith("好的，影院模式已开启，预计可用约"), result.stdout
     until(address, (STATUS,), lambda v: v[STATUS] == "ACTIVE")
-    result = evos("assistant", "exit cinema mode", "--broker", address)
+    result = evos("assistant", "exit cinema mode", "--broker", address)  # the older name of --address
     assert result.stdout.startswith("Leaving cinema mode and restoring the cabin."), result.stdout
     until(address, (SCENE, STATUS), lambda v: v == {SCENE: "NONE", STATUS: "IDLE"})
+    # the forecast of the running car takes the same -a/--address as every command that talks to a car
+    forecast = evos("cabin", "forecast", "camp", "-a", address, "--json")
+    assert forecast.returncode == 0 and json.loads(forecast.stdout)["scene"] == "camp", forecast.stderr
 
 
 def test_scenes_end_at_the_reserve_and_at_the_wake_up_timer(running_car: str) -> None:
@@ -142,3 +148,16 @@ def test_evos_up_serves_the_centre_screen(car_with_screen: tuple[str, str]) -> N
     assert state["Vehicle.Evos.Cabin.Scene"] == read(address, SCENE)[SCENE]
     scenes = {s["name"] for s in httpx.get(f"{url}/cabin/api/scenes", timeout=5).json()}
     assert {"cinema", "office", "nap", "drain"} <= scenes  # the built-ins and this car's user scenes
+
+
+def test_cabin_commands_on_a_broker_without_the_cabin_say_so() -> None:
+    address = f"127.0.0.1:{free_port()}"
+    proc = start("broker", "--address", address)  # a bare broker: no twin, no cabin
+    try:
+        wait_listening(proc, address)
+        for args in (["enter", "cinema"], ["status"], ["media", "play"]):
+            result = evos("cabin", *args, "--address", address)
+            message = " ".join(result.stderr.split())
+            assert result.returncode == 1 and f"the car at {address} has no cabin service" in message, message
+    finally:
+        stop(proc)

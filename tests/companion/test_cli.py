@@ -65,3 +65,12 @@ def test_pair_shows_a_code_that_pairs_a_key_once(tmp_path: Path) -> None:
 def test_a_database_url_that_is_not_one_fails_clearly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["list", "--database-url", "nonsense://x"])
     assert result.exit_code == 1 and "not a usable database URL" in result.output
+
+
+def test_reading_accounts_of_a_folder_without_a_car_fails_and_creates_nothing(tmp_path: Path) -> None:
+    typo = tmp_path / "cra"  # a mistyped --data-dir
+    for args in (["list"], ["remove", "alice"]):
+        result = runner.invoke(app, [*args, "--data-dir", str(typo)])
+        message = " ".join(result.output.split())  # the console wraps long lines
+        assert result.exit_code == 1 and "no accounts here" in message and "'evos users add NAME" in message, message
+    assert not typo.exists()

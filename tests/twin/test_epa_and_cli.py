@@ -94,3 +94,10 @@ def test_simulate_cli_bad_input(tmp_path: Path) -> None:
     assert result.returncode == 1 and "not a preset" in result.stderr
     result = evos("twin", "simulate", "--vehicle", "xiaomi-su7", "--cycle", "nope")
     assert result.returncode == 1 and "not a built-in cycle" in result.stderr
+    epa, lost = tmp_path / "epa.csv", tmp_path / "no-such-folder"
+    epa.write_text("\n".join([EPA_HEADER, *EPA_ROWS]) + "\n")
+    for args in (["simulate", "-v", "xiaomi-su7", "-c", "udds", "--csv", str(lost / "run.csv")],
+                 ["validate-epa", str(epa), "--json", str(lost / "epa.json")]):
+        result = evos("twin", *args)
+        assert result.returncode == 1 and f"the folder {lost} does not exist" in result.stderr.replace("\n", "")
+        assert "Traceback" not in result.stderr and result.stdout == ""

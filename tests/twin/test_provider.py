@@ -123,13 +123,15 @@ async def test_the_twin_runs_alone_against_a_remote_broker(tmp_path: Path) -> No
     await server.start()
     stop = asyncio.Event()
     twin = asyncio.create_task(run_remote(server.address, load_vehicle("vw-id3-pro"), Controls(),
-                                          StateStore(tmp_path / "twin.sqlite"), stop=stop))
+                                          StateStore(tmp_path / "twin.sqlite"), stop=stop, vehicle_ref="vw-id3-pro"))
     try:
         await eventually(lambda: broker.get("Vehicle.Speed").available, 10)
         await eventually(lambda: broker.provider_of("Vehicle.Evos.Twin.Driver.TargetSpeed") is not None, 10)
         broker.actuate("Vehicle.Evos.Twin.Driver.TargetSpeed", 40.0)  # reaches the twin over gRPC
         await eventually(lambda: (broker.get("Vehicle.Speed").value or 0) > 5, 10)
         assert broker.get("Vehicle.Evos.Twin.Driver.TargetSpeed").value == 40.0  # actual value reported back
+        # the preset it was loaded from, not its display name: the cabin loads the same car from it
+        assert broker.get("Vehicle.Evos.Twin.Vehicle").value == "vw-id3-pro"
     finally:
         stop.set()
         await asyncio.wait_for(twin, 10)

@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from evos._console import console, fail
+from evos._console import check_outputs, console, fail
 from evos.adas._highway_env import run_highway_env
 from evos.adas._scenario import load_scenario
 from evos.adas._sim import RunResult, simulate
@@ -50,6 +50,7 @@ def suite_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the summary, not every run.")] = False,
 ) -> None:
     """Run a built-in suite (AEB suites: each cell with AEB only and with ACC on) and report collisions and comfort."""
+    check_outputs(json_out)
     try:
         runs = run_suite(name)
     except EvosError as exc:
@@ -78,6 +79,7 @@ def scenario_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON instead of a table.")] = False,
 ) -> None:
     """Run one scenario file and report its metrics."""
+    check_outputs(plot)
     try:
         scenario = load_scenario(file)
         result = simulate(scenario)
@@ -146,6 +148,7 @@ def highway_env_command(
                                                   dir_okay=False)] = None,
 ) -> None:
     """Drive highway-env's ego with the evos stack, and compare with its own IDM/MOBIL ego on the same seeds."""
+    check_outputs(json_out)
     try:
         ours = run_highway_env(env, episodes, seed_start, "evos")
         reference = run_highway_env(env, episodes, seed_start, "idm")

@@ -29,7 +29,7 @@ from evos.broker._convert import (
     value_to_v2,
 )
 from evos.broker._core import Datapoint
-from evos.broker._server import DEFAULT_ADDRESS
+from evos.broker._server import DEFAULT_ADDRESS, check_address
 from evos.vss import EntryType, Signal, Value, validate
 
 _DATATYPE = {code: dt for dt, code in V2_DATATYPE.items()}
@@ -83,6 +83,7 @@ class BrokerClient:
         self, address: str = DEFAULT_ADDRESS, token: str | None = None, root_cert: Path | None = None,
         timeout_s: float = 5.0,
     ) -> None:
+        check_address(address)
         self.address = address
         self.timeout_s = timeout_s
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()

@@ -20,6 +20,14 @@ from evos.errors import InvalidArgumentError, UnavailableError
 
 DEFAULT_ADDRESS = "127.0.0.1:55555"  # the KUKSA databroker's default
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+IN_USE = "the address is in use (another evos or KUKSA databroker?) or not on this machine"
+
+
+def check_address(address: str) -> None:
+    """InvalidArgumentError unless ``address`` is HOST:PORT (port 0 to 65535)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InvalidArgumentError(f"address {address!r} is not HOST:PORT, e.g. {DEFAULT_ADDRESS}")
 
 
 @dataclass(frozen=True)
@@ -36,9 +44,7 @@ class ServerConfig:
     tls_key: Path | None = None
 
     def __post_init__(self) -> None:
-        host, sep, port = self.address.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-            raise InvalidArgumentError(f"address {self.address!r} is not HOST:PORT")
+        check_address(self.address)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidArgumentError("TLS needs both a certificate and a key (--tls-cert and --tls-key)")
 
@@ -90,10 +96,10 @@ class BrokerServer:
                 port = server.add_secure_port(self.config.address, credentials)
             else:
                 port = server.add_insecure_port(self.config.address)
-        except (OSError, RuntimeError) as exc:
-            raise UnavailableError(f"cannot listen on {self.config.address}: {exc}") from exc
+        except (OSError, RuntimeError) as exc:  # gRPC's own text only points at GRPC_VERBOSITY
+            raise UnavailableError(f"cannot listen on {self.config.address}: {IN_USE}") from exc
         if not port:
-            raise UnavailableError(f"cannot listen on {self.config.address}: address in use or not available")
+            raise UnavailableError(f"cannot listen on {self.config.address}: {IN_USE}")
         self.port = port
         await server.start()
         self._server = server

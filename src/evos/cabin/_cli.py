@@ -31,7 +31,7 @@ from evos.cabin._service import (
     CabinService,
     vehicle_for,
 )
-from evos.errors import EvosError, InvalidArgumentError
+from evos.errors import EvosError, InvalidArgumentError, UnavailableError, UnknownSignalError
 from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, TwinProvider, load_vehicle
 from evos.vss import Catalog, EntryType, Value, load_catalog
 
@@ -95,13 +95,26 @@ def status_command(address: AddressOpt = DEFAULT_ADDRESS) -> None:
     run_async(_print_status(address))
 
 
-async def _actuate(address: str, targets: dict[str, Value]) -> None:
+@asynccontextmanager
+async def _cabin_client(address: str) -> AsyncIterator[BrokerClient]:
+    """A client of the car at ``address``; UnavailableError saying so when that broker has no cabin (a bare
+    'evos broker' or 'evos twin run' has none), not an unknown signal or a missing provider."""
     async with BrokerClient(address) as client:
+        try:
+            await client.signals(SCENE)
+        except UnknownSignalError:
+            raise UnavailableError(f"the car at {address} has no cabin service (no {SCENE}); the cabin runs in "
+                                   "'evos up'") from None
+        yield client
+
+
+async def _actuate(address: str, targets: dict[str, Value]) -> None:
+    async with _cabin_client(address) as client:
         await client.actuate(targets)
 
 
 async def _print_status(address: str) -> None:
-    async with BrokerClient(address) as client:
+    async with _cabin_client(address) as client:
         v = {p: dp.value for p, dp in (await client.get([SCENE, STATUS, REASON, REMAINING])).items()}
     remaining = v[REMAINING]
     left = f", {format_duration(float(remaining))} to the reserve" \
@@ -112,8 +125,9 @@ async def _print_status(address: str) -> None:
 @app.command("forecast")
 def forecast_command(
     scene: Annotated[str, typer.Argument(help="Scene name (see 'evos cabin scenes').")],
-    address: Annotated[str | None, typer.Option("--broker", help="Running car HOST:PORT (default: a fresh car "
-                                                                   "in this process, parked).")] = None,
+    address: Annotated[str | None, typer.Option("--address", "-a", "--broker",
+                                                help="Running car HOST:PORT (default: a fresh car in this process, "
+                                                     "parked).")] = None,
     reserve: Annotated[float, typer.Option("--reserve", min=0, max=90, help="Reserve SoC, %.")] = 20.0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -225,7 +239,8 @@ def assistant_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only say what would be done; actuate nothing.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON: intent, actions, reply.")] = False,
     address: Annotated[str | None, typer.Option(
-        "--broker", help="Act on a running car at HOST:PORT (default: a fresh parked car in this process).")] = None,
+        "--address", "-a", "--broker",
+        help="Act on a running car at HOST:PORT (default: a fresh parked car in this process).")] = None,
 ) -> None:
     """The offline assistant: text in, VSS actions and a reply out (no network)."""
     answer = run_async(_assist(text, dry_run, address))

@@ -167,6 +167,9 @@ class CabinService:
             current = self.values(tuple(self.engine.scene(name).set))
             before = {p: v if v is not None else self.broker.get_target(p).value for p, v in current.items()}
             self._send(self.engine.enter(name, self.now(), before, self.conditions()))
+        # a first forecast now, so the status right after entering tells the time left, not 0 or the last scene's;
+        # the next tick refreshes it once the scene's settings have reached the hardware
+        self._forecast = self.forecast() if self.engine.active else None
         self._forecast_at = -float("inf")
         self._publish_status()
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from evos import datadir
 from evos._console import console, fail
-from evos.companion._config import CompanionConfig, default_database_url
+from evos.companion._config import DB_NAME, CompanionConfig, default_database_url
 from evos.errors import EvosError
 
 if TYPE_CHECKING:
@@ -35,11 +35,17 @@ T = TypeVar("T")
 app = typer.Typer(name="users", no_args_is_help=True, help="The car's owner accounts (for the phone app and API).")
 
 
-def _with_db(data_dir: Path | None, database_url: str | None, action: Callable[[Session], T]) -> T:
+def _with_db(data_dir: Path | None, database_url: str | None, action: Callable[[Session], T],
+             create: bool = True) -> T:
+    """Run ``action`` in a session of the companion database. ``create=False`` (reading, removing): a data
+    directory without a database is an error, not a new empty database in a mistyped folder."""
     from evos.companion._db import Database
 
     try:
         directory = datadir.resolve(data_dir)
+        if database_url is None and not create and not (directory / DB_NAME).is_file():
+            raise fail(f"{directory}: no accounts here (no {DB_NAME}); create the owner with 'evos users add NAME "
+                       f"--data-dir {directory}'")
         if database_url is None:
             directory.mkdir(parents=True, exist_ok=True)
         db = Database(database_url or default_database_url(directory))
@@ -78,7 +84,7 @@ def list_command(data_dir: DataDirOpt = None, database_url: DatabaseOpt = None) 
     from evos.companion import _accounts as accounts
 
     rows = _with_db(data_dir, database_url,
-                    lambda s: [(u.name, u.created_at) for u in accounts.list_users(s)])
+                    lambda s: [(u.name, u.created_at) for u in accounts.list_users(s)], create=False)
     table = Table("name", "created")
     for user_name, created_at in rows:
         table.add_row(user_name, datetime.fromtimestamp(created_at).isoformat(timespec="seconds"))
@@ -94,7 +100,7 @@ def remove_command(
     """Remove an account, its tokens and its phone keys."""
     from evos.companion import _accounts as accounts
 
-    _with_db(data_dir, database_url, lambda s: accounts.remove_user(s, name))
+    _with_db(data_dir, database_url, lambda s: accounts.remove_user(s, name), create=False)
     console.print(f"user [bold]{name}[/] removed", highlight=False)
 
 

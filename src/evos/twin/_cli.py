@@ -11,7 +11,7 @@ import typer
 from rich.progress import track
 from rich.table import Table
 
-from evos._console import console, err_console, fail
+from evos._console import check_outputs, console, err_console, fail
 from evos.errors import EvosError, InvalidArgumentError
 from evos.twin import _epa
 from evos.twin._cycles import BUILTIN, load_cycle
@@ -45,12 +45,6 @@ def vehicles_command(as_json: Annotated[bool, typer.Option("--json", help="Print
     console.print(table)
 
 
-def _check_output_dirs(*paths: Path | None) -> None:
-    for path in paths:
-        if path is not None and not path.resolve().parent.is_dir():
-            raise fail(InvalidArgumentError(f"{path}: the folder {path.resolve().parent} does not exist"))
-
-
 def _summary(result: CycleResult) -> dict[str, Any]:
     e = result.energy_j
     return {
@@ -80,7 +74,7 @@ def simulate_command(
                                                  dir_okay=False)] = None,
 ) -> None:
     """Drive a vehicle over a cycle: distance, energy, kWh/100 km, regen share, SoC used."""
-    _check_output_dirs(plot, csv_out)
+    check_outputs(plot, csv_out)
     try:
         result = simulate_cycle(load_vehicle(vehicle), load_cycle(cycle), soc0=soc / 100, ambient_c=ambient,
                                 hvac_setpoint_c=hvac)
@@ -215,7 +209,7 @@ def charge_command(
     """Charging time and energy from one state of charge to another, with the car's DC power curve."""
     from evos.twin._charge import charge
 
-    _check_output_dirs(plot)
+    check_outputs(plot)
     try:
         result = charge(load_vehicle(vehicle), soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient)
     except EvosError as exc:
@@ -259,6 +253,7 @@ def validate_epa_command(
                                                   dir_okay=False)] = None,
 ) -> None:
     """Predict each row's EPA UDDS and Highway wall energy from its own columns and shared defaults."""
+    check_outputs(json_out)
     try:
         rows = _epa.read_epa_csv(csv_path)
         chunk = 50
@@ -324,7 +319,7 @@ def run_command(
             console.print(f"twin: {car.name} providing to {address}", highlight=False)
             await run_remote(address, car, Controls(charger_connected=plugged_in, charger_kw=charger_kw,
                                                     ambient_c=ambient),
-                             StateStore(directory / "twin.sqlite"), token, stop)
+                             StateStore(directory / "twin.sqlite"), token, stop, vehicle_ref=vehicle)
 
     try:
         asyncio.run(main())

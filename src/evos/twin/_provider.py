@@ -136,14 +136,16 @@ class RemotePort:
 
 
 async def run_remote(address: str, vehicle: Vehicle, controls: Controls, store: StateStore | None,
-                     token: str | None = None, stop: asyncio.Event | None = None) -> None:
-    """Run the twin as a provider of a broker at ``address`` (which must carry the twin overlay)."""
+                     token: str | None = None, stop: asyncio.Event | None = None,
+                     vehicle_ref: str | None = None) -> None:
+    """Run the twin as a provider of a broker at ``address`` (which must carry the twin overlay); ``vehicle_ref``
+    is the preset name or file the car was loaded from, published so that other apps can load it too."""
     port = RemotePort()
     async with BrokerClient(address, token=token) as client:
         signals = list(TwinProvider.published_paths())
         async with client.provide([*ACTUATORS, TIME_SCALE], port.forward, publishes=signals) as stream:
             port.stream = stream
-            await TwinProvider(port, vehicle, store, controls).run(stop)
+            await TwinProvider(port, vehicle, store, controls, vehicle_ref=vehicle_ref).run(stop)
 
 
 class TwinProvider:
