@@ -19,7 +19,7 @@ import logging
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,14 +69,13 @@ MAX_RECLINE_MOVING_DEG = 35.0  # assumed limit: the usual driving posture (20-25
 _SWITCH_TARGETS = {"OPEN": 100, "ONE_SHOT_OPEN": 100, "CLOSE": 0, "ONE_SHOT_CLOSE": 0}
 
 
-def body_actuators(catalog: Catalog, exclude: Iterable[str] = ()) -> tuple[str, ...]:
-    """The actuator paths the body hardware serves in ``catalog``, minus ``exclude`` (paths served by others)."""
-    skip = set(exclude)
+def body_actuators(catalog: Catalog) -> tuple[str, ...]:
+    """The actuator paths the body hardware may serve in ``catalog`` (all but the media player's)."""
     elsewhere = [compile_pattern(pattern) for pattern in SERVED_ELSEWHERE]
     return tuple(sorted(
         path for path, signal in catalog.signals.items()
         if signal.entry_type is EntryType.ACTUATOR and path.startswith(("Vehicle.Cabin.", "Vehicle.Body."))
-        and path not in skip and not any(matches(path) for matches in elsewhere)
+        and not any(matches(path) for matches in elsewhere)
     ))
 
 
@@ -108,6 +107,9 @@ def default_value(path: str, signal: Signal) -> Any:
         return "INACTIVE" if "INACTIVE" in allowed else (allowed[0] if allowed else "")
     low = signal.min if signal.min is not None else 0
     return float(max(low, 0)) if dt.kind is Kind.FLOAT else int(max(low, 0))
+
+
+_LOAD_SUFFIXES = (".HeatingCooling", ".IsRearDefrosterActive", ".FanSpeed", ".IsLightOn", ".IsDomeOn")
 
 
 def body_load_w(values: Mapping[str, Any]) -> float:
@@ -152,12 +154,12 @@ class BodyStore:
 class BodyProvider:
     """The body hardware on an in-process broker, until stopped."""
 
-    def __init__(self, broker: Broker, store_path: Path | None = None, exclude: Iterable[str] = (),
+    def __init__(self, broker: Broker, store_path: Path | None = None,
                  on_load: Callable[[float], None] | None = None) -> None:
         self.broker = broker
         self.on_load = on_load
         catalog = broker.catalog
-        self.paths = tuple(p for p in body_actuators(catalog, exclude) if broker.provider_of(p) is None)
+        self.paths = tuple(p for p in body_actuators(catalog) if broker.provider_of(p) is None)
         self._signals = {p: catalog.signals[p] for p in self.paths}
         self._rates = {p: r for p in self.paths if (r := motion_rate(p, self._signals[p])) is not None}
         self.store = BodyStore(store_path) if store_path is not None else None
@@ -244,8 +246,8 @@ class BodyProvider:
         self.broker.set_many(changes)
         self.values.update(changes)
         self._dirty.update(changes)
-        if self.on_load is not None:
-            self.on_load(body_load_w(self.values))
+        if self.on_load is not None and any(path.endswith(_LOAD_SUFFIXES) for path in changes):
+            self.on_load(body_load_w(self.values))  # only when something that draws power changed
 
     def save(self) -> None:
         if self.store is not None and self._dirty:
