@@ -172,3 +172,21 @@ async def test_provider_signal_claims(stubs: tuple, broker: Broker) -> None:
         await intruder.read()
     assert info.value.code() == grpc.StatusCode.ALREADY_EXISTS
     owner.cancel()
+
+
+async def test_v1_set_refused_by_the_provider_is_an_entry_error_and_changes_nothing(stubs: tuple,
+                                                                                     broker: Broker) -> None:
+    from evos.errors import NotPermittedError
+
+    def refuse(batch: dict) -> None:
+        raise NotPermittedError(f"{DOOR}: locked", path=DOOR)
+
+    broker.provide([DOOR], lambda batch: None, check=refuse)
+    s1, _ = stubs
+    response = await s1.Set(v1.SetRequest(updates=[
+        v1.EntryUpdate(entry=t1.DataEntry(path=DOOR, actuator_target=t1.Datapoint(bool=True)),
+                       fields=[t1.FIELD_ACTUATOR_TARGET]),
+        v1.EntryUpdate(entry=t1.DataEntry(path=SPEED, value=t1.Datapoint(float=50.0)), fields=[t1.FIELD_VALUE])]))
+    assert [(e.path, e.error.code) for e in response.errors] == [(DOOR, 403)]
+    assert "locked" in response.errors[0].error.message
+    assert broker.get_target(DOOR).value is None and broker.get(SPEED).value is None  # all or nothing

@@ -125,7 +125,10 @@ class ValV1Servicer(v1_grpc.VALServicer):
             except EvosError as exc:
                 errors.append(t1.DataEntryError(path=path, error=_error(exc)))
         if not errors:
-            self._broker.apply(values=values, targets=targets)
+            try:  # a provider may still refuse its targets (``provide(..., check=)``): nothing is applied then
+                self._broker.apply(values=values, targets=targets)
+            except EvosError as exc:
+                errors.append(t1.DataEntryError(path=exc.path or "", error=_error(exc)))
         return errors
 
     @unary
