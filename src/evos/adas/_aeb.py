@@ -35,10 +35,6 @@ class AebCommand:
     ttc_s: float = math.inf
     required_decel_mps2: float = 0.0
 
-    @property
-    def warning(self) -> bool:
-        return self.stage >= AebStage.WARNING
-
 
 def required_decel_mps2(gap_m: float, speed_mps: float, closing_mps: float, lead_decel_mps2: float) -> float:
     """Constant deceleration (m/s², positive) the ego needs to not close ``gap_m`` to a braking object.

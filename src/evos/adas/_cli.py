@@ -16,6 +16,7 @@ from evos.adas._scenario import load_scenario
 from evos.adas._sim import RunResult, simulate
 from evos.adas._suite import SUITES, SuiteRun, best_case_impact_mps, run_suite, summary
 from evos.errors import EvosError
+from evos.twin import load_vehicle
 
 app = typer.Typer(name="adas", no_args_is_help=True,
                   help="Driver assistance (ACC, AEB, lane centring, highway pilot): built-in suites, scenario files "
@@ -82,8 +83,9 @@ def scenario_command(
     check_outputs(plot)
     try:
         scenario = load_scenario(file)
-        result = simulate(scenario)
-        best = best_case_impact_mps(scenario)
+        vehicle = load_vehicle(scenario.ego.vehicle)
+        result = simulate(scenario, vehicle=vehicle)
+        best = best_case_impact_mps(scenario, vehicle)
     except EvosError as exc:
         raise fail(exc) from None
     metrics = {**result.metrics(), "unavoidable": best > 0, "best_case_impact_mps": round(best, 3)}

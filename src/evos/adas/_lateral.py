@@ -204,14 +204,13 @@ class LaneChange:
         self._shift = 0  # lane lines crossed since the request (+left)
         self._last_offset: float | None = None
         self._aborted_s = 0.0
-        self.started_s: float | None = None
 
     def request(self, direction: int, now_s: float) -> bool:
         """The driver (or the pilot) asks for a change left (+1) or right (-1); False if one is under way."""
         if self.state is not LaneChangeState.IDLE or direction not in (-1, 1):
             return False
         self.state, self.direction, self._requested_s, self.outcome = LaneChangeState.WAITING, direction, now_s, ""
-        self._shift, self._last_offset, self.started_s = 0, None, None
+        self._shift, self._last_offset = 0, None
         return True
 
     def cancel(self) -> None:
@@ -243,7 +242,7 @@ class LaneChange:
                 return None
             if waited < p.min_signal_s or not free:
                 return pos, (0.0, 0.0, 0.0)
-            self.state, self.started_s = LaneChangeState.MOVING, now_s
+            self.state = LaneChangeState.MOVING
             self._move = (now_s, pos, self.direction * w, p.lane_change_s)
         elif self.state is LaneChangeState.MOVING and not free and abs(pos) < (w - self.ego_width_m) / 2:
             self.state, self._aborted_s = LaneChangeState.ABORTING, now_s

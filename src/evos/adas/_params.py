@@ -7,7 +7,6 @@ test protocol v3.0.2 for the test conditions, ~9 m/s² as the tyre limit on dry 
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -78,10 +77,6 @@ class AccParams:
                       "max_accel_mps2": (0.1, 2.0), "max_decel_mps2": (0.1, 3.5), "max_jerk_mps3": (0.1, 2.5),
                       "max_jerk_low_mps3": (0.1, 5.0), "jerk_speed_mps": (0.0, 60.0),
                       "hold_decel_mps2": (0.0, 3.5), "in_lane_m": (0.1, 5.0)})
-
-    def with_(self, **changes: float) -> AccParams:
-        """A copy with some fields changed (checked again)."""
-        return dataclasses.replace(self, **changes)
 
 
 @dataclass(frozen=True)

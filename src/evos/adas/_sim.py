@@ -286,8 +286,7 @@ class _Scene:
             f.a[self.first_idm:] = acc[self.first_idm:]  # the IDM vehicles come last (a slice: cheaper than a mask)
             f.decide_lanes(now_s, index, acc, (self.road.lowest_lane, self.road.highest_lane))
         self._script(now_s, dt_s)
-        f.move(now_s, dt_s, self.road.curvatures(f.s) if self.curved else None)
-        f.s[0] = e.x_m - self.limits.length_m
+        f.move(now_s, dt_s, self.road.curvatures(f.s) if self.curved else None)  # leaves the ego's row (0) alone
 
     def _script(self, now_s: float, dt_s: float) -> None:
         f, w = self.fleet, self.road.lane_width_m

@@ -19,7 +19,7 @@ from evos.adas._scenario import EgoSpec, Scenario, TargetAction, TargetSpec
 from evos.adas._sim import RunResult, simulate
 from evos.adas._traffic import TrafficSpec
 from evos.errors import InvalidArgumentError
-from evos.twin import load_vehicle
+from evos.twin import Vehicle, load_vehicle
 
 KMH = 1 / 3.6
 CCRS_OVERLAPS_PCT = (-75.0, -50.0, 50.0, 75.0, 100.0)
@@ -225,9 +225,11 @@ def suite_scenarios(name: str) -> list[Scenario]:
     return cells + [with_acc(s, end_at_standstill) for s in cells]
 
 
-def best_case_impact_mps(scenario: Scenario) -> float:
+def best_case_impact_mps(scenario: Scenario, vehicle: Vehicle | None = None) -> float:
     """Impact speed (m/s) if the ego braked at its limit from the first sight of an object in its path (0: none)."""
-    best = simulate(replace(scenario, end_when_matched=False), oracle=True)
+    if not scenario.targets and scenario.traffic.vehicles == 0:
+        return 0.0  # nothing on the road to hit
+    best = simulate(replace(scenario, end_when_matched=False), oracle=True, vehicle=vehicle)
     return best.impact_speed_mps if best.collision else 0.0
 
 
@@ -241,7 +243,7 @@ def run_suite(name: str, progress: Callable[[int, int], None] | None = None) -> 
     for i, scenario in enumerate(scenarios):
         cell = scenario.name.removesuffix(" ACC")
         if cell not in best:
-            best[cell] = best_case_impact_mps(scenario) if scenario.traffic.vehicles == 0 else 0.0
+            best[cell] = best_case_impact_mps(scenario, vehicle) if scenario.traffic.vehicles == 0 else 0.0
         runs.append(SuiteRun(scenario, simulate(scenario, vehicle=vehicle), best[cell] > 0, best[cell]))
         if progress is not None:
             progress(i + 1, len(scenarios))
