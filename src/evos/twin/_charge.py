@@ -59,12 +59,12 @@ class ChargeResult:
         return float(self.time_s[hit[0]]) if hit.size else None
 
 
-def temperature_factor(temp_c: float) -> float:
+def temperature_factor(temp_c: float) -> float:  # plain floats: it runs in every model step
     """Fraction of the charge power the battery accepts at ``temp_c``: less when cold, and when hot."""
     span = (temp_c - COLD_TEMP_C) / (FULL_POWER_TEMP_C - COLD_TEMP_C)
-    cold = float(np.clip(COLD_FRACTION + (1 - COLD_FRACTION) * span, COLD_FRACTION, 1.0))
+    cold = min(max(COLD_FRACTION + (1 - COLD_FRACTION) * span, COLD_FRACTION), 1.0)
     heat = (temp_c - HOT_START_C) / (HOT_LIMIT_C - HOT_START_C)
-    hot = float(np.clip(1.0 - (1 - HOT_FRACTION) * heat, HOT_FRACTION, 1.0))
+    hot = min(max(1.0 - (1 - HOT_FRACTION) * heat, HOT_FRACTION), 1.0)
     return min(cold, hot)
 
 

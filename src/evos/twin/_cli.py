@@ -11,7 +11,7 @@ import typer
 from rich.progress import track
 from rich.table import Table
 
-from evos._console import check_outputs, console, err_console, fail
+from evos._console import check_outputs, console, err_console, fail, run_async
 from evos.errors import EvosError, InvalidArgumentError
 from evos.twin import _epa
 from evos.twin._cycles import BUILTIN, load_cycle
@@ -321,10 +321,7 @@ def run_command(
                                                     ambient_c=ambient),
                              StateStore(directory / "twin.sqlite"), token, stop, vehicle_ref=vehicle)
 
-    try:
-        asyncio.run(main())
-    except EvosError as exc:
-        raise fail(exc) from None
+    run_async(main())
 
 
 def drive_command(
@@ -374,9 +371,6 @@ def drive_command(
         return {"distance_km": distance_m / 1e3, "energy_kwh": energy_kwh,
                 "kwh_per_100km": energy_kwh / (distance_m / 1e5) if distance_m > 0 else 0.0}
 
-    try:
-        result = asyncio.run(main())
-    except EvosError as exc:
-        raise fail(exc) from None
+    result = run_async(main())
     console.print(f"drove {cycle}: {result['distance_km']:.2f} km, {result['energy_kwh']:.3f} kWh from the battery, "
                   f"{result['kwh_per_100km']:.2f} kWh/100 km", highlight=False)

@@ -9,6 +9,7 @@ converted to VSS units here, at the boundary. State is saved to the data directo
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -165,8 +166,6 @@ class TwinProvider:
         if saved is not None and store is not None and store.saved_at_s is not None:
             saved = _parked_for(vehicle, saved, ambient, time.time() - store.saved_at_s)
         self.state = saved or TwinState(battery_temp_c=ambient, cabin_temp_c=ambient)
-        # range estimate: the WLTP battery consumption of this car (kWh per metre)
-        self._kwh_per_m = wltp(vehicle).details["battery_kwh_per_100km"] / 1e5
         self._provision = broker.provide([*ACTUATORS, TIME_SCALE], self._on_actuate)
         self._last_save = -math.inf
         self._last_error = ""
@@ -185,6 +184,12 @@ class TwinProvider:
                 changes.setdefault("target_speed_kmh", None)  # a pedal takes over from the driver model
         self.controls = replace(self.controls, **changes)
         self.broker.set_many(batch)  # the twin carries requests out at once: report the actual values
+
+    @functools.cached_property
+    def _kwh_per_m(self) -> float:
+        """The range estimate's consumption: this car's WLTP battery kWh per metre (one cycle simulation, made when
+        first needed, not while the car starts)."""
+        return float(wltp(self.vehicle).details["battery_kwh_per_100km"]) / 1e5
 
     def set_cabin_load(self, load_w: float, source: str = "body") -> None:
         """The body and cabin devices of ``source`` (``BodyProvider(on_load=...)``: "body"; the cabin's media:
@@ -287,6 +292,7 @@ class TwinProvider:
         """Tick at ``rate_hz`` (faster when time is sped up, so each tick covers at most 1 s of car time)
         until ``stop`` is set or the task is cancelled; save on the way out."""
         self.publish_settings()
+        await asyncio.to_thread(lambda: self._kwh_per_m)  # the range estimate's cycle run, off the event loop
         self.tick(0.0)
         last = time.monotonic()
         try:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-import numpy as np
-
 from evos.twin import _physics as phys
 from evos.twin._battery import J_PER_KWH, available_power_w, battery_step
 from evos.twin._charge import accepted_power_w, temperature_factor
@@ -93,7 +91,7 @@ def _climate(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> tu
         # feed-forward of the cabin's heat loss at the setpoint, plus proportional correction
         demand_w = (climate.cabin_ua_w_per_k * (c.cabin_setpoint_c - c.ambient_c)
                     + HVAC_GAIN_W_PER_K * (c.cabin_setpoint_c - state.cabin_temp_c))
-        heat_w = float(np.clip(demand_w, -climate.heater_max_kw * 1e3, climate.heater_max_kw * 1e3))
+        heat_w = min(max(demand_w, -climate.heater_max_kw * 1e3), climate.heater_max_kw * 1e3)
         electric_w = abs(heat_w) / phys.hvac_cop(heat_w >= 0, c.ambient_c, climate.heat_pump)
     ua = vehicle.climate.cabin_ua_w_per_k
     flow_w = ua * (c.ambient_c - state.cabin_temp_c) + heat_w
@@ -104,13 +102,14 @@ def _climate(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> tu
 def _driver(c: Controls, v: float, m_inertial: float, limit_n: float, resist_n: float) -> tuple[float, float]:
     """(traction, brake) force in N from the pedals, or from the driver model when a target speed is set."""
     if c.target_speed_kmh is not None:
-        desired = float(np.clip(DRIVER_GAIN_PER_S * (c.target_speed_kmh / 3.6 - v), *DRIVER_ACCEL_MPS2))
+        low, high = DRIVER_ACCEL_MPS2
+        desired = min(max(DRIVER_GAIN_PER_S * (c.target_speed_kmh / 3.6 - v), low), high)
         if c.target_speed_kmh < 0.5:
             desired = min(desired, -STOPPING_MPS2)  # come to a full stop, not an asymptotic crawl
         needed_n = m_inertial * desired + resist_n
         return min(max(needed_n, 0.0), limit_n), max(-needed_n, 0.0)
-    traction_n = limit_n * float(np.clip(c.accelerator_pct, 0, 100)) / 100
-    brake_pct = float(np.clip(c.brake_pct, 0, 100))
+    traction_n = limit_n * min(max(c.accelerator_pct, 0.0), 100.0) / 100
+    brake_pct = min(max(c.brake_pct, 0.0), 100.0)
     brake_n = m_inertial * (MAX_BRAKE_MPS2 * brake_pct / 100 if brake_pct else
                             COAST_REGEN_MPS2 if c.accelerator_pct <= 0 and v > 0 else 0.0)
     return traction_n, brake_n
@@ -127,7 +126,7 @@ def _charging_w(vehicle: Vehicle, state: TwinState, c: Controls) -> float:
 
 def _move(state: TwinState, steering_deg: float, distance_m: float) -> tuple[float, float, float]:
     """(latitude, longitude, heading) after ``distance_m`` with a kinematic bicycle model."""
-    yaw_rad = distance_m / WHEELBASE_M * math.tan(math.radians(float(np.clip(steering_deg, -40, 40))))
+    yaw_rad = distance_m / WHEELBASE_M * math.tan(math.radians(min(max(steering_deg, -40.0), 40.0)))
     heading = (state.heading_deg + math.degrees(yaw_rad)) % 360.0
     north = distance_m * math.cos(math.radians(heading))
     east = distance_m * math.sin(math.radians(heading))
