@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from evos.companion._accounts import hash_token
 from evos.companion._config import CompanionConfig
 from evos.companion._db import PairedKey, PairingCode
 from evos.companion._errors import CompanionError, ConflictError, ForbiddenError, NotFoundError
@@ -146,10 +147,6 @@ def verify_envelope(session: Session, user_id: int, command: str, text: str, sig
 
 
 # ---- pairing ------------------------------------------------------------------------------------------------
-def _code_hash(code: str) -> str:
-    return hashlib.sha256(code.encode()).hexdigest()
-
-
 def create_pairing_code(session: Session, now_s: float, lifetime_s: float, attempts: int) -> tuple[str, float]:
     """A new pairing code for the car to show (valid ``lifetime_s``, spent after ``attempts`` wrong guesses), and
     when it expires. It replaces any code still live: the screen shows one code, and many live codes would
@@ -158,7 +155,7 @@ def create_pairing_code(session: Session, now_s: float, lifetime_s: float, attem
                     .values(attempts_left=0))
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     expires_at = now_s + lifetime_s
-    session.add(PairingCode(code_hash=_code_hash(code), created_at=now_s, expires_at=expires_at,
+    session.add(PairingCode(code_hash=hash_token(code), created_at=now_s, expires_at=expires_at,
                             attempts_left=attempts))
     return code, expires_at
 
@@ -173,7 +170,8 @@ def pair_key(session: Session, user_id: int, code: str, public_key: str, name: s
     raw = decode_public_key(public_key)
     live = list(session.scalars(select(PairingCode).where(
         PairingCode.used_at.is_(None), PairingCode.expires_at > now_s, PairingCode.attempts_left > 0)))
-    match = next((c for c in live if hmac.compare_digest(c.code_hash, _code_hash(code))), None)
+    digest = hash_token(code)
+    match = next((c for c in live if hmac.compare_digest(c.code_hash, digest)), None)
     if match is None:
         for pending in live:
             pending.attempts_left -= 1

@@ -241,13 +241,13 @@ async def run_command(ctx: ContextDep, principal: Principal, command: Command, b
                 raise ForbiddenError("an envelope needs its signature", code="signature_required")
             args = keys.parse_envelope(body.envelope).args
             checked = command.args.model_validate(args)
-            command_targets(ctx.broker, command, checked)  # refuse before the key's counter is spent
+            targets = command_targets(ctx.broker, command, checked)  # refuse before the key's counter is spent
             envelope = await ctx.db.run(keys.verify_envelope, principal.user_id, command.name, body.envelope,
                                         body.signature, time.time(), ctx.config)
             key_id = envelope.key_id
         else:
             checked = body.args if body.args is not None else command.args.model_validate({})
-        targets = command_targets(ctx.broker, command, checked)
+            targets = command_targets(ctx.broker, command, checked)
         outcome = await execute(ctx.broker, targets, ctx.config.command_wait_s)
         if command.momentary_s > 0:
             ctx.momentary.schedule(tuple(targets), command.momentary_s)
