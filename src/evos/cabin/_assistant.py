@@ -15,7 +15,7 @@ from typing import Any
 
 from evos.broker import Broker, BrokerClient
 from evos.cabin._engine import Conditions, not_parked_reason
-from evos.cabin._forecast import forecast
+from evos.cabin._forecast import _number, forecast
 from evos.cabin._nlu import Parse, understand
 from evos.cabin._replies import confirm, duration_text, not_understood, refused
 from evos.cabin._scenes import Scene
@@ -71,11 +71,6 @@ class Answer:
     def refused(self, reason: str) -> Answer:
         """This answer after the car refused its requests for ``reason``."""
         return replace(self, actions=[], reply=refused(reason, self.lang == "zh"), error=reason)
-
-
-def _num(values: Mapping[str, Value | None], path: str, default: float) -> float:
-    v = values.get(path)
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
 
 
 def _clamp(value: float, low: float, high: float) -> float:
@@ -171,7 +166,7 @@ class Assistant:
         return words
 
     def _reserve(self, scene: Scene) -> float:
-        return scene.reserve_soc_pct if scene.reserve_soc_pct is not None else self.reserve_soc_pct
+        return scene.reserve_pct(self.reserve_soc_pct)
 
     def _refusal(self, parse: Parse, values: Mapping[str, Value | None], zh: bool) -> str | None:
         """Why the assistant will not do this (safety: parked-only requests while driving; a partial sunroof
@@ -193,7 +188,7 @@ class Assistant:
         title = self._title(scene.name, zh)
         if moving is not None and scene.requires_parked:
             return f"{title}模式需要先停车。" if zh else f"{scene.title} mode needs the car parked: {moving}."
-        soc = _num(values, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", math.nan)
+        soc = _number(values, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", math.nan)
         reserve = self._reserve(scene)
         if soc <= reserve:
             return (f"电量只剩{soc:.0f}%，已到{reserve:.0f}%的保留电量，不能开启{title}模式。" if zh else
@@ -214,10 +209,10 @@ class Assistant:
             sign = 1 if i == "temp_up" else -1
             delta = _delta(s, STEP_C)
             return {**{f"{STATION}.{z}.Temperature":
-                       _clamp(_num(values, f"{STATION}.{z}.Temperature", 21.0) + sign * delta, 16, 30)
+                       _clamp(_number(values, f"{STATION}.{z}.Temperature", 21.0) + sign * delta, 16, 30)
                        for z in _stations(zone)}, AC_ON: True}
         if i in ("fan_set", "fan_up", "fan_down"):
-            return {f"{STATION}.{z}.FanSpeed": self._fan(i, s, _num(values, f"{STATION}.{z}.FanSpeed", 0))
+            return {f"{STATION}.{z}.FanSpeed": self._fan(i, s, _number(values, f"{STATION}.{z}.FanSpeed", 0))
                     for z in _stations(zone)}
         if i in ("defrost_on", "defrost_off"):
             where = "Rear" if zone == "rear" or "rear" in parse.text.lower() or "后" in parse.text else "Front"
@@ -237,7 +232,7 @@ class Assistant:
             if "value" in s and s.get("unit") in ("c", ""):
                 angle = float(s["value"])
             elif s.get("a_bit") or "more" in parse.text.lower() or "再" in parse.text:
-                angle = _num(values, path, UPRIGHT_DEG) + STEP_RECLINE
+                angle = _number(values, path, UPRIGHT_DEG) + STEP_RECLINE
             else:
                 angle = RECLINED_DEG
             return {path: _clamp(angle, -10, 60)}
@@ -252,7 +247,7 @@ class Assistant:
             if s.get("half"):
                 return dict.fromkeys(paths, 50)
             if s.get("a_bit"):
-                return {p: int(_clamp(_num(values, p, 100) - CRACK_PCT, 0, 100)) for p in paths}
+                return {p: int(_clamp(_number(values, p, 100) - CRACK_PCT, 0, 100)) for p in paths}
             return dict.fromkeys(paths, 0)
         simple: dict[str, dict[str, Value]] = {
             "sunroof_open": {"Vehicle.Cabin.Sunroof.Switch": "OPEN"},
@@ -282,11 +277,11 @@ class Assistant:
         if i == "screen_brightness" and "value" in s:
             return {f"{HMI}.Brightness": _clamp(float(s["value"]), 0, 100)}
         if i in ("screen_dim", "screen_bright"):
-            current = _num(values, f"{HMI}.Brightness", 70)
+            current = _number(values, f"{HMI}.Brightness", 70)
             step = STEP_BRIGHTNESS if i == "screen_bright" else -STEP_BRIGHTNESS
             return {f"{HMI}.Brightness": _clamp(current + step, MIN_DIMMED_PCT, 100)}
         if i in ("volume_set", "volume_up", "volume_down"):
-            current = _num(values, f"{MEDIA}.Volume", 30)
+            current = _number(values, f"{MEDIA}.Volume", 30)
             if i == "volume_set":
                 target = float(s["value"]) if "value" in s else 0 if s.get("min") else 100  # "to the max"
             else:
@@ -318,7 +313,7 @@ class Assistant:
         kmh = float(value) * 1.609344 if value is not None and slots.get("unit") == "mph" else value
         if intent == "cruise_set":
             return float(round(_clamp(float(kmh or 0), 30, 180)))
-        current = _num(values, SPEED_SET, _num(values, "Vehicle.Speed", 0))
+        current = _number(values, SPEED_SET, _number(values, "Vehicle.Speed", 0))
         delta = float(kmh) if kmh else STEP_KMH
         return float(round(_clamp(current + (delta if intent == "cruise_up" else -delta), 30, 180)))
 
@@ -337,11 +332,11 @@ class Assistant:
                         f"You have {km:.0f} km of range, {'enough' if ok else 'not enough'} for {wanted:.0f} km.")
             return f"续航还有约{km:.0f}公里。" if zh else f"You can drive about {km:.0f} km."
         if i == "ask_soc":
-            soc = _num(values, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", math.nan)
+            soc = _number(values, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", math.nan)
             return na if math.isnan(soc) else (f"电量还有{soc:.0f}%。" if zh else f"The battery is at {soc:.0f} %.")
         if i in ("ask_cabin_temp", "ask_outside_temp"):
             path = "Vehicle.Evos.Twin.CabinTemperature" if i == "ask_cabin_temp" else "Vehicle.Exterior.AirTemperature"
-            temp = _num(values, path, math.nan)
+            temp = _number(values, path, math.nan)
             where = ("车内" if i == "ask_cabin_temp" else "车外") if zh else (
                 "inside" if i == "ask_cabin_temp" else "outside")
             return na if math.isnan(temp) else (f"{where}温度{temp:.1f}°C。" if zh else f"It is {temp:.1f} °C {where}.")
@@ -350,7 +345,7 @@ class Assistant:
         if i == "ask_charge_time":
             if values.get(f"{CHG}.IsCharging") is not True:
                 return "现在没有在充电。" if zh else "The car is not charging."
-            left = duration_text(_num(values, f"{CHG}.TimeToComplete", 0), zh)
+            left = duration_text(_number(values, f"{CHG}.TimeToComplete", 0), zh)
             return f"还需要{left}充到上限。" if zh else f"{left} to the charge limit."
         return self._reply_runtime(parse, values, zh, na)
 

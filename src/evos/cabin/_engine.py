@@ -97,7 +97,7 @@ class SceneEngine:
                 f"unknown scene {name!r}; scenes: {', '.join(sorted(self.scenes))}", path=None) from None
 
     def reserve_for(self, scene: Scene) -> float:
-        return self.reserve_soc_pct if scene.reserve_soc_pct is None else scene.reserve_soc_pct
+        return scene.reserve_pct(self.reserve_soc_pct)
 
     def refusal(self, scene: Scene, cond: Conditions) -> str | None:
         """Why ``scene`` may not start under ``cond``, or None if it may."""

@@ -45,6 +45,10 @@ class Scene:
     end_when_empty: bool = False  # end when every front seat reports EMPTY
     source: str = ""
 
+    def reserve_pct(self, default_pct: float) -> float:
+        """The SoC reserve this scene ends at: its own, or the service's ``default_pct``."""
+        return default_pct if self.reserve_soc_pct is None else self.reserve_soc_pct
+
 
 def builtin_dir() -> Path:
     return Path(str(resources.files("evos.cabin").joinpath("data", "scenes")))
