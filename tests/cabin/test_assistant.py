@@ -250,22 +250,23 @@ def test_scene_replies_carry_the_forecast_and_refusals_their_reason(catalog) -> 
 
 
 async def test_assistant_acts_on_a_running_car_over_grpc(car) -> None:
+    from evos._connect import Connection
     from evos.broker import BrokerServer, ServerConfig
     from evos.cabin._cli import _assist
     from helpers import free_port
 
-    address = f"127.0.0.1:{free_port()}"
-    server = BrokerServer(car.broker, ServerConfig(address))
+    remote = Connection(f"127.0.0.1:{free_port()}")
+    server = BrokerServer(car.broker, ServerConfig(remote.address))
     await server.start()
     try:
-        answer = await _assist("set the passenger temperature to 24 degrees", False, address)
+        answer = await _assist("set the passenger temperature to 24 degrees", False, remote)
         assert answer.actions == [{"path": "Vehicle.Cabin.HVAC.Station.Row1.Passenger.Temperature", "value": 24.0},
                                   {"path": "Vehicle.Cabin.HVAC.IsAirConditioningActive", "value": True}]
         assert car.value("Vehicle.Cabin.HVAC.Station.Row1.Passenger.Temperature") == 24.0
-        dry = await _assist("打开影院模式", True, address)
+        dry = await _assist("打开影院模式", True, remote)
         assert dry.actions == [{"path": "Vehicle.Evos.Cabin.Scene", "value": "cinema"}]
         assert car.value("Vehicle.Evos.Cabin.Scene") == "NONE"  # --dry-run changes nothing
-        runtime = await _assist("how long can I stay in camp mode", False, address)
+        runtime = await _assist("how long can I stay in camp mode", False, remote)
         assert runtime.intent == "ask_scene_runtime" and "Camp mode can run for about" in runtime.reply
     finally:
         await server.stop()

@@ -161,3 +161,39 @@ def test_cabin_commands_on_a_broker_without_the_cabin_say_so() -> None:
             assert result.returncode == 1 and f"the car at {address} has no cabin service" in message, message
     finally:
         stop(proc)
+
+
+def test_cabin_commands_carry_a_token_to_a_broker_that_requires_one(tmp_path: Path) -> None:
+    """A car whose broker requires tokens: the cabin's commands are refused without one and let in with
+    ``--token-file`` (this bare broker has no cabin, which they then say)."""
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(65537, 2048)
+    public = tmp_path / "jwt.pub.pem"
+    public.write_bytes(key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                     serialization.PublicFormat.SubjectPublicKeyInfo))
+    now = int(time.time())
+    claims = {"sub": "owner", "iss": "evos-tests", "aud": ["kuksa.val"], "iat": now, "exp": now + 600, "scope": "read"}
+    token_file = tmp_path / "token.jwt"
+    token_file.write_text(jwt.encode(claims, key, algorithm="RS256") + "\n")
+    address = f"127.0.0.1:{free_port()}"
+    proc = start("broker", "--address", address, "--jwt-public-key", str(public))
+    try:
+        deadline = time.monotonic() + 30
+        while evos("get", "Vehicle.Speed", "-a", address, "--token-file", str(token_file)).returncode != 0:
+            assert proc.poll() is None and time.monotonic() < deadline, "the broker did not come up"
+            time.sleep(0.2)
+        for args in (["cabin", "status"], ["cabin", "media", "play"], ["assistant", "I'm cold"]):
+            refused = evos(*args, "--address", address)
+            assert refused.returncode == 1 and "authorization required" in refused.stderr, refused.stderr
+            let_in = evos(*args, "--address", address, "--token-file", str(token_file))
+            message = " ".join(let_in.stderr.split())
+            assert "authorization" not in message, message
+            if args[0] == "cabin":
+                assert let_in.returncode == 1 and "has no cabin service" in message, message
+            else:  # in, and read the car: a read-only token may not act, which it says
+                assert let_in.returncode == 0 and "does not grant 'actuate'" in let_in.stdout, let_in.stdout
+    finally:
+        stop(proc)

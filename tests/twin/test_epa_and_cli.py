@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,10 +25,11 @@ def evos(*args: str) -> subprocess.CompletedProcess[str]:
 def test_validate_epa_json_contract(tmp_path: Path) -> None:
     csv_path = tmp_path / "epa.csv"
     csv_path.write_text("\n".join([EPA_HEADER, *EPA_ROWS]) + "\n")
-    out = tmp_path / "report.json"
-    result = evos("twin", "validate-epa", str(csv_path), "--json", str(out))
+    out, png = tmp_path / "report.json", tmp_path / "parity.png"
+    result = evos("twin", "validate-epa", str(csv_path), "--json", str(out), "--plot", str(png))
     assert result.returncode == 0, result.stderr
     assert "median absolute error" in result.stdout
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
     report = json.loads(out.read_text())
     assert [v["test_vehicle_id"] for v in report["vehicles"]] == ["YD222-231326", "NKMXV00.0NU1", "MMA00001"]
     for v in report["vehicles"]:
@@ -45,6 +48,77 @@ def test_prediction_uses_only_the_rows_columns() -> None:
     assert alone[0] == pytest.approx(base[0])  # no row affects another
 
 
+def test_a_rated_power_too_low_to_follow_the_test_is_replaced_and_said() -> None:
+    """EPA's lists hold typos such as 37 hp for a 4,000 lb car (2019 Kona Electric): the test was driven,
+    so the row is predicted with the power its trace needs, and the report says so."""
+    typo = EPA_ROWS[1].replace(",R,225,", ",R,37,")
+    report = _epa.report(_epa.read_epa_csv(_write_rows([EPA_ROWS[1], typo])))
+    right, wrong = report["vehicles"]
+    assert "power_note" not in right and "37 hp" in wrong["power_note"]
+    used_hp = float(re.search(r"with the (\d+) hp", wrong["power_note"])[1])
+    assert 37 < used_hp < 225
+    for cycle in ("udds", "hwy"):  # a smaller motor, loaded harder: close to the right row, not far off
+        assert wrong[f"{cycle}_kwh_100mi_pred"] == pytest.approx(right[f"{cycle}_kwh_100mi_pred"], rel=0.05)
+    assert report["summary"]["predictions_compared"] == 4
+
+
+def test_the_test_car_list_as_epa_publishes_it(tmp_path: Path) -> None:
+    """One row per test: battery-electric configurations are found, their results averaged and MPGe
+    converted; a plug-in hybrid's charge-depleting tests and a result of 0 are left out."""
+    fields = [*_epa.COLUMNS.values(), "Test Veh Configuration #", "Test Veh Displacement (L)",
+              "Test Procedure Description", "Test Fuel Type Description", "RND_ADJ_FE", "FE_UNIT"]
+    tesla, kia = (dict(zip(EPA_HEADER.split(","), row.split(","), strict=True)) for row in EPA_ROWS[:2])
+
+    def test(car: dict[str, str], procedure: str, fuel: str, result: str) -> dict[str, str]:
+        return {**{c: car[c] for c in _epa.COLUMNS.values()}, "Test Veh Configuration #": "0",
+                "Test Veh Displacement (L)": car.get("Test Veh Displacement (L)", "0.001"),
+                "Test Procedure Description": procedure, "Test Fuel Type Description": fuel, "RND_ADJ_FE": result,
+                "FE_UNIT": "MPG"}
+
+    hybrid = {**kia, "Test Vehicle ID": "PHEV1"}
+    other_hybrid = {**kia, "Test Vehicle ID": "PHEV2", "Test Veh Displacement (L)": "1.969"}  # tests elsewhere
+    tests = [
+        test(tesla, "Charge Depleting UDDS", "Electricity", "168.5"),  # MPGe: 20.00 kWh/100 mi
+        test(kia, "Charge Depleting Highway", "Electricity", "22.70"),  # already kWh/100 mi
+        test(tesla, "Charge Depleting UDDS", "Electricity", "21.00"),  # a repeat: averaged with the first
+        test(tesla, "Charge Depleting Highway", "Electricity", "22.16"),
+        test(kia, "Charge Depleting UDDS", "Electricity", "0"),  # no result
+        test(hybrid, "Federal fuel 2-day exhaust (w/can load)", "Tier 3 Gasoline", "40.1"),
+        test(hybrid, "Charge Depleting UDDS", "Electricity", "90.0"),
+        test(other_hybrid, "Charge Depleting Highway", "Electricity", "44.6"),
+        test(tesla, "HWFE", "Electricity", "30.0"),  # not a charge-depleting test
+    ]
+    path = tmp_path / "22-tstcar.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(tests)
+    rows = _epa.read_epa_csv(path)
+    assert [r.test_vehicle_id for r in rows] == ["YD222-231326", "NKMXV00.0NU1"]
+    assert rows[0].measured_kwh_100mi == {"udds": pytest.approx(20.5, abs=0.01), "hwfet": 22.16}
+    assert rows[1].measured_kwh_100mi == {"udds": None, "hwfet": 22.70}
+    out = tmp_path / "report.json"
+    result = evos("twin", "validate-epa", str(path), "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["summary"]["predictions_compared"] == 3 and "udds_error_pct" not in report["vehicles"][1]
+
+    with path.open("w", newline="") as handle:  # a list with no battery-electric car in it
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(tests[5:8])
+    result = evos("twin", "validate-epa", str(path))
+    assert result.returncode == 1 and "no battery-electric" in result.stderr
+
+    del fields[fields.index("Drive System Code")]  # EPA's 2017 list: only the description
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*fields, "Drive System Description"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows({**t, "Drive System Description": d}
+                         for t, d in zip(tests[:2], ("All Wheel Drive", "2-Wheel Drive, Rear"), strict=True))
+    assert [r.drive for r in _epa.read_epa_csv(path)] == ["A", "R"]
+
+
 def _write_rows(rows: list[str]) -> Path:
     import tempfile
 
@@ -58,8 +132,8 @@ def test_full_epa_file_accuracy() -> None:
     report = _epa.report(_epa.read_epa_csv(shared_file("data/epa/epa_2022_bev_tests.csv")))
     summary = report["summary"]
     assert summary["predictions_compared"] == 102
-    assert summary["median_abs_error_pct"] <= 3.5
-    assert summary["p90_abs_error_pct"] <= 20.0
+    assert summary["median_abs_error_pct"] <= 3.0  # 2.91 % measured: issue #3's median target
+    assert summary["p90_abs_error_pct"] <= 19.0  # 18.39 % measured: far from the 6 % target (docs/twin.md)
 
 
 def test_bad_epa_csv(tmp_path: Path) -> None:

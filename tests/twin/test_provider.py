@@ -114,6 +114,7 @@ def test_published_paths_match_the_signals(car_broker: Broker) -> None:
 async def test_the_twin_runs_alone_against_a_remote_broker(tmp_path: Path) -> None:
     import asyncio
 
+    from evos._connect import Connection
     from evos.broker import BrokerServer, ServerConfig
     from evos.twin._provider import run_remote
     from helpers import eventually
@@ -122,7 +123,7 @@ async def test_the_twin_runs_alone_against_a_remote_broker(tmp_path: Path) -> No
     server = BrokerServer(broker, ServerConfig(address="127.0.0.1:0"))
     await server.start()
     stop = asyncio.Event()
-    twin = asyncio.create_task(run_remote(server.address, load_vehicle("vw-id3-pro"), Controls(),
+    twin = asyncio.create_task(run_remote(Connection(server.address), load_vehicle("vw-id3-pro"), Controls(),
                                           StateStore(tmp_path / "twin.sqlite"), stop=stop, vehicle_ref="vw-id3-pro"))
     try:
         await eventually(lambda: broker.get("Vehicle.Speed").available, 10)

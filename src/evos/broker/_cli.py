@@ -16,6 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from evos import datadir
+from evos._connect import AddressOpt, CaOpt, Connection, TokenFileOpt, TokenOpt
 from evos._console import console, err_console, run_async
 from evos.broker._client import BrokerClient
 from evos.broker._core import Broker, Datapoint
@@ -23,14 +24,6 @@ from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
 from evos.errors import NotPermittedError
 from evos.vss import Signal, load_catalog, parse_value
 
-AddressOpt = Annotated[str, typer.Option(
-    "--address", "-a", envvar="EVOS_BROKER_ADDRESS", help="Broker gRPC address HOST:PORT.")]
-TokenOpt = Annotated[str | None, typer.Option(
-    "--token", envvar="EVOS_TOKEN", help="JWT bearer token, for a broker with authorization on.")]
-TokenFileOpt = Annotated[Path | None, typer.Option(
-    "--token-file", help="File holding the JWT bearer token (instead of --token).", exists=True, dir_okay=False)]
-CaOpt = Annotated[Path | None, typer.Option(
-    "--tls-ca", help="PEM root certificate: connect with TLS and trust this CA.", exists=True, dir_okay=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 VssOpt = Annotated[Path | None, typer.Option(
     "--vss", help="VSS catalog JSON to load instead of the built-in VSS 6.0 (descriptions included).",
@@ -121,14 +114,6 @@ def broker_command(
     serve_command("evos broker", address, vss, overlays, jwt_public_key, tls_cert, tls_key)
 
 
-def _token(token: str | None, token_file: Path | None) -> str | None:
-    return token_file.read_text("utf-8").strip() if token_file else token
-
-
-def _client(address: str, token: str | None, token_file: Path | None, ca: Path | None) -> BrokerClient:
-    return BrokerClient(address, token=_token(token, token_file), root_cert=ca)
-
-
 def _show(value: Any) -> str:
     if value is None:
         return "[dim]n/a[/]"
@@ -149,7 +134,7 @@ def signals_command(
     """List signals of a running broker with type, datatype, unit and current value."""
 
     async def main() -> None:
-        async with _client(address, token, token_file, tls_ca) as client:
+        async with Connection.of(address, token, token_file, tls_ca).client() as client:
             found = await client.signals(pattern)
             try:
                 values = await client.get([s.path for s in found])
@@ -178,7 +163,7 @@ def get_command(
     """Read current values of signals ('n/a' for a signal never set)."""
 
     async def main() -> None:
-        async with _client(address, token, token_file, tls_ca) as client:
+        async with Connection.of(address, token, token_file, tls_ca).client() as client:
             values = await client.get(paths)
         if as_json:
             print(json.dumps({p: {"value": _plain(dp.value), "timestamp_s": dp.timestamp_s}
@@ -204,7 +189,7 @@ def set_command(
     """Publish the current value of a signal (as a provider would; needs 'provide' permission)."""
 
     async def main() -> None:
-        async with _client(address, token, token_file, tls_ca) as client:
+        async with Connection.of(address, token, token_file, tls_ca).client() as client:
             await client.publish({path: await _parse(client, path, value)})
         console.print(f"{path} = {value}", highlight=False)
 
@@ -220,7 +205,7 @@ def actuate_command(
     """Ask the car to move an actuator to a target value (fails if no provider serves it)."""
 
     async def main() -> None:
-        async with _client(address, token, token_file, tls_ca) as client:
+        async with Connection.of(address, token, token_file, tls_ca).client() as client:
             await client.actuate({path: await _parse(client, path, value)})
         console.print(f"{path} -> {value} (sent to its provider)", highlight=False)
 
@@ -238,7 +223,7 @@ def watch_command(
     """Watch signals change live (a table refreshed on every update)."""
 
     async def main() -> None:
-        async with _client(address, token, token_file, tls_ca) as client:
+        async with Connection.of(address, token, token_file, tls_ca).client() as client:
             paths = [s.path for s in await client.signals(pattern)]
             latest: dict[str, Datapoint] = {}
 

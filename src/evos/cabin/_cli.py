@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from evos._connect import AddressOpt, CaOpt, Connection, TokenFileOpt, TokenOpt
 from evos._console import console, fail, run_async
 from evos.broker import DEFAULT_ADDRESS, Broker, BrokerClient
 from evos.cabin._assistant import READS, Answer, Assistant, act_local, act_remote
@@ -38,8 +39,6 @@ from evos.vss import Catalog, EntryType, Value, load_catalog
 app = typer.Typer(name="cabin", no_args_is_help=True,
                   help="The smart cabin: scenes (office, cinema, rest, camp, pet, living), energy forecast, media.")
 
-AddressOpt = Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
-                                         help="gRPC address of the running car, HOST:PORT.")]
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", file_okay=False,
                                                  help="Data directory whose scenes/ folder holds user scenes.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -76,45 +75,50 @@ def scenes_command(data_dir: DataDirOpt = None, as_json: JsonOpt = False) -> Non
 
 @app.command("enter")
 def enter_command(scene: Annotated[str, typer.Argument(help="Scene name (see 'evos cabin scenes').")],
-                  address: AddressOpt = DEFAULT_ADDRESS) -> None:
+                  address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+                  tls_ca: CaOpt = None) -> None:
     """Enter a scene on the running car (it remembers the cabin and restores it on exit)."""
-    run_async(_actuate(address, {SCENE: scene}))
-    run_async(_print_status(address))
+    car = Connection.of(address, token, token_file, tls_ca)
+    run_async(_actuate(car, {SCENE: scene}))
+    run_async(_print_status(car))
 
 
 @app.command("exit")
-def exit_command(address: AddressOpt = DEFAULT_ADDRESS) -> None:
+def exit_command(address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+                 tls_ca: CaOpt = None) -> None:
     """Leave the active scene on the running car (the cabin is restored, manual changes kept)."""
-    run_async(_actuate(address, {SCENE: "NONE"}))
-    run_async(_print_status(address))
+    car = Connection.of(address, token, token_file, tls_ca)
+    run_async(_actuate(car, {SCENE: "NONE"}))
+    run_async(_print_status(car))
 
 
 @app.command("status")
-def status_command(address: AddressOpt = DEFAULT_ADDRESS) -> None:
+def status_command(address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+                   tls_ca: CaOpt = None) -> None:
     """The active scene, its status and the time left to the energy reserve."""
-    run_async(_print_status(address))
+    run_async(_print_status(Connection.of(address, token, token_file, tls_ca)))
 
 
 @asynccontextmanager
-async def _cabin_client(address: str) -> AsyncIterator[BrokerClient]:
-    """A client of the car at ``address``; UnavailableError saying so when that broker has no cabin (a bare
-    'evos broker' or 'evos twin run' has none), not an unknown signal or a missing provider."""
-    async with BrokerClient(address) as client:
+async def _cabin_client(car: Connection) -> AsyncIterator[BrokerClient]:
+    """A client of ``car``; UnavailableError saying so when that broker has no cabin (a bare 'evos broker'
+    or 'evos twin run' has none), not an unknown signal or a missing provider."""
+    async with car.client() as client:
         try:
             await client.signals(SCENE)
         except UnknownSignalError:
-            raise UnavailableError(f"the car at {address} has no cabin service (no {SCENE}); the cabin runs in "
-                                   "'evos up'") from None
+            raise UnavailableError(f"the car at {car.address} has no cabin service (no {SCENE}); the cabin runs "
+                                   "in 'evos up'") from None
         yield client
 
 
-async def _actuate(address: str, targets: dict[str, Value]) -> None:
-    async with _cabin_client(address) as client:
+async def _actuate(car: Connection, targets: dict[str, Value]) -> None:
+    async with _cabin_client(car) as client:
         await client.actuate(targets)
 
 
-async def _print_status(address: str) -> None:
-    async with _cabin_client(address) as client:
+async def _print_status(car: Connection) -> None:
+    async with _cabin_client(car) as client:
         v = {p: dp.value for p, dp in (await client.get([SCENE, STATUS, REASON, REMAINING])).items()}
     remaining = v[REMAINING]
     left = f", {format_duration(float(remaining))} to the reserve" \
@@ -129,10 +133,11 @@ def forecast_command(
                                                 help="Running car HOST:PORT (default: a fresh car in this process, "
                                                      "parked).")] = None,
     reserve: Annotated[float, typer.Option("--reserve", min=0, max=90, help="Reserve SoC, %.")] = 20.0,
-    as_json: JsonOpt = False,
+    as_json: JsonOpt = False, token: TokenOpt = None, token_file: TokenFileOpt = None, tls_ca: CaOpt = None,
 ) -> None:
     """How long a scene can run from the current SoC down to the reserve ('cinema: 6 h 20 min to 20 %')."""
-    result = run_async(_forecast(scene, address, reserve))
+    car = None if address is None else Connection.of(address, token, token_file, tls_ca)
+    result = run_async(_forecast(scene, car, reserve))
     if as_json:
         print(json.dumps({"scene": result.scene, "runtime_s": round(result.runtime_s), "soc_pct": result.soc_pct,
                           "reserve_pct": result.reserve_pct, "ambient_c": result.ambient_c,
@@ -142,14 +147,14 @@ def forecast_command(
         console.print(result.text, highlight=False)
 
 
-async def _forecast(name: str, address: str | None, reserve: float) -> Any:
+async def _forecast(name: str, car: Connection | None, reserve: float) -> Any:
     scenes = load_scenes(_catalog())
     if name not in scenes:
         raise InvalidArgumentError(f"unknown scene {name!r}; scenes: {', '.join(sorted(scenes))}")
-    if address is None:
+    if car is None:
         async with fresh_car() as cabin:
             return forecast(cabin.vehicle(), scenes[name], cabin.forecast_inputs(), reserve)
-    async with BrokerClient(address) as client:
+    async with car.client() as client:
         values = await _remote_values(client, (*INPUTS, TWIN_VEHICLE))
     return forecast(vehicle_for(values.get(TWIN_VEHICLE)), scenes[name], values, reserve)
 
@@ -159,8 +164,9 @@ app.add_typer(media_app)
 
 
 def _media_action(name: str, action: str, summary: str) -> None:
-    def command(address: AddressOpt = DEFAULT_ADDRESS) -> None:
-        run_async(_actuate(address, {ACTION: action}))
+    def command(address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+                tls_ca: CaOpt = None) -> None:
+        run_async(_actuate(Connection.of(address, token, token_file, tls_ca), {ACTION: action}))
     command.__doc__ = summary
     media_app.command(name)(command)
 
@@ -173,23 +179,26 @@ for _name, _action, _summary in (("play", "PLAY", "Play."), ("pause", "STOP", "P
 
 @media_app.command("volume")
 def media_volume_command(percent: Annotated[int, typer.Argument(min=0, max=100, help="Volume, %.")],
-                         address: AddressOpt = DEFAULT_ADDRESS) -> None:
+                         address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None,
+                         token_file: TokenFileOpt = None, tls_ca: CaOpt = None) -> None:
     """Set the volume."""
-    run_async(_actuate(address, {VOLUME: percent}))
+    run_async(_actuate(Connection.of(address, token, token_file, tls_ca), {VOLUME: percent}))
 
 
 @media_app.command("seek")
 def media_seek_command(seconds: Annotated[float, typer.Argument(min=0, help="Position in the track, s.")],
-                       address: AddressOpt = DEFAULT_ADDRESS) -> None:
+                       address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None,
+                       token_file: TokenFileOpt = None, tls_ca: CaOpt = None) -> None:
     """Jump to a position in the current track."""
-    run_async(_actuate(address, {POSITION: seconds}))
+    run_async(_actuate(Connection.of(address, token, token_file, tls_ca), {POSITION: seconds}))
 
 
 @media_app.command("playlist")
 def media_playlist_command(name: Annotated[str, typer.Argument(help="Playlist: 'all' or an .m3u in the library.")],
-                           address: AddressOpt = DEFAULT_ADDRESS) -> None:
+                           address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None,
+                           token_file: TokenFileOpt = None, tls_ca: CaOpt = None) -> None:
     """Play from a playlist."""
-    run_async(_actuate(address, {PLAYLIST: name}))
+    run_async(_actuate(Connection.of(address, token, token_file, tls_ca), {PLAYLIST: name}))
 
 
 # ---- the assistant ------------------------------------------------------------------------------------------
@@ -220,13 +229,13 @@ async def _remote_values(client: BrokerClient, paths: tuple[str, ...]) -> dict[s
     return {p: dp.value for p, dp in (await client.get(wanted)).items()}
 
 
-async def _assist(text: str, dry_run: bool, address: str | None) -> Answer:
-    if address is None:
+async def _assist(text: str, dry_run: bool, car: Connection | None) -> Answer:
+    if car is None:
         async with fresh_car() as cabin:
             assistant = Assistant(cabin.scenes, cabin.vehicle, cabin.engine.reserve_soc_pct)
             answer = assistant.answer(text, cabin.forecast_inputs() | cabin.values(READS))
             return answer if dry_run else act_local(cabin.broker, answer)
-    async with BrokerClient(address) as client:
+    async with car.client() as client:
         values = await _remote_values(client, (*READS, *INPUTS, TWIN_VEHICLE))
         vehicle = vehicle_for(values.get(TWIN_VEHICLE))
         assistant = Assistant(load_scenes(_catalog()), lambda: vehicle)
@@ -241,9 +250,11 @@ def assistant_command(
     address: Annotated[str | None, typer.Option(
         "--address", "-a", "--broker",
         help="Act on a running car at HOST:PORT (default: a fresh parked car in this process).")] = None,
+    token: TokenOpt = None, token_file: TokenFileOpt = None, tls_ca: CaOpt = None,
 ) -> None:
     """The offline assistant: text in, VSS actions and a reply out (no network)."""
-    answer = run_async(_assist(text, dry_run, address))
+    car = None if address is None else Connection.of(address, token, token_file, tls_ca)
+    answer = run_async(_assist(text, dry_run, car))
     if as_json:
         print(json.dumps(answer.to_json(), ensure_ascii=False))
         return

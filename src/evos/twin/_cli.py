@@ -11,6 +11,7 @@ import typer
 from rich.progress import track
 from rich.table import Table
 
+from evos._connect import CaOpt, Connection, TokenFileOpt, TokenOpt
 from evos._console import check_outputs, console, err_console, fail, run_async
 from evos.errors import EvosError, InvalidArgumentError
 from evos.twin import _epa
@@ -211,10 +212,13 @@ def charge_command(
 
     check_outputs(plot)
     try:
-        result = charge(load_vehicle(vehicle), soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient)
+        car = load_vehicle(vehicle)
+        result = charge(car, soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient)
     except EvosError as exc:
         raise fail(exc) from None
+    car_max_kw = car.charging.ac_max_kw if ac else car.charging.dc_max_kw  # on-board charger, or DC inlet
     out = {"vehicle": result.vehicle, "mode": result.mode, "from_pct": soc_from, "to_pct": soc_to,
+           "charger_kw": charger_kw, "car_max_kw": car_max_kw,
            "minutes": round(result.duration_s / 60, 2), "energy_from_charger_kwh": round(result.grid_kwh, 3),
            "peak_power_kw": round(float(result.battery_power_w.max()) / 1e3, 1),
            "battery_temp_end_c": round(float(result.battery_temp_c[-1]), 1), "reached": result.reached}
@@ -224,6 +228,10 @@ def charge_command(
         console.print(f"{result.vehicle}: {result.mode} {soc_from:g} -> {soc_to:g} % at a {charger_kw:g} kW charger "
                       f"in [bold]{out['minutes']:.1f} min[/], {out['energy_from_charger_kwh']:.1f} kWh, peak "
                       f"{out['peak_power_kw']:.0f} kW, pack {out['battery_temp_end_c']:.0f} °C", highlight=False)
+        if charger_kw > car_max_kw:
+            what = "its on-board charger" if ac else "its DC power curve"
+            console.print(f"the car takes at most {car_max_kw:g} kW {result.mode} ({what}), not the charger's "
+                          f"{charger_kw:g} kW", highlight=False)
     if plot is not None:
         import matplotlib
 
@@ -247,13 +255,18 @@ def charge_command(
 
 @app.command("validate-epa")
 def validate_epa_command(
-    csv_path: Annotated[Path, typer.Argument(help="EPA Test Car List CSV (battery-electric rows with "
-                                                  "udds_kwh_100mi / hwy_kwh_100mi).", exists=True, dir_okay=False)],
+    csv_path: Annotated[Path, typer.Argument(help="EPA Test Car List CSV: one row per configuration with "
+                                                  "udds_kwh_100mi / hwy_kwh_100mi, or the list as EPA publishes it "
+                                                  "(one row per test; its battery-electric cars are used).",
+                                             exists=True, dir_okay=False)],
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.",
                                                   dir_okay=False)] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of predicted against measured, "
+                                                             "per cycle, with the ±3 % and ±6 % bands.",
+                                              dir_okay=False)] = None,
 ) -> None:
     """Predict each row's EPA UDDS and Highway wall energy from its own columns and shared defaults."""
-    check_outputs(json_out)
+    check_outputs(json_out, plot)
     try:
         rows = _epa.read_epa_csv(csv_path)
         chunk = 50
@@ -283,6 +296,42 @@ def validate_epa_command(
                       f"mean {s['mean_abs_error_pct']:.2f} %, max {s['max_abs_error_pct']:.2f} %", highlight=False)
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=1))
+    if plot is not None:
+        _parity_plot(report, csv_path.name, plot)
+
+
+def _parity_plot(report: dict[str, Any], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    points = {c: [(v[f"{c}_kwh_100mi_measured"], v[f"{c}_kwh_100mi_pred"]) for v in report["vehicles"]
+                  if v[f"{c}_kwh_100mi_measured"] and v[f"{c}_kwh_100mi_pred"]] for c in ("udds", "hwy")}
+    values = [x for cycle in points.values() for pair in cycle for x in pair]
+    low, high = (min(values) * 0.9, max(values) * 1.1) if values else (10.0, 50.0)
+    line = [low, high]
+    ax.plot(line, line, color="black", linewidth=1)
+    for band, style in ((0.03, ":"), (0.06, "--")):
+        for sign in (1, -1):
+            ax.plot(line, [x * (1 + sign * band) for x in line], color="grey", linestyle=style, linewidth=0.8,
+                    label=f"±{band:.0%}" if sign == 1 else None)
+    for cycle, name, color in (("udds", "UDDS (city)", "tab:orange"), ("hwy", "Highway", "tab:blue")):
+        if points[cycle]:
+            measured, predicted = zip(*points[cycle], strict=True)
+            ax.scatter(measured, predicted, s=14, color=color, label=name)
+    s = report["summary"]
+    ax.set_title(f"{title}: median {s.get('median_abs_error_pct', float('nan')):.2f} %, "
+                 f"p90 {s.get('p90_abs_error_pct', float('nan')):.2f} %")
+    ax.set_xlabel("measured, kWh/100 mi (AC, charge-depleting)")
+    ax.set_ylabel("predicted, kWh/100 mi")
+    ax.set_xlim(low, high)
+    ax.set_ylim(low, high)
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 @app.command("run")
@@ -293,6 +342,8 @@ def run_command(
                                               "'evos broker --twin-overlay').")] = "127.0.0.1:55555",
     token: Annotated[str | None, typer.Option("--token", envvar="EVOS_TOKEN",
                                               help="JWT with 'provide' and 'actuate' for the twin's signals.")] = None,
+    token_file: TokenFileOpt = None,
+    tls_ca: CaOpt = None,
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where the twin keeps its state (default: "
                                                                      "$EVOS_DATA_DIR or the user data dir).",
                                                   file_okay=False)] = None,
@@ -317,9 +368,9 @@ def run_command(
         with datadir.claim(datadir.resolve(data_dir)) as directory:
             car = load_vehicle(vehicle)
             console.print(f"twin: {car.name} providing to {address}", highlight=False)
-            await run_remote(address, car, Controls(charger_connected=plugged_in, charger_kw=charger_kw,
-                                                    ambient_c=ambient),
-                             StateStore(directory / "twin.sqlite"), token, stop, vehicle_ref=vehicle)
+            await run_remote(Connection.of(address, token, token_file, tls_ca), car,
+                             Controls(charger_connected=plugged_in, charger_kw=charger_kw, ambient_c=ambient),
+                             StateStore(directory / "twin.sqlite"), stop, vehicle_ref=vehicle)
 
     run_async(main())
 
@@ -331,14 +382,14 @@ def drive_command(
                                            min=0.1, max=100)] = 1.0,
     address: Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
                                          help="Broker gRPC address of the running car.")] = "127.0.0.1:55555",
-    token: Annotated[str | None, typer.Option("--token", envvar="EVOS_TOKEN", help="JWT bearer token.")] = None,
+    token: TokenOpt = None,
+    token_file: TokenFileOpt = None,
+    tls_ca: CaOpt = None,
 ) -> None:
     """Drive a cycle through the running car ('evos up'): its driver model follows the speed trace."""
     import asyncio
 
     from rich.progress import Progress
-
-    from evos.broker import BrokerClient
 
     twin = "Vehicle.Evos.Twin"
     # energy: the change of the battery's energy content (net of regeneration)
@@ -346,7 +397,7 @@ def drive_command(
 
     async def main() -> dict[str, float]:
         trace = load_cycle(cycle)
-        async with BrokerClient(address, token=token) as client:
+        async with Connection.of(address, token, token_file, tls_ca).client() as client:
             before = await client.get(watched)
             await client.actuate({f"{twin}.ChargerConnected": False, f"{twin}.TimeScale": speedup})
             start = asyncio.get_running_loop().time()

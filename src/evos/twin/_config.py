@@ -104,10 +104,10 @@ class Drivetrain:
 
     wheel_radius_m: float = field(default=0.34, metadata=POSITIVE)
     # Defaults calibrated over the EPA 2022 BEV tests (scripts/calibrate_epa.py, docs/twin.md).
-    efficiency: float = field(default=0.92, metadata=FRACTION)  # marginal efficiency, wheel<->DC bus
-    copper_loss_fraction: float = field(default=0.01, metadata=NON_NEGATIVE)  # extra loss at peak power
-    spin_loss_w: float = field(default=175.0, metadata=NON_NEGATIVE)  # per motor at 100 km/h
-    regen_fraction: float = field(default=0.78, metadata=FRACTION)  # share of braking the motor takes
+    efficiency: float = field(default=0.9255, metadata=FRACTION)  # marginal efficiency, wheel<->DC bus
+    copper_loss_fraction: float = field(default=0.0773, metadata=NON_NEGATIVE)  # extra loss at peak power
+    spin_loss_w: float = field(default=201.3, metadata=NON_NEGATIVE)  # per motor at 100 km/h
+    regen_fraction: float = field(default=0.7911, metadata=FRACTION)  # share of braking the motor takes
     regen_fade_mps: float = field(default=2.0, metadata=NON_NEGATIVE)  # regen fades out below this
     # optional measured map: [[fraction of peak power, efficiency], ...]; replaces `efficiency` and
     # `copper_loss_fraction` (the spin loss still applies), as FASTSim's motor efficiency maps do

@@ -19,7 +19,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-from evos.broker import Broker, BrokerClient, ProviderStream
+from evos._connect import Connection
+from evos.broker import Broker, ProviderStream
 from evos.errors import EvosError
 from evos.twin import _physics as phys
 from evos.twin._config import Vehicle
@@ -136,13 +137,12 @@ class RemotePort:
         self._handler = None
 
 
-async def run_remote(address: str, vehicle: Vehicle, controls: Controls, store: StateStore | None,
-                     token: str | None = None, stop: asyncio.Event | None = None,
-                     vehicle_ref: str | None = None) -> None:
-    """Run the twin as a provider of a broker at ``address`` (which must carry the twin overlay); ``vehicle_ref``
+async def run_remote(car: Connection, vehicle: Vehicle, controls: Controls, store: StateStore | None,
+                     stop: asyncio.Event | None = None, vehicle_ref: str | None = None) -> None:
+    """Run the twin as a provider of the broker of ``car`` (which must carry the twin overlay); ``vehicle_ref``
     is the preset name or file the car was loaded from, published so that other apps can load it too."""
     port = RemotePort()
-    async with BrokerClient(address, token=token) as client:
+    async with car.client() as client:
         signals = list(TwinProvider.published_paths())
         async with client.provide([*ACTUATORS, TIME_SCALE], port.forward, publishes=signals) as stream:
             port.stream = stream

@@ -141,6 +141,35 @@ def _move(state: TwinState, steering_deg: float, distance_m: float) -> tuple[flo
     return lat, lon, heading
 
 
+def _drive_loss_w(vehicle: Vehicle, mech_w: float, speed_mps: float) -> float:
+    dt = vehicle.drivetrain
+    if dt.efficiency_map is not None:
+        return float(phys.map_drive_loss_w(mech_w, speed_mps, len(vehicle.motors), vehicle.peak_power_kw * 1e3,
+                                           dt.efficiency_map, dt.spin_loss_w))
+    return float(phys.drive_loss_w(mech_w, speed_mps, len(vehicle.motors), vehicle.peak_power_kw * 1e3,
+                                   dt.efficiency, dt.copper_loss_fraction, dt.spin_loss_w))
+
+
+def _mech_power_for_bus_w(vehicle: Vehicle, bus_w: float, speed_mps: float) -> float:
+    """The mechanical power that, with its drive losses, draws ``bus_w`` from the battery."""
+    dt = vehicle.drivetrain
+    if dt.efficiency_map is not None:  # fixed point: the losses grow far slower than the power
+        mech_w = bus_w * 0.9
+        for _ in range(2):
+            mech_w = max(bus_w - _drive_loss_w(vehicle, mech_w, speed_mps), 0.0)
+        return mech_w
+    # P/eta + k P^2/P_peak + spin = bus: the positive root
+    spin_w = len(vehicle.motors) * dt.spin_loss_w * speed_mps / phys.REF_SPEED_MPS
+    rest_w = bus_w - spin_w
+    if rest_w <= 0:
+        return 0.0
+    quadratic = dt.copper_loss_fraction / (vehicle.peak_power_kw * 1e3)
+    if quadratic == 0:
+        return rest_w * dt.efficiency
+    linear = 1.0 / dt.efficiency
+    return (math.sqrt(linear * linear + 4 * quadratic * rest_w) - linear) / (2 * quadratic)
+
+
 def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinState:
     """Advance the twin by ``dt_s`` seconds (> 0) under ``c``."""
     if not dt_s > 0:
@@ -152,7 +181,7 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     grade_n = float(phys.grade_force_n(vehicle.mass_kg, c.grade))
     # no drive when plugged in (the charge-port interlock), at the top speed, or with the battery's power gone
     at_top = vehicle.max_speed_kmh is not None and v * 3.6 >= vehicle.max_speed_kmh
-    battery_w = available_power_w(vehicle, state.soc, state.battery_temp_c) * vehicle.drivetrain.efficiency
+    battery_w = _mech_power_for_bus_w(vehicle, available_power_w(vehicle, state.soc, state.battery_temp_c), v)
     battery_n = battery_w / max(v, 1.0)
     limit_n = 0.0 if c.charger_connected or at_top else min(drive_force_limit_n(vehicle, v), battery_n)
     traction_n, brake_n = _driver(c, v, m_inertial, limit_n, road_n + grade_n)
@@ -160,6 +189,10 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     if v == 0.0 and traction_n == 0.0:
         accel = 0.0  # standing still without drive: the brakes hold it (no rolling away on a slope)
     v_new = max(v + accel * dt_s, 0.0)
+    if traction_n * (v + v_new) / 2 > battery_w:  # the battery's limit holds over the step, not only at its start
+        traction_n = battery_w / ((v + v_new) / 2)
+        accel = (traction_n - brake_n - road_n - grade_n) / m_inertial
+        v_new = max(v + accel * dt_s, 0.0)
     v_avg = (v + v_new) / 2
     # ---- power flow, as in the cycle simulation ------------------------------------------------
     dt = vehicle.drivetrain
@@ -171,12 +204,7 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     regen_w = min(braking_w * dt.regen_fraction * float(phys.regen_fade(v_avg, dt.regen_fade_mps)),
                   motor_limit_w, regen_limit_w)
     mech_w = traction_w - regen_w
-    if dt.efficiency_map is not None:
-        loss_w = float(phys.map_drive_loss_w(mech_w, v_avg, len(vehicle.motors), vehicle.peak_power_kw * 1e3,
-                                             dt.efficiency_map, dt.spin_loss_w))
-    else:
-        loss_w = float(phys.drive_loss_w(mech_w, v_avg, len(vehicle.motors), vehicle.peak_power_kw * 1e3,
-                                         dt.efficiency, dt.copper_loss_fraction, dt.spin_loss_w))
+    loss_w = _drive_loss_w(vehicle, mech_w, v_avg)
     if mech_w < 0:
         loss_w = min(loss_w, regen_w)
     charging_w = _charging_w(vehicle, state, c) if v_new == 0.0 else 0.0
