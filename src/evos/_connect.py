@@ -36,7 +36,13 @@ class Connection:
     @classmethod
     def of(cls, address: str, token: str | None, token_file: Path | None, tls_ca: Path | None) -> Connection:
         """From the command-line options: the token of ``token_file`` wins over ``token``."""
-        return cls(address, token_file.read_text("utf-8").strip() if token_file else token, tls_ca)
+        if token_file is None:
+            return cls(address, token, tls_ca)
+        try:
+            return cls(address, token_file.read_text("utf-8").strip(), tls_ca)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise typer.BadParameter(f"cannot read a token from {token_file}: {exc}",
+                                     param_hint="--token-file") from None
 
     def client(self) -> BrokerClient:
         from evos.broker import BrokerClient

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from evos.errors import DataError
 from evos.twin import _epa
 from helpers import EPA_HEADER, EPA_ROWS, shared_file
 
@@ -66,17 +67,21 @@ def test_the_test_car_list_as_epa_publishes_it(tmp_path: Path) -> None:
     """One row per test: battery-electric configurations are found, their results averaged and MPGe
     converted; a plug-in hybrid's charge-depleting tests and a result of 0 are left out."""
     fields = [*_epa.COLUMNS.values(), "Test Veh Configuration #", "Test Veh Displacement (L)",
-              "Test Procedure Description", "Test Fuel Type Description", "RND_ADJ_FE", "FE_UNIT"]
+              "# of Cylinders and Rotors", "Test Procedure Description", "Test Fuel Type Description", "RND_ADJ_FE",
+              "FE_UNIT"]
     tesla, kia = (dict(zip(EPA_HEADER.split(","), row.split(","), strict=True)) for row in EPA_ROWS[:2])
 
     def test(car: dict[str, str], procedure: str, fuel: str, result: str) -> dict[str, str]:
         return {**{c: car[c] for c in _epa.COLUMNS.values()}, "Test Veh Configuration #": "0",
                 "Test Veh Displacement (L)": car.get("Test Veh Displacement (L)", "0.001"),
+                "# of Cylinders and Rotors": car.get("# of Cylinders and Rotors", ""),
                 "Test Procedure Description": procedure, "Test Fuel Type Description": fuel, "RND_ADJ_FE": result,
                 "FE_UNIT": "MPG"}
 
     hybrid = {**kia, "Test Vehicle ID": "PHEV1"}
     other_hybrid = {**kia, "Test Vehicle ID": "PHEV2", "Test Veh Displacement (L)": "1.969"}  # tests elsewhere
+    third_hybrid = {**kia, "Test Vehicle ID": "PHEV3", "Test Veh Displacement (L)": "",
+                    "# of Cylinders and Rotors": "4"}
     tests = [
         test(tesla, "Charge Depleting UDDS", "Electricity", "168.5"),  # MPGe: 20.00 kWh/100 mi
         test(kia, "Charge Depleting Highway", "Electricity", "22.70"),  # already kWh/100 mi
@@ -86,6 +91,7 @@ def test_the_test_car_list_as_epa_publishes_it(tmp_path: Path) -> None:
         test(hybrid, "Federal fuel 2-day exhaust (w/can load)", "Tier 3 Gasoline", "40.1"),
         test(hybrid, "Charge Depleting UDDS", "Electricity", "90.0"),
         test(other_hybrid, "Charge Depleting Highway", "Electricity", "44.6"),
+        test(third_hybrid, "Charge Depleting UDDS", "Electricity", "44.6"),  # EPA's 2017 list: no displacement
         test(tesla, "HWFE", "Electricity", "30.0"),  # not a charge-depleting test
     ]
     path = tmp_path / "22-tstcar.csv"
@@ -106,7 +112,7 @@ def test_the_test_car_list_as_epa_publishes_it(tmp_path: Path) -> None:
     with path.open("w", newline="") as handle:  # a list with no battery-electric car in it
         writer = csv.DictWriter(handle, fieldnames=fields)
         writer.writeheader()
-        writer.writerows(tests[5:8])
+        writer.writerows(tests[5:9])
     result = evos("twin", "validate-epa", str(path))
     assert result.returncode == 1 and "no battery-electric" in result.stderr
 
@@ -116,6 +122,11 @@ def test_the_test_car_list_as_epa_publishes_it(tmp_path: Path) -> None:
         writer.writeheader()
         writer.writerows({**t, "Drive System Description": d}
                          for t, d in zip(tests[:2], ("All Wheel Drive", "2-Wheel Drive, Rear"), strict=True))
+        handle.write("\n")  # a blank line: errors still name the file's own line numbers
+        writer.writerow({**tests[0], "Rated Horsepower": "lots"})
+    with pytest.raises(DataError, match="line 5, column 'Rated Horsepower'"):
+        _epa.read_epa_csv(path)
+    path.write_text("".join(path.read_text().splitlines(keepends=True)[:3]))
     assert [r.drive for r in _epa.read_epa_csv(path)] == ["A", "R"]
 
 

@@ -11,9 +11,10 @@ from evos.broker import Broker
 from evos.errors import DataError
 from evos.twin import VehicleFileError, load_cycle, load_vehicle, simulate_cycle
 from evos.twin import _physics as phys
+from evos.twin._battery import available_power_w
 from evos.twin._epa import read_epa_csv
 from evos.twin._provider import OVERLAY, TwinProvider
-from evos.twin._realtime import Controls, TwinState, step
+from evos.twin._realtime import Controls, TwinState, _drive_loss_w, _mech_power_for_bus_w, step
 from evos.twin._store import StateStore
 from evos.vss import load_catalog
 from helpers import EPA_HEADER, EPA_ROWS, GOOD_VEHICLE_TOML, evos
@@ -65,6 +66,30 @@ def test_battery_power_limit_and_top_speed() -> None:
     cold_low = drive(TwinState(soc=0.05, battery_temp_c=-20), Controls(accelerator_pct=100), 3)
     warm_full = drive(TwinState(soc=0.9), Controls(accelerator_pct=100), 3)
     assert cold_low.speed_mps < warm_full.speed_mps  # a cold, nearly empty pack gives less power
+
+
+@pytest.mark.parametrize("name", ["xiaomi-su7", "tesla-model-3-rwd-2022"])  # the loss formula; a measured map
+def test_the_drive_limit_inverts_the_drive_losses(name: str) -> None:
+    car = load_vehicle(name)
+    for bus_w in (5e3, 50e3, 200e3):
+        for speed_mps in (0.0, 10.0, 40.0):
+            mech_w = _mech_power_for_bus_w(car, bus_w, speed_mps)
+            assert 0 < mech_w < bus_w
+            assert mech_w + _drive_loss_w(car, mech_w, speed_mps) == pytest.approx(bus_w, rel=0.005)
+
+
+def test_the_battery_carries_drive_and_loads_within_its_limit_and_still_takes_regen() -> None:
+    """A cold, nearly empty pack with the heating and cabin loads on: full pedal draws no more than the pack
+    can give (drive plus loads), and braking still regenerates though the pack can give almost nothing."""
+    car = load_vehicle("vw-id3-pro")
+    controls = Controls(accelerator_pct=100, hvac_on=True, cabin_setpoint_c=22, ambient_c=-20, cabin_load_w=800)
+    state = TwinState(soc=0.02, battery_temp_c=-20, cabin_temp_c=-20, speed_mps=25.0)
+    for _ in range(20):
+        limit_w = available_power_w(car, state.soc, state.battery_temp_c)
+        state = step(car, state, controls, 0.1)
+        assert state.hvac_power_w > 0 and state.battery_power_w <= limit_w * 1.005
+    braking = step(car, TwinState(soc=0.005, speed_mps=20.0), Controls(brake_pct=30), 0.1)
+    assert braking.motor_power_w < -10e3 and braking.battery_power_w < 0
 
 
 def test_parked_car_holds_on_a_slope_and_time_runs_forward() -> None:

@@ -50,6 +50,7 @@ PROCEDURES = {"Charge Depleting UDDS": "udds", "Charge Depleting Highway": "hwfe
 CONFIGURATION_COLUMN = "Test Veh Configuration #"
 DRIVE_DESCRIPTION = "Drive System Description"
 DISPLACEMENT = "Test Veh Displacement (L)"
+CYLINDERS = "# of Cylinders and Rotors"
 DRIVE_WORDS = (("front", "F"), ("rear", "R"), ("all wheel", "A"), ("part-time", "P"), ("4-wheel", "4"))
 KWH_PER_GALLON_EQUIVALENT = 33.705  # EPA's definition of MPGe
 
@@ -93,7 +94,8 @@ def read_epa_csv(path: Path) -> list[EpaRow]:
             if missing:
                 raise DataError(str(path), "header", f"missing column(s) {missing}")
             if any(c in fields for c in MEASURED.values()):
-                return [_row(raw, str(path), n, _measured(raw, str(path), n)) for n, raw in enumerate(reader, start=2)]
+                return [_row(raw, str(path), reader.line_num, _measured(raw, str(path), reader.line_num))
+                        for raw in reader]
             if all(c in fields for c in TEST_COLUMNS.values()):
                 return _battery_electric_rows(reader, str(path))
             raise DataError(str(path), "header", f"no results: it needs the columns {list(MEASURED.values())}, or "
@@ -113,7 +115,7 @@ def _battery_electric_rows(reader: csv.DictReader[str], source: str) -> list[Epa
     lower ones are already kWh/100 mi (a battery-electric car's unadjusted result lies between about
     12 and 55 kWh/100 mi, 60-280 MPGe).
     """
-    lines = list(enumerate(reader, start=2))
+    lines = [(reader.line_num, raw) for raw in reader]
     fuels: dict[str, set[str]] = {}
     for _, raw in lines:
         fuel = (raw.get(TEST_COLUMNS["fuel"]) or "").strip()
@@ -159,7 +161,10 @@ def _measured(raw: Mapping[str, Any], source: str, line: int) -> dict[str, float
 
 
 def _engineless(raw: Mapping[str, Any]) -> bool:
-    """No engine: EPA writes a displacement of 0.001-0.1 L or 99.999 L for none (a plug-in hybrid has one)."""
+    """No engine: no cylinders, and a displacement EPA writes for none (0.001-0.1 L or 99.999 L). A plug-in
+    hybrid has both (EPA's 2017 list has no displacement column, but cylinders)."""
+    if (raw.get(CYLINDERS) or "").strip() not in ("", "0"):
+        return False
     try:
         litres = float((raw.get(DISPLACEMENT) or "0").strip())
     except ValueError:
@@ -221,10 +226,11 @@ def vehicle_from_row(row: EpaRow, drivetrain: Drivetrain = SHARED_DRIVETRAIN, au
 
 
 def power_to_follow_w(result: CycleResult) -> float:
-    """The least peak power (W, shared model: full torque up to 50 km/h) that follows the result's trace."""
+    """The least peak (mechanical) power in W that follows the result's trace, with the shared motor model's
+    full torque up to 50 km/h and constant power above."""
     speed = (result.speed_mps[:-1] + result.speed_mps[1:]) / 2
     needed = result.wheel_power_w * np.maximum(1.0, BASE_SPEED_MPS / np.maximum(speed, 1e-3))
-    return float(needed.max()) / SHARED_DRIVETRAIN.efficiency
+    return float(needed.max())
 
 
 def predict(rows: Sequence[EpaRow], **shared: Any) -> list[dict[str, float]]:
@@ -235,20 +241,22 @@ def predict(rows: Sequence[EpaRow], **shared: Any) -> list[dict[str, float]]:
     row is predicted with the power the trace needs, and ``power_used_hp`` says so. NaN when even
     that cannot follow (a row's other columns are then wrong too).
     """
+    cycles = [load_cycle(name) for name in MEASURED]
     vehicles = [vehicle_from_row(r, **shared) for r in rows]
+    results = [simulate_batch(vehicles, cycle, soc0=0.6) for cycle in cycles]
     out: list[dict[str, float]] = [{} for _ in rows]
-    for cycle_name in MEASURED:
-        cycle = load_cycle(cycle_name)
-        results = simulate_batch(vehicles, cycle, soc0=0.6)
-        for i, first in enumerate(results):
-            result = first
-            if first.trace_shortfall_s > 0:
-                peak_w = max(power_to_follow_w(first) * 1.1, out[i].get("power_used_hp", 0.0) * HP_W)
-                out[i]["power_used_hp"] = peak_w / HP_W
-                vehicles[i] = vehicle_from_row(rows[i], peak_w=peak_w, **shared)
-                result = simulate_batch([vehicles[i]], cycle, soc0=0.6)[0]
+    for i, row in enumerate(rows):
+        short = [per_cycle[i] for per_cycle in results if per_cycle[i].trace_shortfall_s > 0]
+        if short:  # one power for both tests: the larger need, with 2 % to spare
+            peak_w = max(power_to_follow_w(r) for r in short) * 1.02
+            out[i]["power_used_hp"] = peak_w / HP_W
+            redone = vehicle_from_row(row, peak_w=peak_w, **shared)
+            for per_cycle, cycle in zip(results, cycles, strict=True):
+                per_cycle[i] = simulate_batch([redone], cycle, soc0=0.6)[0]
+        for name, per_cycle in zip(MEASURED, results, strict=True):
+            result = per_cycle[i]
             kwh_100mi = result.energy_j["wall"] / J_PER_KWH / (result.distance_m / MI_M) * 100
-            out[i][cycle_name] = kwh_100mi if result.trace_shortfall_s == 0 else math.nan
+            out[i][name] = kwh_100mi if result.trace_shortfall_s == 0 else math.nan
     return out
 
 

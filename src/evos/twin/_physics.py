@@ -6,6 +6,7 @@ the constants are in the comments and in docs/twin.md.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import numpy as np
@@ -87,10 +88,18 @@ def drive_loss_w(mech_power_w: Array, speed_mps: Array, motor_count: Array, peak
             + copper_loss_fraction * magnitude * magnitude / peak_power_w)
 
 
+@functools.lru_cache(maxsize=64)
+def _table(efficiency_map: tuple[tuple[float, float], ...]) -> np.ndarray:
+    """A vehicle file's map as an array, made once (the real-time step uses it at every tick)."""
+    table = np.asarray(efficiency_map, dtype=float)
+    table.flags.writeable = False
+    return table
+
+
 def map_drive_loss_w(mech_power_w: Array, speed_mps: Array, motor_count: Array, peak_power_w: Array,
                      efficiency_map: Any, spin_loss_w: Array) -> Array:
     """Drivetrain loss (W) from a measured efficiency map over the fraction of peak power, plus spin loss."""
-    table = np.asarray(efficiency_map, dtype=float)
+    table = _table(efficiency_map) if isinstance(efficiency_map, tuple) else np.asarray(efficiency_map, dtype=float)
     magnitude = np.abs(mech_power_w)
     efficiency = np.interp(magnitude / peak_power_w, table[:, 0], table[:, 1])
     return motor_count * spin_loss_w * speed_mps / REF_SPEED_MPS + magnitude * (1.0 / efficiency - 1.0)

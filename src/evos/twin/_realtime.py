@@ -179,11 +179,14 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     rl = vehicle.resistance
     road_n = float(phys.road_load_force_n(v, rl.f0_n, rl.f1_n_per_mps, rl.f2_n_per_mps2))
     grade_n = float(phys.grade_force_n(vehicle.mass_kg, c.grade))
+    cabin_c, hvac_w = _climate(vehicle, state, c, dt_s)
+    driving_loads_w = vehicle.climate.aux_w + hvac_w + c.cabin_load_w  # what the battery carries beside the drive
     # no drive when plugged in (the charge-port interlock), at the top speed, or with the battery's power gone
     at_top = vehicle.max_speed_kmh is not None and v * 3.6 >= vehicle.max_speed_kmh
-    battery_w = _mech_power_for_bus_w(vehicle, available_power_w(vehicle, state.soc, state.battery_temp_c), v)
-    battery_n = battery_w / max(v, 1.0)
-    limit_n = 0.0 if c.charger_connected or at_top else min(drive_force_limit_n(vehicle, v), battery_n)
+    motor_n = 0.0 if c.charger_connected else drive_force_limit_n(vehicle, v)
+    battery_w = _mech_power_for_bus_w(
+        vehicle, max(available_power_w(vehicle, state.soc, state.battery_temp_c) - driving_loads_w, 0.0), v)
+    limit_n = 0.0 if at_top else min(motor_n, battery_w / max(v, 1.0))
     traction_n, brake_n = _driver(c, v, m_inertial, limit_n, road_n + grade_n)
     accel = (traction_n - brake_n - road_n - grade_n) / m_inertial
     if v == 0.0 and traction_n == 0.0:
@@ -198,7 +201,7 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     dt = vehicle.drivetrain
     traction_w = traction_n * v_avg
     braking_w = brake_n * v_avg
-    motor_limit_w = limit_n * max(v_avg, 0.1)
+    motor_limit_w = motor_n * max(v_avg, 0.1)  # regen: the motor's limit, not the battery's discharge limit
     regen_limit_w = 0.0 if state.soc >= 1.0 else (
         vehicle.battery.max_charge_kw * 1e3 * temperature_factor(state.battery_temp_c))  # cold cells take less
     regen_w = min(braking_w * dt.regen_fraction * float(phys.regen_fade(v_avg, dt.regen_fade_mps)),
@@ -208,7 +211,6 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     if mech_w < 0:
         loss_w = min(loss_w, regen_w)
     charging_w = _charging_w(vehicle, state, c) if v_new == 0.0 else 0.0
-    cabin_c, hvac_w = _climate(vehicle, state, c, dt_s)
     awake = v > 0 or v_new > 0 or c.hvac_on or charging_w > 0 or c.cabin_load_w > 0
     loads_w = (vehicle.climate.aux_w if awake else PARKED_LOAD_W) + hvac_w + c.cabin_load_w
     driving_w = mech_w + loss_w
