@@ -1,6 +1,6 @@
 """Calibrate the twin's shared EPA defaults and cross-validate them (how docs/twin.md's figures were made).
 
-    python scripts/calibrate_epa.py ../shared/data/epa/epa_2022_bev_tests.csv [--check OTHER.csv ...]
+    python scripts/calibrate_epa.py src/evos/twin/data/epa/epa_2022_bev_tests.csv [--check OTHER.csv ...]
 
 Fits five parameters that are the same for every vehicle (drivetrain marginal efficiency, copper-loss
 fraction, spin loss, regenerative-braking share, auxiliary load), within physically plausible bounds,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -255,10 +256,10 @@ def charge_command(
 
 @app.command("validate-epa")
 def validate_epa_command(
-    csv_path: Annotated[Path, typer.Argument(help="EPA Test Car List CSV: one row per configuration with "
-                                                  "udds_kwh_100mi / hwy_kwh_100mi, or the list as EPA publishes it "
-                                                  "(one row per test; its battery-electric cars are used).",
-                                             exists=True, dir_okay=False)],
+    csv_path: Annotated[Path | None, typer.Argument(
+        help="EPA Test Car List CSV: one row per configuration with udds_kwh_100mi / hwy_kwh_100mi, or the list as "
+             "EPA publishes it (one row per test; its battery-electric cars are used). Default: the 51 battery-"
+             "electric configurations of EPA's 2022 list shipped with evos.", exists=True, dir_okay=False)] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full report as JSON to this file.",
                                                   dir_okay=False)] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of predicted against measured, "
@@ -268,7 +269,8 @@ def validate_epa_command(
     """Predict each row's EPA UDDS and Highway wall energy from its own columns and shared defaults."""
     check_outputs(json_out, plot)
     try:
-        rows = _epa.read_epa_csv(csv_path)
+        with resources.as_file(_epa.BUILTIN_CSV) as builtin:
+            rows = _epa.read_epa_csv(csv_path or builtin)
         chunk = 50
         parts = [_epa.report(rows[i:i + chunk]) for i in track(range(0, len(rows), chunk),
                                                                  description="simulating", console=err_console,
@@ -276,7 +278,8 @@ def validate_epa_command(
         report = _epa.report_from_vehicles([v for part in parts for v in part["vehicles"]])
     except EvosError as exc:
         raise fail(exc) from None
-    table = Table(title=f"EPA charge-depleting tests, AC wall energy (kWh/100 mi): {csv_path.name}")
+    name = csv_path.name if csv_path else _epa.BUILTIN_CSV.name
+    table = Table(title=f"EPA charge-depleting tests, AC wall energy (kWh/100 mi): {name}")
     for column in ("vehicle", "UDDS meas.", "UDDS pred.", "err %", "HWY meas.", "HWY pred.", "err %"):
         table.add_column(column, justify="left" if column == "vehicle" else "right")
 
@@ -297,7 +300,7 @@ def validate_epa_command(
     if json_out is not None:
         json_out.write_text(json.dumps(report, indent=1))
     if plot is not None:
-        _parity_plot(report, csv_path.name, plot)
+        _parity_plot(report, name, plot)
 
 
 def _parity_plot(report: dict[str, Any], title: str, path: Path) -> None:

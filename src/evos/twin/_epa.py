@@ -13,6 +13,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,8 @@ COLUMNS = {
     "c": "Target Coef C (lbf/mph**2)",
 }
 MEASURED = {"udds": "udds_kwh_100mi", "hwfet": "hwy_kwh_100mi"}
+# EPA's 2022 battery-electric results, shipped with evos (source: data/epa/README.md)
+BUILTIN_CSV = resources.files("evos.twin").joinpath("data", "epa", "epa_2022_bev_tests.csv")
 # the Test Car List as EPA publishes it: one row per test
 TEST_COLUMNS = {"procedure": "Test Procedure Description", "fuel": "Test Fuel Type Description", "result": "RND_ADJ_FE"}
 PROCEDURES = {"Charge Depleting UDDS": "udds", "Charge Depleting Highway": "hwfet"}
