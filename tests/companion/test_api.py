@@ -17,7 +17,8 @@ DOORS = [f"Vehicle.Cabin.Door.{side}.IsLocked" for side in
          ("Row1.DriverSide", "Row1.PassengerSide", "Row2.DriverSide", "Row2.PassengerSide")]
 WINDOWS = [p.replace("IsLocked", "Window.Position") for p in DOORS]
 HVAC = "Vehicle.Cabin.HVAC"
-CHG = "Vehicle.Powertrain.TractionBattery.Charging"
+BAT = "Vehicle.Powertrain.TractionBattery"
+CHG = f"{BAT}.Charging"
 
 
 async def command(http: httpx.AsyncClient, headers: dict[str, str], name: str, **body: Any) -> httpx.Response:
@@ -92,6 +93,9 @@ async def test_every_command_changes_the_car(car: Car, client: httpx.AsyncClient
     assert get(f"{CHG}.StartStopCharging").value == "START"
     await run("charge_stop")
     assert get(f"{CHG}.StartStopCharging").value == "STOP"
+    for mode, requested in (("fast_charging", "FAST_CHARGING_PREPARATION"), ("off", "INACTIVE")):  # the car's reply
+        reply = await run("battery_conditioning", mode=mode)
+        assert reply["values"] == {f"{BAT}.BatteryConditioning.RequestedMode": requested}
     honk = await run("honk")
     assert honk["result"] == "completed"  # the horn sounded (it falls silent again half a second later)
     await run("flash_lights")
@@ -111,7 +115,7 @@ async def test_every_command_changes_the_car(car: Car, client: httpx.AsyncClient
     assert audit[0]["command"] == "scene_enter" and audit[0]["result"] == "not_supported"
     unlock = next(e for e in audit if e["command"] == "unlock")
     assert unlock["credential"].endswith(f"key:{key.key_id}") and unlock["result"] == "completed"
-    assert len(audit) == 17  # every command above, the refused one included
+    assert len(audit) == 19  # every command above, the refused one included
 
 
 @BOTH_DATABASES

@@ -74,6 +74,16 @@ async def test_owner_signs_up_sees_state_controls_climate_and_pairs_a_key(car: C
     await p.click("#lock-toggle")
     await eventually(lambda: car.broker.get(DRIVER_DOOR).value is True, timeout_s=5)
 
+    # warm the battery for a fast charge: the twin's heater runs and the app says so
+    cond = "Vehicle.Powertrain.TractionBattery.BatteryConditioning"
+    await p.click("nav button[data-tab=charge]")
+    await p.click("#precondition-toggle")
+    await eventually(lambda: car.broker.get(f"{cond}.IsOngoing").value is True, timeout_s=5)
+    await expect(p.locator("#battery-temp")).to_contain_text("(warming)")
+    await expect(p.locator("#precondition-toggle")).to_have_text("Stop warming the battery")
+    await p.click("#precondition-toggle")
+    await eventually(lambda: car.broker.get(f"{cond}.RequestedMode").value == "INACTIVE", timeout_s=5)
+
     # history and settings render (charts drawn by the app's own canvas code)
     await p.click("nav button[data-tab=history]")
     await expect(p.locator("#trip-chart")).to_be_visible()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from evos.errors import InvalidArgumentError
 from evos.twin import load_vehicle
+from evos.twin._battery import conditioning_s
 from evos.twin._charge import charge, temperature_factor
 from evos.twin._procedures import EPA_ADJUSTMENT, acceleration_s, epa_label, top_speed_kmh, wltp
 
@@ -48,12 +50,35 @@ def test_charger_and_car_limits() -> None:
 
 
 def test_cold_battery_charges_slower_and_warms() -> None:
+    """A cold pack takes little charge; the BMS warms it with the pack heater from the charger's power, which a
+    car without a heater cannot."""
     car = load_vehicle("xiaomi-su7-max")
     warm = charge(car, 0.1, 0.8, 350, ambient_c=25)
     cold = charge(car, 0.1, 0.8, 350, ambient_c=0)
-    assert cold.duration_s > 1.5 * warm.duration_s
-    assert cold.battery_temp_c[-1] > cold.battery_temp_c[0]
+    unheated = charge(dataclasses.replace(car, battery=dataclasses.replace(car.battery, heater_kw=0.0)),
+                      0.1, 0.8, 350, ambient_c=0)
+    assert warm.duration_s < cold.duration_s < unheated.duration_s and unheated.duration_s > 1.5 * warm.duration_s
+    assert cold.battery_temp_c[-1] > unheated.battery_temp_c[-1] > cold.battery_temp_c[0]
+    stored_kwh = np.sum(cold.battery_power_w[:-1] * np.diff(cold.time_s)) / 3.6e6
+    assert cold.grid_kwh > stored_kwh + 1.0  # the heater's energy came from the charger
     assert temperature_factor(0.0) == pytest.approx(0.1) and temperature_factor(25.0) == 1.0
+
+
+def test_battery_preconditioning_saves_charging_time() -> None:
+    """``twin charge --precondition``: the heater's time and energy from the cold to the fast-charging target,
+    and a shorter session than from the cold pack."""
+    env = {**os.environ, "COLUMNS": "200"}
+    result = subprocess.run([sys.executable, "-m", "evos", "twin", "charge", "-v", "xiaomi-su7", "--ambient", "-10",
+                             "--precondition", "--json"], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    pre = out["precondition"]
+    assert pre["pack_from_c"] == -10 and pre["pack_to_c"] == 35
+    car = load_vehicle("xiaomi-su7")
+    assert pre["minutes"] * 60 == pytest.approx(conditioning_s(car, -10, 35, -10), rel=0.01)
+    assert pre["heater_kwh"] == pytest.approx(car.battery.heater_kw * pre["minutes"] / 60, rel=0.01)
+    assert out["minutes"] < 0.8 * pre["charging_minutes_without"]
+    assert conditioning_s(car, 30, 20, -10) == 0.0 and conditioning_s(car, -10, 200, -10) is None
 
 
 def test_bad_charge_requests() -> None:

@@ -138,3 +138,35 @@ async def test_the_twin_runs_alone_against_a_remote_broker(tmp_path: Path) -> No
         await asyncio.wait_for(twin, 10)
         await server.stop(0)
     assert StateStore(tmp_path / "twin.sqlite").load("Volkswagen ID.3 Pro") is not None
+
+
+def test_battery_conditioning_warms_the_pack_on_request(car_broker: Broker) -> None:
+    """VSS BatteryConditioning: a requested mode runs the pack heater to its target (the mode's own, or
+    TargetTemperature), from the battery when unplugged and from the grid when plugged in; IsOngoing says
+    when it heats. A target VSS leaves unbounded is refused outside the heater's range."""
+    cond = "Vehicle.Powertrain.TractionBattery.BatteryConditioning"
+    temp = "Vehicle.Powertrain.TractionBattery.Temperature.Average"
+    soc = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"
+    twin = TwinProvider(car_broker, load_vehicle("xiaomi-su7"), controls=Controls(ambient_c=-10))
+    twin.publish_settings()
+    car_broker.actuate("Vehicle.Evos.Twin.TimeScale", 100.0)
+    ticks(twin, 6)  # 10 min: switched off, the pack stays cold
+    assert car_broker.get(temp).value < -9 and car_broker.get(f"{cond}.IsActive").value is False
+    soc_before = car_broker.get(soc).value
+    car_broker.batch_actuate({f"{cond}.RequestedMode": "DRIVING_PREPARATION", f"{cond}.TargetTemperature": 5.0})
+    ticks(twin, 1)
+    assert car_broker.get(f"{cond}.IsActive").value is True and car_broker.get(f"{cond}.IsOngoing").value is True
+    ticks(twin, 30)  # 50 min: at its target, the heater holds it there
+    assert 4.5 < car_broker.get(temp).value < 6.0
+    used_kwh = (soc_before - car_broker.get(soc).value) / 100 * twin.vehicle.battery.usable_kwh
+    assert used_kwh > 2.0  # the heater ran on the battery
+    car_broker.batch_actuate({"Vehicle.Evos.Twin.ChargerConnected": True, f"{cond}.TargetTemperature": 15.0,
+                              "Vehicle.Powertrain.TractionBattery.Charging.StartStopCharging": "STOP"})
+    soc_plugged = car_broker.get(soc).value
+    ticks(twin, 12)
+    assert car_broker.get(temp).value > 10 and car_broker.get(soc).value == pytest.approx(soc_plugged, abs=0.3)
+    with pytest.raises(InvalidValueError, match="above the maximum 45"):
+        car_broker.actuate(f"{cond}.TargetTemperature", 80.0)
+    car_broker.actuate(f"{cond}.RequestedMode", "INACTIVE")
+    ticks(twin, 1)
+    assert car_broker.get(f"{cond}.IsActive").value is False and car_broker.get(f"{cond}.IsOngoing").value is False

@@ -47,6 +47,8 @@ STATE_FIELDS: dict[str, dict[str, str]] = {
         "range_m": f"{BAT}.Range",
         "power_w": f"{BAT}.CurrentPower",
         "temperature_c": f"{BAT}.Temperature.Average",
+        "conditioning": f"{BAT}.BatteryConditioning.RequestedMode",
+        "conditioning_heating": f"{BAT}.BatteryConditioning.IsOngoing",
     },
     "charging": {
         "is_charging": f"{CHG}.IsCharging",
@@ -163,6 +165,15 @@ class ChargeLimitArgs(NoArgs):
                                                       "50 %, as car apps commonly allow).")
 
 
+CONDITIONING_MODES = {"fast_charging": "FAST_CHARGING_PREPARATION", "driving": "DRIVING_PREPARATION",
+                      "off": "INACTIVE"}
+
+
+class ConditioningArgs(NoArgs):
+    mode: Literal["fast_charging", "driving", "off"] = Field(
+        "fast_charging", description="Warm the battery for a fast charge or for driving, or stop.")
+
+
 class SceneArgs(NoArgs):
     scene: str = Field(min_length=1, max_length=40, description="The scene's name, as the cabin lists it.")
 
@@ -206,6 +217,9 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
             lambda a: {f"{CHG}.StartStopCharging": "STOP"}),
     Command("set_charge_limit", "Set the charge limit.", "charging_cmds", False, ChargeLimitArgs,
             lambda a: {f"{CHG}.ChargeLimit": a.limit_pct}),
+    Command("battery_conditioning", "Warm the battery for a fast charge or for driving, or stop.",
+            "charging_cmds", False, ConditioningArgs,
+            lambda a: {f"{BAT}.BatteryConditioning.RequestedMode": CONDITIONING_MODES[a.mode]}),
     Command("honk", "Sound the horn briefly.", _CMDS, False, NoArgs, lambda a: {"Vehicle.Body.Horn.IsActive": True}),
     Command("flash_lights", f"Flash the hazard lights for {FLASH_S:g} s.", _CMDS, False, NoArgs,
             lambda a: {HAZARD: True}, momentary_s=FLASH_S),

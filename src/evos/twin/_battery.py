@@ -22,8 +22,8 @@ def pack_constants(vehicle: Vehicle) -> tuple[float, float, float, float]:
 
 
 def battery_step(vehicle: Vehicle, soc: float, temp_c: float, v_rc: float, bus_w: float, ambient_c: float,
-                 dt_s: float) -> tuple[float, float, float, float, float]:
-    """One step of the pack at terminal power ``bus_w`` (W, discharge positive).
+                 dt_s: float, heater_w: float = 0.0) -> tuple[float, float, float, float, float]:
+    """One step of the pack at terminal power ``bus_w`` (W, discharge positive), ``heater_w`` warming it.
 
     Returns (soc, temperature °C, RC voltage V, current A, terminal voltage V).
     """
@@ -35,9 +35,23 @@ def battery_step(vehicle: Vehicle, soc: float, temp_c: float, v_rc: float, bus_w
     decay = math.exp(-dt_s / tau)
     v_rc = decay * v_rc + (1 - decay) * r1 * current
     heat_w = current * current * r0 + (v_rc * v_rc / r1 if r1 > 0 else 0.0)
-    temp_c += dt_s * (heat_w - (temp_c - ambient_c) / b.thermal_resistance_k_per_w) / b.heat_capacity_j_per_k
+    temp_c += dt_s * (heat_w + heater_w - (temp_c - ambient_c) / b.thermal_resistance_k_per_w) / b.heat_capacity_j_per_k
     soc = min(max(soc - current * dt_s / capacity_as, 0.0), 1.0)
     return soc, temp_c, v_rc, current, ocv - v_rc - current * r0
+
+
+def conditioning_s(vehicle: Vehicle, from_c: float, to_c: float, ambient_c: float) -> float | None:
+    """Seconds the pack heater takes to warm the pack from ``from_c`` to ``to_c`` against ``ambient_c`` (the
+    lumped model solved: T approaches ambient + P·R with time constant R·C); 0 if it is warm enough, None if
+    the heater cannot get there."""
+    b = vehicle.battery
+    if from_c >= to_c:
+        return 0.0
+    ceiling_c = ambient_c + b.heater_kw * 1e3 * b.thermal_resistance_k_per_w
+    if to_c >= ceiling_c:
+        return None
+    tau_s = b.thermal_resistance_k_per_w * b.heat_capacity_j_per_k
+    return tau_s * math.log((ceiling_c - from_c) / (ceiling_c - to_c))
 
 
 def available_power_w(vehicle: Vehicle, soc: float, temp_c: float) -> float:

@@ -3,7 +3,8 @@
 The accepted power is the smallest of: the charger's power, the car's limit (AC: on-board charger;
 DC: power curve over state of charge) and the battery's cold-weather limit. The battery takes the
 power through its internal resistance (``P = V·I + R·I²``), its losses warm it (lumped thermal model),
-and a warmer pack accepts more: the taper and temperature coupling of a real session.
+and a warmer pack accepts more: the taper and temperature coupling of a real session. Below full power's
+temperature the BMS also runs the pack heater from the charger, as cars do, so a cold session speeds up.
 """
 
 from __future__ import annotations
@@ -69,21 +70,30 @@ def temperature_factor(temp_c: float) -> float:  # plain floats: it runs in ever
 
 
 def accepted_power_w(vehicle: Vehicle, soc: float, battery_temp_c: float, charger_kw: float, dc: bool,
-                     ) -> tuple[float, float]:
-    """(power into the battery, power drawn from the charger) in W at this SoC and pack temperature.
+                     heater_w: float = 0.0) -> tuple[float, float, float]:
+    """(power into the battery, power drawn from the charger, power to the pack heater) in W at this SoC and
+    pack temperature.
 
     The smallest of the charger, the car's limit (AC: on-board charger; DC: its power curve over SoC)
-    and the battery's cold-weather limit.
+    and the battery's cold-weather limit. A pack heater asking for ``heater_w`` takes its share of the
+    charger's power first.
     """
     b, c = vehicle.battery, vehicle.charging
     battery_limit_w = b.max_charge_kw * 1e3 * temperature_factor(battery_temp_c)
+    supply_w = charger_kw * 1e3 if dc else min(charger_kw, c.ac_max_kw) * 1e3 * c.charger_efficiency
+    heater_w = min(heater_w, supply_w)
     if dc:
         curve = np.array(c.dc_curve)
         car_limit_w = float(phys.dc_charge_power_w(soc, curve[:, 0], curve[:, 1], c.dc_max_kw * 1e3))
-        into_battery_w = min(charger_kw * 1e3, car_limit_w, battery_limit_w)
-        return into_battery_w, into_battery_w  # DC energy is counted at the charger's output
-    into_battery_w = min(min(charger_kw, c.ac_max_kw) * 1e3 * c.charger_efficiency, battery_limit_w)
-    return into_battery_w, into_battery_w / c.charger_efficiency
+        into_battery_w = min(supply_w - heater_w, car_limit_w, battery_limit_w)
+        return into_battery_w, into_battery_w + heater_w, heater_w  # DC energy is counted at the charger's output
+    into_battery_w = min(supply_w - heater_w, battery_limit_w)
+    return into_battery_w, (into_battery_w + heater_w) / c.charger_efficiency, heater_w
+
+
+def warming_w(vehicle: Vehicle, battery_temp_c: float) -> float:
+    """The pack heater's power (W) during a charge: the BMS warms a pack below full charge power's temperature."""
+    return vehicle.battery.heater_kw * 1e3 if battery_temp_c < FULL_POWER_TEMP_C else 0.0
 
 
 def charge(vehicle: Vehicle, soc_from: float, soc_to: float, charger_kw: float, dc: bool = True,
@@ -97,8 +107,9 @@ def charge(vehicle: Vehicle, soc_from: float, soc_to: float, charger_kw: float, 
     soc, temp, v_rc, t = soc_from, ambient_c if battery_temp_c is None else battery_temp_c, 0.0, 0.0
     times, socs, battery_w, grid_w, temps = [0.0], [soc], [], [], [temp]
     while soc < soc_to and t < max_hours * 3600:
-        into_battery_w, from_grid_w = accepted_power_w(vehicle, soc, temp, charger_kw, dc)
-        soc, temp, v_rc, _, _ = battery_step(vehicle, soc, temp, v_rc, -into_battery_w, ambient_c, dt_s)
+        into_battery_w, from_grid_w, heater_w = accepted_power_w(vehicle, soc, temp, charger_kw, dc,
+                                                                 warming_w(vehicle, temp))
+        soc, temp, v_rc, _, _ = battery_step(vehicle, soc, temp, v_rc, -into_battery_w, ambient_c, dt_s, heater_w)
         soc = min(soc, soc_to)
         t += dt_s
         times.append(t)

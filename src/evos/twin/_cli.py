@@ -17,6 +17,7 @@ from evos._console import check_outputs, console, err_console, fail, run_async
 from evos.errors import EvosError, InvalidArgumentError
 from evos.twin import _epa
 from evos.twin._cycles import BUILTIN, load_cycle
+from evos.twin._realtime import CONDITIONING_TARGET_C
 from evos.twin._simulate import CycleResult, simulate_cycle
 from evos.twin._vehicles import list_vehicles, load_vehicle
 
@@ -202,33 +203,58 @@ def charge_command(
     soc_to: Annotated[float, typer.Option("--to", help="Target state of charge, percent.", min=0, max=100)] = 80,
     charger_kw: Annotated[float, typer.Option("--charger-kw", help="Charger power, kW.", min=0.1)] = 250.0,
     ac: Annotated[bool, typer.Option("--ac", help="AC charging through the on-board charger (default DC).")] = False,
-    ambient: Annotated[float, typer.Option("--ambient", help="Ambient (and start pack) temperature, °C.",
-                                           min=-40, max=55)] = 23.0,
+    ambient: Annotated[float, typer.Option("--ambient", help="Ambient temperature, °C.", min=-40, max=55)] = 23.0,
+    pack_temp: Annotated[float | None, typer.Option("--pack-temp", help="Pack temperature at the start, °C "
+                                                    "(default: the ambient).", min=-40, max=60)] = None,
+    precondition: Annotated[bool, typer.Option(
+        "--precondition", help="Warm the pack to the fast-charging target first (VSS battery conditioning, "
+                               f"{CONDITIONING_TARGET_C['FAST_CHARGING_PREPARATION']:g} °C): says how long the "
+                               "heater takes and what it costs, and the charging time it saves.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a PNG of power and SoC over time.",
                                               dir_okay=False)] = None,
 ) -> None:
     """Charging time and energy from one state of charge to another, with the car's DC power curve."""
+    from evos.twin._battery import conditioning_s
     from evos.twin._charge import charge
 
     check_outputs(plot)
+    start_c = ambient if pack_temp is None else pack_temp
+    target_c = CONDITIONING_TARGET_C["FAST_CHARGING_PREPARATION"]
     try:
         car = load_vehicle(vehicle)
-        result = charge(car, soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient)
+        heating_s = conditioning_s(car, start_c, target_c, ambient) if precondition else 0.0
+        if heating_s is None:
+            raise InvalidArgumentError(f"the pack heater ({car.battery.heater_kw:g} kW) cannot warm the pack to "
+                                       f"{target_c:g} °C at {ambient:g} °C ambient")
+        result = charge(car, soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient,
+                        battery_temp_c=max(start_c, target_c) if precondition else start_c)
+        cold = charge(car, soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient,
+                      battery_temp_c=start_c) if precondition else result
     except EvosError as exc:
         raise fail(exc) from None
     car_max_kw = car.charging.ac_max_kw if ac else car.charging.dc_max_kw  # on-board charger, or DC inlet
-    out = {"vehicle": result.vehicle, "mode": result.mode, "from_pct": soc_from, "to_pct": soc_to,
+    out: dict[str, Any] = {"vehicle": result.vehicle, "mode": result.mode, "from_pct": soc_from, "to_pct": soc_to,
            "charger_kw": charger_kw, "car_max_kw": car_max_kw,
            "minutes": round(result.duration_s / 60, 2), "energy_from_charger_kwh": round(result.grid_kwh, 3),
            "peak_power_kw": round(float(result.battery_power_w.max()) / 1e3, 1),
            "battery_temp_end_c": round(float(result.battery_temp_c[-1]), 1), "reached": result.reached}
+    if precondition:
+        out["precondition"] = {"pack_from_c": start_c, "pack_to_c": max(start_c, target_c),
+                               "minutes": round(heating_s / 60, 1),
+                               "heater_kwh": round(car.battery.heater_kw * heating_s / 3600, 2),
+                               "charging_minutes_without": round(cold.duration_s / 60, 2)}
     if as_json:
         print(json.dumps(out))
     else:
         console.print(f"{result.vehicle}: {result.mode} {soc_from:g} -> {soc_to:g} % at a {charger_kw:g} kW charger "
                       f"in [bold]{out['minutes']:.1f} min[/], {out['energy_from_charger_kwh']:.1f} kWh, peak "
                       f"{out['peak_power_kw']:.0f} kW, pack {out['battery_temp_end_c']:.0f} °C", highlight=False)
+        if precondition:
+            pre = out["precondition"]
+            console.print(f"preconditioning: {pre['minutes']:.0f} min and {pre['heater_kwh']:.1f} kWh to warm the pack "
+                          f"from {start_c:g} to {pre['pack_to_c']:g} °C; charging without it: "
+                          f"{pre['charging_minutes_without']:.1f} min", highlight=False)
         if charger_kw > car_max_kw:
             what = "its on-board charger" if ac else "its DC power curve"
             console.print(f"the car takes at most {car_max_kw:g} kW {result.mode} ({what}), not the charger's "

@@ -140,6 +140,9 @@ class Battery:
     heat_capacity_j_per_k: float = field(default=4.0e5, metadata=POSITIVE)  # pack, lumped
     # pack to ambient with liquid cooling running (about 1.5 kW removed at 20 K above ambient)
     thermal_resistance_k_per_w: float = field(default=0.015, metadata=POSITIVE)
+    # heater for battery conditioning (electric = heat). Assumed: 7 kW warms a 400 kJ/K pack from -10 to 35 °C
+    # in about 45 min, in line with the 30-45 min Tesla's battery preconditioning is reported to take in the cold
+    heater_kw: float = field(default=7.0, metadata=NON_NEGATIVE)
 
     @property
     def usable_kwh(self) -> float:

@@ -57,6 +57,8 @@ ACTUATORS: dict[str, tuple[str, Any]] = {
     f"{TWIN}.ChargerConnected": ("charger_connected", bool),
     f"{TWIN}.ChargerPower": ("charger_kw", float),
     f"{TWIN}.AmbientTemperature": ("ambient_c", float),
+    f"{BAT}.BatteryConditioning.RequestedMode": ("battery_conditioning", str),
+    f"{BAT}.BatteryConditioning.TargetTemperature": ("battery_target_c", float),
 }
 TIME_SCALE = f"{TWIN}.TimeScale"
 
@@ -90,6 +92,8 @@ _MEASURED = (
     "Vehicle.Exterior.AirTemperature",
     f"{TWIN}.CabinTemperature",
     f"{TWIN}.CabinLoadPower",
+    f"{BAT}.BatteryConditioning.IsActive",
+    f"{BAT}.BatteryConditioning.IsOngoing",
 )
 
 
@@ -260,6 +264,8 @@ class TwinProvider:
             "Vehicle.Exterior.AirTemperature": c.ambient_c,
             f"{TWIN}.CabinTemperature": s.cabin_temp_c,
             f"{TWIN}.CabinLoadPower": c.cabin_load_w,
+            f"{BAT}.BatteryConditioning.IsActive": c.battery_conditioning != "INACTIVE",  # requested
+            f"{BAT}.BatteryConditioning.IsOngoing": s.battery_heater_w > 0,  # the heater is running
         }
 
     def publish_settings(self) -> None:
@@ -274,6 +280,7 @@ class TwinProvider:
             f"{TWIN}.ChargerConnected": c.charger_connected,
             f"{TWIN}.ChargerPower": c.charger_kw,
             f"{TWIN}.AmbientTemperature": c.ambient_c,
+            f"{BAT}.BatteryConditioning.RequestedMode": c.battery_conditioning,  # the target: the mode's own until set
             f"{TWIN}.TimeScale": self.time_scale,
             f"{TWIN}.Vehicle": self.vehicle_ref,
             # what the car is, in VSS's own attributes (apps show these, e.g. the phone app's title)

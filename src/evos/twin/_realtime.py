@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from evos.twin import _physics as phys
 from evos.twin._battery import J_PER_KWH, available_power_w, battery_step
-from evos.twin._charge import accepted_power_w, temperature_factor
+from evos.twin._charge import accepted_power_w, temperature_factor, warming_w
 from evos.twin._config import Vehicle
 
 EARTH_RADIUS_M = 6_371_000.0
@@ -44,6 +44,8 @@ class Controls:
     ambient_c: float = 20.0
     grade: float = 0.0
     cabin_load_w: float = 0.0  # body and cabin devices switched on (seat heaters, lights...), see _body
+    battery_conditioning: str = "INACTIVE"  # VSS BatteryConditioning.RequestedMode
+    battery_target_c: float | None = None  # None: the mode's own target (CONDITIONING_TARGET_C)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ class TwinState:
     voltage_v: float = 0.0
     charging_power_w: float = 0.0
     hvac_power_w: float = 0.0
+    battery_heater_w: float = 0.0
     motor_rpm: float = 0.0
 
 
@@ -115,13 +118,33 @@ def _driver(c: Controls, v: float, m_inertial: float, limit_n: float, resist_n: 
     return traction_n, brake_n
 
 
-def _charging_w(vehicle: Vehicle, state: TwinState, c: Controls) -> float:
-    """Power into the battery of a parked car: plugged in, enabled, below the limit (with hysteresis)."""
+# Pack temperature battery conditioning heats to, per VSS RequestedMode, unless TargetTemperature says otherwise.
+# Fast charging: full charge power from 20 °C in evos's model (_charge), with margin for the drive there; typical
+# preconditioning targets are 30-40 °C (assumed). Driving: where the cells' resistance is back to normal.
+CONDITIONING_TARGET_C = {"FAST_CHARGING_PREPARATION": 35.0, "DRIVING_PREPARATION": 20.0}
+
+
+def _heater_w(vehicle: Vehicle, state: TwinState, c: Controls) -> float:
+    """The pack heater's power (W): on while conditioning is requested and the pack is below its target, and
+    only with power to run it (a charger, or charge left)."""
+    if c.battery_conditioning not in CONDITIONING_TARGET_C or (state.soc <= 0.0 and not c.charger_connected):
+        return 0.0
+    target_c = c.battery_target_c if c.battery_target_c is not None else CONDITIONING_TARGET_C[c.battery_conditioning]
+    return vehicle.battery.heater_kw * 1e3 if state.battery_temp_c < target_c else 0.0
+
+
+def _charging(vehicle: Vehicle, state: TwinState, c: Controls, conditioning_w: float) -> tuple[float, float]:
+    """(power into the battery, pack heater power) of a parked car. It charges when plugged in, enabled and below
+    the limit (with hysteresis); its heater runs for conditioning, and while charging whenever the pack is too cold
+    to take full power, from the charger's share."""
     # charge up to the limit; once there, start again only when 1 % below it (no flicker at the limit)
     threshold = c.charge_limit_pct if state.charging_power_w > 0 else c.charge_limit_pct - RECHARGE_HYSTERESIS_PCT
     if not (c.charger_connected and c.charging_enabled and state.soc * 100 < threshold and state.soc < 1.0):
-        return 0.0
-    return accepted_power_w(vehicle, state.soc, state.battery_temp_c, c.charger_kw, dc=c.charger_kw > 22.0)[0]
+        return 0.0, conditioning_w
+    into_battery_w, _, heater_w = accepted_power_w(
+        vehicle, state.soc, state.battery_temp_c, c.charger_kw, dc=c.charger_kw > 22.0,
+        heater_w=max(conditioning_w, warming_w(vehicle, state.battery_temp_c)))
+    return into_battery_w, heater_w
 
 
 def _move(state: TwinState, steering_deg: float, distance_m: float) -> tuple[float, float, float]:
@@ -180,7 +203,8 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     road_n = float(phys.road_load_force_n(v, rl.f0_n, rl.f1_n_per_mps, rl.f2_n_per_mps2))
     grade_n = float(phys.grade_force_n(vehicle.mass_kg, c.grade))
     cabin_c, hvac_w = _climate(vehicle, state, c, dt_s)
-    driving_loads_w = vehicle.climate.aux_w + hvac_w + c.cabin_load_w  # what the battery carries beside the drive
+    conditioning_w = _heater_w(vehicle, state, c)
+    driving_loads_w = vehicle.climate.aux_w + hvac_w + conditioning_w + c.cabin_load_w  # the battery's other loads
     # no drive when plugged in (the charge-port interlock), at the top speed, or with the battery's power gone
     at_top = vehicle.max_speed_kmh is not None and v * 3.6 >= vehicle.max_speed_kmh
     motor_n = 0.0 if c.charger_connected else drive_force_limit_n(vehicle, v)
@@ -210,13 +234,15 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     loss_w = _drive_loss_w(vehicle, mech_w, v_avg)
     if mech_w < 0:
         loss_w = min(loss_w, regen_w)
-    charging_w = _charging_w(vehicle, state, c) if v_new == 0.0 else 0.0
-    awake = v > 0 or v_new > 0 or c.hvac_on or charging_w > 0 or c.cabin_load_w > 0
-    loads_w = (vehicle.climate.aux_w if awake else PARKED_LOAD_W) + hvac_w + c.cabin_load_w
+    charging_w, heater_w = _charging(vehicle, state, c, conditioning_w) if v_new == 0.0 else (0.0, conditioning_w)
+    awake = v > 0 or v_new > 0 or c.hvac_on or charging_w > 0 or c.cabin_load_w > 0 or heater_w > 0
+    shore_powered = c.charger_connected and v_new == 0.0  # plugged in, the grid runs the pack heater
+    loads_w = ((vehicle.climate.aux_w if awake else PARKED_LOAD_W) + hvac_w + c.cabin_load_w
+               + (0.0 if shore_powered else heater_w))
     driving_w = mech_w + loss_w
     bus_w = driving_w + loads_w - charging_w  # the charger also carries the car's loads while it charges
     soc, temp, v_rc, current, voltage = battery_step(vehicle, state.soc, state.battery_temp_c, state.v_rc, bus_w,
-                                                    c.ambient_c, dt_s)
+                                                    c.ambient_c, dt_s, heater_w)
     if charging_w and soc * 100 > c.charge_limit_pct:
         soc = c.charge_limit_pct / 100
     distance = v_avg * dt_s
@@ -227,7 +253,7 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
         speed_mps=v_new, latitude_deg=lat, longitude_deg=lon, heading_deg=heading, v_rc=v_rc,
         consumed_kwh=state.consumed_kwh + (0.0 if charging_w else max(bus_w, 0.0) * dt_s / J_PER_KWH),
         accel_mps2=accel, motor_power_w=mech_w, battery_power_w=bus_w, current_a=current, voltage_v=voltage,
-        charging_power_w=charging_w, hvac_power_w=hvac_w,
+        charging_power_w=charging_w, hvac_power_w=hvac_w, battery_heater_w=heater_w,
         motor_rpm=v_new * motor.gear_ratio / dt.wheel_radius_m * 60 / (2 * math.pi),
     )
 

@@ -183,6 +183,10 @@ function render() {
   const limit = g("charging", "charge_limit_pct");
   $("limit-value").textContent = fmt(limit);
   if (limit !== undefined && document.activeElement !== $("limit-slider")) $("limit-slider").value = limit;
+  const warming = g("battery", "conditioning") === "FAST_CHARGING_PREPARATION";
+  $("battery-temp").textContent = fmt(g("battery", "temperature_c"), 0, " °C")
+    + (g("battery", "conditioning_heating") ? " (warming)" : "");
+  $("precondition-toggle").textContent = warming ? "Stop warming the battery" : "Warm battery for fast charging";
 }
 
 function merge(groups) {
@@ -370,6 +374,8 @@ function wire() {
   $("charge-toggle").onclick = () => send(g("charging", "start_stop") === "START" ? "charge_stop" : "charge_start");
   $("limit-slider").oninput = () => { $("limit-value").textContent = $("limit-slider").value; };
   $("limit-slider").onchange = () => send("set_charge_limit", { limit_pct: Number($("limit-slider").value) });
+  $("precondition-toggle").onclick = () => send("battery_conditioning", {
+    mode: g("battery", "conditioning") === "FAST_CHARGING_PREPARATION" ? "off" : "fast_charging" });
   $("pair-start").onclick = async () => {
     try {
       await api("/pairing/codes", { method: "POST" });
