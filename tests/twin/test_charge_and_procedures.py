@@ -16,6 +16,7 @@ from evos.twin import load_vehicle
 from evos.twin._battery import conditioning_s
 from evos.twin._charge import charge, temperature_factor
 from evos.twin._procedures import EPA_ADJUSTMENT, acceleration_s, epa_label, top_speed_kmh, wltp
+from evos.twin._realtime import Controls, TwinState, step
 
 
 def test_charge_curve_is_monotone_and_tapers() -> None:
@@ -75,10 +76,26 @@ def test_battery_preconditioning_saves_charging_time() -> None:
     pre = out["precondition"]
     assert pre["pack_from_c"] == -10 and pre["pack_to_c"] == 35
     car = load_vehicle("xiaomi-su7")
-    assert pre["minutes"] * 60 == pytest.approx(conditioning_s(car, -10, 35, -10), rel=0.01)
+    state, controls, stepped_s = (TwinState(battery_temp_c=-10, cabin_temp_c=-10),
+                                  Controls(ambient_c=-10, battery_conditioning="FAST_CHARGING_PREPARATION"), 0)
+    while state.battery_temp_c < 35 and stepped_s < 3 * 3600:  # the twin's own steps, parked and heating
+        state, stepped_s = step(car, state, controls, 1.0), stepped_s + 1
+    assert pre["minutes"] * 60 == pytest.approx(stepped_s, rel=0.02)
     assert pre["heater_kwh"] == pytest.approx(car.battery.heater_kw * pre["minutes"] / 60, rel=0.01)
     assert out["minutes"] < 0.8 * pre["charging_minutes_without"]
     assert conditioning_s(car, 30, 20, -10) == 0.0 and conditioning_s(car, -10, 200, -10) is None
+
+
+def test_the_bms_warms_only_a_fast_charge_held_back_by_the_cold() -> None:
+    """An AC session is limited by its charger, not the cold pack: warming it would only take the charger's
+    power, so it is no slower than without a heater; a cold fast charge is faster with one."""
+    car = load_vehicle("xiaomi-su7")
+    unheated = dataclasses.replace(car, battery=dataclasses.replace(car.battery, heater_kw=0.0))
+    for charger_kw in (3.7, 11.0):
+        ac = charge(car, 0.2, 0.8, charger_kw, dc=False, ambient_c=-10)
+        assert ac.duration_s <= charge(unheated, 0.2, 0.8, charger_kw, dc=False, ambient_c=-10).duration_s
+    assert charge(car, 0.1, 0.8, 250, ambient_c=-10).duration_s < 0.5 * charge(unheated, 0.1, 0.8, 250,
+                                                                                   ambient_c=-10).duration_s
 
 
 def test_bad_charge_requests() -> None:

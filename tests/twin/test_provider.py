@@ -157,7 +157,7 @@ def test_battery_conditioning_warms_the_pack_on_request(car_broker: Broker) -> N
     ticks(twin, 1)
     assert car_broker.get(f"{cond}.IsActive").value is True and car_broker.get(f"{cond}.IsOngoing").value is True
     ticks(twin, 30)  # 50 min: at its target, the heater holds it there
-    assert 4.5 < car_broker.get(temp).value < 6.0
+    assert 3.9 < car_broker.get(temp).value < 5.1  # held within 1 K below the target
     used_kwh = (soc_before - car_broker.get(soc).value) / 100 * twin.vehicle.battery.usable_kwh
     assert used_kwh > 2.0  # the heater ran on the battery
     car_broker.batch_actuate({"Vehicle.Evos.Twin.ChargerConnected": True, f"{cond}.TargetTemperature": 15.0,
@@ -167,6 +167,8 @@ def test_battery_conditioning_warms_the_pack_on_request(car_broker: Broker) -> N
     assert car_broker.get(temp).value > 10 and car_broker.get(soc).value == pytest.approx(soc_plugged, abs=0.3)
     with pytest.raises(InvalidValueError, match="above the maximum 45"):
         car_broker.actuate(f"{cond}.TargetTemperature", 80.0)
+    car_broker.actuate(f"{cond}.RequestedMode", "FAST_CHARGING_PREPARATION")  # no target: the mode's own
+    assert car_broker.get(f"{cond}.TargetTemperature").value == 35.0
     car_broker.actuate(f"{cond}.RequestedMode", "INACTIVE")
     ticks(twin, 1)
     assert car_broker.get(f"{cond}.IsActive").value is False and car_broker.get(f"{cond}.IsOngoing").value is False

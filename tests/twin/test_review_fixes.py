@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from pathlib import Path
 
 import pytest
@@ -171,3 +172,30 @@ def test_cli_edge_cases(tmp_path: Path) -> None:
     assert result.returncode == 2
     result = evos("drive", "--cycle", "udds", "--speedup", "1000")
     assert result.returncode == 2
+
+
+def test_the_pack_heater_does_not_switch_on_and_off_at_its_target() -> None:
+    """Conditioning starts 1 K below its target and runs up to it; a charge at the cold threshold keeps charging."""
+    car = load_vehicle("xiaomi-su7")
+    controls = Controls(ambient_c=-10, battery_conditioning="DRIVING_PREPARATION")
+    state = TwinState(battery_temp_c=19.9, cabin_temp_c=-10, battery_heater_w=7000.0)
+    heating = []
+    for _ in range(1200):  # 2 min
+        state = step(car, state, controls, 0.1)
+        heating.append(state.battery_heater_w > 0)
+    assert heating[0] and not heating[-1] and sum(a != b for a, b in itertools.pairwise(heating)) == 1
+    plugged = Controls(ambient_c=10, charger_connected=True, charger_kw=11.0)
+    state = TwinState(soc=0.5, battery_temp_c=19.99, cabin_temp_c=10)
+    for _ in range(600):
+        state = step(car, state, plugged, 0.1)
+        assert state.charging_power_w > 9e3 and state.battery_heater_w == 0.0
+
+
+def test_unplugged_conditioning_keeps_a_reserve() -> None:
+    car = load_vehicle("xiaomi-su7")
+    controls = Controls(ambient_c=-10, battery_conditioning="FAST_CHARGING_PREPARATION")
+    assert step(car, TwinState(soc=0.21, battery_temp_c=-10), controls, 1.0).battery_heater_w > 0
+    assert step(car, TwinState(soc=0.19, battery_temp_c=-10), controls, 1.0).battery_heater_w == 0
+    plugged = dataclasses.replace(controls, charger_connected=True, charging_enabled=False)
+    parked = step(car, TwinState(soc=0.19, battery_temp_c=-10), plugged, 1.0)
+    assert parked.battery_heater_w > 0 and parked.battery_power_w < 1e3  # the charger runs it

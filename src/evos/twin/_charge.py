@@ -4,11 +4,13 @@ The accepted power is the smallest of: the charger's power, the car's limit (AC:
 DC: power curve over state of charge) and the battery's cold-weather limit. The battery takes the
 power through its internal resistance (``P = V·I + R·I²``), its losses warm it (lumped thermal model),
 and a warmer pack accepts more: the taper and temperature coupling of a real session. Below full power's
-temperature the BMS also runs the pack heater from the charger, as cars do, so a cold session speeds up.
+temperature the BMS also runs the pack heater on charger power the cold pack cannot take yet, as cars do, so a
+cold fast charge speeds up.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,6 +32,7 @@ COLD_FRACTION = 0.1
 HOT_START_C = 45.0
 HOT_LIMIT_C = 55.0
 HOT_FRACTION = 0.3
+HEATER_HYSTERESIS_K = 1.0  # a pack heater starts this far below its target and runs up to it
 
 
 @dataclass(frozen=True)
@@ -69,31 +72,42 @@ def temperature_factor(temp_c: float) -> float:  # plain floats: it runs in ever
     return min(cold, hot)
 
 
+def supply_w(vehicle: Vehicle, charger_kw: float, dc: bool) -> float:
+    """What a charger gives the car's high-voltage side (W): DC as it is, AC through the on-board charger."""
+    c = vehicle.charging
+    return charger_kw * 1e3 if dc else min(charger_kw, c.ac_max_kw) * 1e3 * c.charger_efficiency
+
+
 def accepted_power_w(vehicle: Vehicle, soc: float, battery_temp_c: float, charger_kw: float, dc: bool,
-                     heater_w: float = 0.0) -> tuple[float, float, float]:
+                     heater_w: float = 0.0, warm: bool = False) -> tuple[float, float, float]:
     """(power into the battery, power drawn from the charger, power to the pack heater) in W at this SoC and
     pack temperature.
 
     The smallest of the charger, the car's limit (AC: on-board charger; DC: its power curve over SoC)
-    and the battery's cold-weather limit. A pack heater asking for ``heater_w`` takes its share of the
-    charger's power first.
+    and the battery's cold-weather limit. A pack heater asking for ``heater_w`` (battery conditioning) takes
+    its share of the charger's power first. With ``warm`` the BMS also runs the heater when the cold limit is
+    what holds the charge back, on power the pack cannot take anyway: a cold fast charge speeds up, and a
+    charger-limited (AC) session loses nothing to it.
     """
     b, c = vehicle.battery, vehicle.charging
     battery_limit_w = b.max_charge_kw * 1e3 * temperature_factor(battery_temp_c)
-    supply_w = charger_kw * 1e3 if dc else min(charger_kw, c.ac_max_kw) * 1e3 * c.charger_efficiency
-    heater_w = min(heater_w, supply_w)
+    available_w = supply_w(vehicle, charger_kw, dc)
+    heater_w = min(heater_w, available_w)
+    car_limit_w = math.inf
     if dc:
         curve = np.array(c.dc_curve)
         car_limit_w = float(phys.dc_charge_power_w(soc, curve[:, 0], curve[:, 1], c.dc_max_kw * 1e3))
-        into_battery_w = min(supply_w - heater_w, car_limit_w, battery_limit_w)
-        return into_battery_w, into_battery_w + heater_w, heater_w  # DC energy is counted at the charger's output
-    into_battery_w = min(supply_w - heater_w, battery_limit_w)
-    return into_battery_w, (into_battery_w + heater_w) / c.charger_efficiency, heater_w
+    into_battery_w = min(available_w - heater_w, car_limit_w, battery_limit_w)
+    if warm and battery_temp_c < FULL_POWER_TEMP_C and battery_limit_w < min(available_w - heater_w, car_limit_w):
+        heater_w += max(min(b.heater_kw * 1e3 - heater_w, available_w - heater_w - into_battery_w), 0.0)
+    drawn_w = into_battery_w + heater_w  # DC energy is counted at the charger's output, AC at the wall
+    return into_battery_w, drawn_w if dc else drawn_w / c.charger_efficiency, heater_w
 
 
-def warming_w(vehicle: Vehicle, battery_temp_c: float) -> float:
-    """The pack heater's power (W) during a charge: the BMS warms a pack below full charge power's temperature."""
-    return vehicle.battery.heater_kw * 1e3 if battery_temp_c < FULL_POWER_TEMP_C else 0.0
+def wants_warming(battery_temp_c: float, was_warming: bool) -> bool:
+    """Whether the BMS warms the pack while it charges: below full charge power's temperature, starting 1 K under
+    it (no switching on and off at the threshold)."""
+    return battery_temp_c < FULL_POWER_TEMP_C - (0.0 if was_warming else HEATER_HYSTERESIS_K)
 
 
 def charge(vehicle: Vehicle, soc_from: float, soc_to: float, charger_kw: float, dc: bool = True,
@@ -106,9 +120,10 @@ def charge(vehicle: Vehicle, soc_from: float, soc_to: float, charger_kw: float, 
         raise InvalidArgumentError(f"charger power must be > 0 kW, got {charger_kw}")
     soc, temp, v_rc, t = soc_from, ambient_c if battery_temp_c is None else battery_temp_c, 0.0, 0.0
     times, socs, battery_w, grid_w, temps = [0.0], [soc], [], [], [temp]
+    heater_w = 0.0
     while soc < soc_to and t < max_hours * 3600:
         into_battery_w, from_grid_w, heater_w = accepted_power_w(vehicle, soc, temp, charger_kw, dc,
-                                                                 warming_w(vehicle, temp))
+                                                                 warm=wants_warming(temp, heater_w > 0))
         soc, temp, v_rc, _, _ = battery_step(vehicle, soc, temp, v_rc, -into_battery_w, ambient_c, dt_s, heater_w)
         soc = min(soc, soc_to)
         t += dt_s

@@ -25,7 +25,7 @@ from evos.errors import EvosError
 from evos.twin import _physics as phys
 from evos.twin._config import Vehicle
 from evos.twin._procedures import wltp
-from evos.twin._realtime import Controls, TwinState, step
+from evos.twin._realtime import Controls, TwinState, conditioning_target_c, step
 from evos.twin._store import StateStore
 
 log = logging.getLogger("evos.twin")
@@ -60,6 +60,7 @@ ACTUATORS: dict[str, tuple[str, Any]] = {
     f"{BAT}.BatteryConditioning.RequestedMode": ("battery_conditioning", str),
     f"{BAT}.BatteryConditioning.TargetTemperature": ("battery_target_c", float),
 }
+CONDITIONING_TARGET = f"{BAT}.BatteryConditioning.TargetTemperature"
 TIME_SCALE = f"{TWIN}.TimeScale"
 
 
@@ -186,8 +187,13 @@ class TwinProvider:
             changes[name] = convert(value)
             if name in ("accelerator_pct", "brake_pct"):
                 changes.setdefault("target_speed_kmh", None)  # a pedal takes over from the driver model
+            if name == "battery_conditioning":
+                changes.setdefault("battery_target_c", None)  # a new request heats to its mode's own target
         self.controls = replace(self.controls, **changes)
-        self.broker.set_many(batch)  # the twin carries requests out at once: report the actual values
+        reported = dict(batch)  # the twin carries requests out at once: report the actual values
+        if "battery_conditioning" in changes and (target_c := conditioning_target_c(self.controls)) is not None:
+            reported[CONDITIONING_TARGET] = target_c
+        self.broker.set_many(reported)
 
     @functools.cached_property
     def _kwh_per_m(self) -> float:
@@ -280,7 +286,7 @@ class TwinProvider:
             f"{TWIN}.ChargerConnected": c.charger_connected,
             f"{TWIN}.ChargerPower": c.charger_kw,
             f"{TWIN}.AmbientTemperature": c.ambient_c,
-            f"{BAT}.BatteryConditioning.RequestedMode": c.battery_conditioning,  # the target: the mode's own until set
+            f"{BAT}.BatteryConditioning.RequestedMode": c.battery_conditioning,
             f"{TWIN}.TimeScale": self.time_scale,
             f"{TWIN}.Vehicle": self.vehicle_ref,
             # what the car is, in VSS's own attributes (apps show these, e.g. the phone app's title)

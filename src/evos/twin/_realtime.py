@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 
 from evos.twin import _physics as phys
 from evos.twin._battery import J_PER_KWH, available_power_w, battery_step
-from evos.twin._charge import accepted_power_w, temperature_factor, warming_w
+from evos.twin._charge import HEATER_HYSTERESIS_K, accepted_power_w, supply_w, temperature_factor, wants_warming
 from evos.twin._config import Vehicle
 
 EARTH_RADIUS_M = 6_371_000.0
@@ -122,28 +122,39 @@ def _driver(c: Controls, v: float, m_inertial: float, limit_n: float, resist_n: 
 # Fast charging: full charge power from 20 °C in evos's model (_charge), with margin for the drive there; typical
 # preconditioning targets are 30-40 °C (assumed). Driving: where the cells' resistance is back to normal.
 CONDITIONING_TARGET_C = {"FAST_CHARGING_PREPARATION": 35.0, "DRIVING_PREPARATION": 20.0}
+# Unplugged, conditioning stops at this state of charge: a forgotten request must not empty the car (assumed).
+CONDITIONING_MIN_SOC = 0.2
+
+
+def conditioning_target_c(c: Controls) -> float | None:
+    """The pack temperature conditioning heats to, or None when none is requested."""
+    if c.battery_conditioning not in CONDITIONING_TARGET_C:
+        return None
+    return c.battery_target_c if c.battery_target_c is not None else CONDITIONING_TARGET_C[c.battery_conditioning]
 
 
 def _heater_w(vehicle: Vehicle, state: TwinState, c: Controls) -> float:
-    """The pack heater's power (W): on while conditioning is requested and the pack is below its target, and
-    only with power to run it (a charger, or charge left)."""
-    if c.battery_conditioning not in CONDITIONING_TARGET_C or (state.soc <= 0.0 and not c.charger_connected):
+    """The pack heater's power (W) for conditioning: on from 1 K below the target up to it, and, unplugged, only
+    above CONDITIONING_MIN_SOC."""
+    target_c = conditioning_target_c(c)
+    if target_c is None or (state.soc <= CONDITIONING_MIN_SOC and not c.charger_connected):
         return 0.0
-    target_c = c.battery_target_c if c.battery_target_c is not None else CONDITIONING_TARGET_C[c.battery_conditioning]
-    return vehicle.battery.heater_kw * 1e3 if state.battery_temp_c < target_c else 0.0
+    start_c = target_c - (0.0 if state.battery_heater_w > 0 else HEATER_HYSTERESIS_K)
+    return vehicle.battery.heater_kw * 1e3 if state.battery_temp_c < start_c else 0.0
 
 
 def _charging(vehicle: Vehicle, state: TwinState, c: Controls, conditioning_w: float) -> tuple[float, float]:
     """(power into the battery, pack heater power) of a parked car. It charges when plugged in, enabled and below
-    the limit (with hysteresis); its heater runs for conditioning, and while charging whenever the pack is too cold
-    to take full power, from the charger's share."""
+    the limit (with hysteresis); its heater runs for conditioning, and while charging when the pack is too cold to
+    take the charger's power, on the charger's share."""
     # charge up to the limit; once there, start again only when 1 % below it (no flicker at the limit)
-    threshold = c.charge_limit_pct if state.charging_power_w > 0 else c.charge_limit_pct - RECHARGE_HYSTERESIS_PCT
+    under_way = state.charging_power_w > 0 or (c.charger_connected and state.battery_heater_w > 0)
+    threshold = c.charge_limit_pct if under_way else c.charge_limit_pct - RECHARGE_HYSTERESIS_PCT
     if not (c.charger_connected and c.charging_enabled and state.soc * 100 < threshold and state.soc < 1.0):
         return 0.0, conditioning_w
     into_battery_w, _, heater_w = accepted_power_w(
-        vehicle, state.soc, state.battery_temp_c, c.charger_kw, dc=c.charger_kw > 22.0,
-        heater_w=max(conditioning_w, warming_w(vehicle, state.battery_temp_c)))
+        vehicle, state.soc, state.battery_temp_c, c.charger_kw, dc=c.charger_kw > 22.0, heater_w=conditioning_w,
+        warm=wants_warming(state.battery_temp_c, state.battery_heater_w > 0))
     return into_battery_w, heater_w
 
 
@@ -236,9 +247,10 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
         loss_w = min(loss_w, regen_w)
     charging_w, heater_w = _charging(vehicle, state, c, conditioning_w) if v_new == 0.0 else (0.0, conditioning_w)
     awake = v > 0 or v_new > 0 or c.hvac_on or charging_w > 0 or c.cabin_load_w > 0 or heater_w > 0
-    shore_powered = c.charger_connected and v_new == 0.0  # plugged in, the grid runs the pack heater
-    loads_w = ((vehicle.climate.aux_w if awake else PARKED_LOAD_W) + hvac_w + c.cabin_load_w
-               + (0.0 if shore_powered else heater_w))
+    # plugged in, the charger runs the pack heater (as far as it can)
+    shore_w = min(heater_w, supply_w(vehicle, c.charger_kw, c.charger_kw > 22.0)) \
+        if c.charger_connected and v_new == 0.0 else 0.0
+    loads_w = (vehicle.climate.aux_w if awake else PARKED_LOAD_W) + hvac_w + c.cabin_load_w + heater_w - shore_w
     driving_w = mech_w + loss_w
     bus_w = driving_w + loads_w - charging_w  # the charger also carries the car's loads while it charges
     soc, temp, v_rc, current, voltage = battery_step(vehicle, state.soc, state.battery_temp_c, state.v_rc, bus_w,
