@@ -219,6 +219,23 @@ REPLIES = {
 }
 
 
+def test_battery_warming_is_the_battery_not_the_cabin(assistant: Assistant) -> None:
+    """Written with the battery-conditioning rules (so not part of the held-out set): the traction battery is
+    warmed through VSS battery conditioning; warming the car or the cabin stays the climate's, and a question
+    about the battery stays a question."""
+    mode = "Vehicle.Powertrain.TractionBattery.BatteryConditioning.RequestedMode"
+    for text, wanted in (("warm up the battery", "FAST_CHARGING_PREPARATION"),
+                         ("precondition the battery for the supercharger", "FAST_CHARGING_PREPARATION"),
+                         ("can you preheat the battery", "FAST_CHARGING_PREPARATION"),
+                         ("给电池加热", "FAST_CHARGING_PREPARATION"),
+                         ("stop warming the battery", "INACTIVE"), ("关闭电池预热", "INACTIVE")):
+        assert assistant.answer(text, STATE).actions == [{"path": mode, "value": wanted}], text
+    assert assistant.answer("warm up the battery", STATE).reply == "Warming the battery for fast charging."
+    assert assistant.answer("关闭电池预热", STATE).reply == "好的，已停止电池预热。"
+    assert assistant.answer("warm up the car", STATE).intent == "temp_up"
+    assert assistant.answer("how much battery is left", STATE).intent == "ask_soc"
+
+
 def test_replies_are_natural_in_both_languages(assistant: Assistant) -> None:
     for text, reply in REPLIES.items():
         assert assistant.answer(text, STATE).reply == reply, text

@@ -31,6 +31,7 @@ LIGHT = "Vehicle.Cabin.Light"
 MEDIA = "Vehicle.Cabin.Infotainment.Media"
 HMI = "Vehicle.Cabin.Infotainment.HMI"
 CHG = "Vehicle.Powertrain.TractionBattery.Charging"
+CONDITIONING = "Vehicle.Powertrain.TractionBattery.BatteryConditioning.RequestedMode"
 AC_ON = f"{HVAC}.IsAirConditioningActive"
 SPEED_SET = "Vehicle.ADAS.CruiseControl.SpeedSet"
 SCENE = "Vehicle.Evos.Cabin.Scene"
@@ -265,6 +266,7 @@ class Assistant:
             "mute": {f"{MEDIA}.Volume": 0},
             "scene_exit": {SCENE: "NONE"},
             "charge_start": {f"{CHG}.StartStopCharging": "START"}, "charge_stop": {f"{CHG}.StartStopCharging": "STOP"},
+            "battery_warm": {CONDITIONING: "FAST_CHARGING_PREPARATION"}, "battery_warm_off": {CONDITIONING: "INACTIVE"},
             "dnd_on": {"Vehicle.Evos.Cabin.DoNotDisturb": True}, "dnd_off": {"Vehicle.Evos.Cabin.DoNotDisturb": False},
             "hotspot_on": {"Vehicle.Evos.Cabin.Hotspot.IsEnabled": True},
             "hotspot_off": {"Vehicle.Evos.Cabin.Hotspot.IsEnabled": False},

@@ -110,6 +110,11 @@ OFF = _any(r"turn(?:ed)? off", r"switch(?:ed)? off", "off", "stop", "no more", "
            "end", "关闭", "关掉", "关了", "关上", "停止", "取消", "不要", "关")
 QUESTION = re.compile(r"\?|^(?:how|what|what's|whats|when|is|are|can|could|do|does|will)\b|多少|多远|多久|多长"
                       r"|几度|吗|呢|怎么样|是否")
+# warming the traction battery (VSS battery conditioning), not the cabin: it names the battery or preconditioning
+WARM_BATTERY = _any(r"pre-?condition(?:ing)?(?: the)?(?: battery)?", r"pre-?heat(?:ing)? the battery",
+                    r"(?:warm|heat)(?:ing)?(?: up)? (?:the |my )?(?:battery|pack)",
+                    r"battery (?:pre-?)?(?:heating|warming)",
+                    "电池预热", "预热电池", "加热电池", "电池加热", "给电池加热", "电池保温")
 HOW_LONG = _any("how long", "how much longer", "when will", "until", "多久", "多长时间", "多长")
 CHARGE = _any("charge", "charging", "charged", "charger", "充电", "充", "充满")
 RANGE = _any("how far", "range", r"(?:kilometers?|km|miles?) (?:are |is )?left", "make it", "续航", "多远", "里程",
@@ -275,6 +280,8 @@ def _decide(t: str, scene: str | None) -> str:  # noqa: PLR0915 - one flat decis
     has = lambda p: p.search(t) is not None  # noqa: E731
     off = has(OFF)
     question = has(QUESTION)
+    if has(WARM_BATTERY):
+        return "battery_warm_off" if off else "battery_warm"
     if question or has(HOW_LONG):
         if has(HOW_LONG) and scene and (has(SCENE_WORD) or has(_any("run", "stay", "能开", "能用"))):
             return "ask_scene_runtime"

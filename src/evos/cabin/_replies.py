@@ -70,6 +70,8 @@ SENTENCES: dict[str, tuple[str, str]] = {
     "charge_limit": ("Charging to {value}.", "好的，充电上限已设为{value}。"),
     "charge_start": ("Starting to charge.", "好的，开始充电。"),
     "charge_stop": ("Stopping the charging.", "好的，已停止充电。"),
+    "battery_warm": ("Warming the battery for fast charging.", "好的，开始为快充预热电池。"),
+    "battery_warm_off": ("Stopping the battery warming.", "好的，已停止电池预热。"),
     "cruise_set": ("Setting the cruise speed to {value}.", "好的，巡航车速已设为{value}。"),
     "cruise_up": ("Raising the cruise speed to {value}.", "好的，巡航车速已提高到{value}。"),
     "cruise_down": ("Lowering the cruise speed to {value}.", "好的，巡航车速已降低到{value}。"),
