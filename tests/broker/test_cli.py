@@ -112,6 +112,15 @@ def test_a_client_address_without_a_port_is_named() -> None:
         assert result.returncode == 1 and "address 'nowhere' is not HOST:PORT" in result.stderr, result.stderr
 
 
+def test_an_unreadable_token_file_is_a_usage_error(tmp_path: Path) -> None:
+    token_file = tmp_path / "token.jwt"
+    token_file.write_bytes(b"\xff\xfe not text")
+    for args in (["get", SPEED], ["cabin", "status"], ["drive", "--cycle", "udds"]):
+        result = evos(*args, "--address", "127.0.0.1:1", "--token-file", str(token_file))
+        message = " ".join(result.stderr.split())
+        assert result.returncode == 2 and "cannot read a token from" in message and "Traceback" not in message
+
+
 def _commands() -> dict[str, Any]:
     """Every leaf command of ``evos`` by its full name ('up', 'twin simulate', 'cabin media volume', ...)."""
     from typer.main import get_command
