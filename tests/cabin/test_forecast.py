@@ -48,3 +48,16 @@ async def test_cinema_forecast_matches_a_twin_simulation(car) -> None:
     assert quiet.runtime_s > predicted.runtime_s
     # a warmer scene costs more at 10 °C ambient: rest holds 22 °C
     assert car.cabin.forecast("rest").runtime_s < car.cabin.forecast("cinema").runtime_s
+
+
+def test_a_requested_battery_warming_shortens_the_forecast() -> None:
+    """The forecast reads the battery-conditioning request: a parked car warming its pack in the cold drains
+    faster, as the twin's own steps do."""
+    from evos.cabin._forecast import AMBIENT, BATTERY_TEMP, CONDITIONING
+
+    vehicle = load_vehicle("xiaomi-su7")
+    cold = {SOC: 60.0, AMBIENT: -10.0, BATTERY_TEMP: -10.0}
+    plain = forecast(vehicle, None, cold, 20)
+    warming = forecast(vehicle, None, {**cold, CONDITIONING: "FAST_CHARGING_PREPARATION"}, 20)
+    assert warming.runtime_s < 0.5 * plain.runtime_s
+    assert forecast(vehicle, None, {**cold, CONDITIONING: "INACTIVE"}, 20).runtime_s == plain.runtime_s

@@ -26,7 +26,10 @@ HVAC_ON = f"{HVAC}.IsAirConditioningActive"
 SETPOINT = f"{HVAC}.Station.Row1.Driver.Temperature"
 MEDIA_ACTION = "Vehicle.Cabin.Infotainment.Media.Action"
 BRIGHTNESS = "Vehicle.Cabin.Infotainment.HMI.Brightness"
-INPUTS = (SOC, BATTERY_TEMP, CABIN_TEMP, AMBIENT, HVAC_ON, SETPOINT, MEDIA_ACTION, BRIGHTNESS)
+CONDITIONING = f"{BAT}.BatteryConditioning.RequestedMode"  # a requested pack warming also drains a parked car
+CONDITIONING_TARGET = f"{BAT}.BatteryConditioning.TargetTemperature"
+INPUTS = (SOC, BATTERY_TEMP, CABIN_TEMP, AMBIENT, HVAC_ON, SETPOINT, MEDIA_ACTION, BRIGHTNESS, CONDITIONING,
+          CONDITIONING_TARGET)
 DEFAULT_AMBIENT_C = 20.0  # when the car publishes no temperature (the twin's default environment)
 # Media load over the awake car's base load (the twin's ``Climate.aux_w``, which has the screen at its lowest
 # brightness and no playback). Both measured on the 12 V bus of a 2020 Tesla Model S over CAN, parked in P, by an
@@ -85,7 +88,11 @@ def forecast(vehicle: Vehicle, scene: Scene | None, values: Mapping[str, Value |
     load_w = body_load_w({p: v for p, v in after.items() if v is not None}) + media_w
     state = TwinState(soc=soc_pct / 100, battery_temp_c=_number(values, BATTERY_TEMP, ambient_c),
                       cabin_temp_c=_number(values, CABIN_TEMP, ambient_c))
-    controls = Controls(hvac_on=hvac_on, cabin_setpoint_c=setpoint_c, ambient_c=ambient_c, cabin_load_w=load_w)
+    conditioning = after.get(CONDITIONING)
+    target = after.get(CONDITIONING_TARGET)
+    controls = Controls(hvac_on=hvac_on, cabin_setpoint_c=setpoint_c, ambient_c=ambient_c, cabin_load_w=load_w,
+                        battery_conditioning=conditioning if isinstance(conditioning, str) else "INACTIVE",
+                        battery_target_c=float(target) if isinstance(target, int | float) else None)
     runtime_s = parked_runtime_s(vehicle, state, controls, reserve_pct / 100)
     return Forecast(name or (scene.name if scene else "cabin"), runtime_s, soc_pct, reserve_pct, ambient_c, hvac_on,
                     setpoint_c, load_w, media_w)
