@@ -1,4 +1,5 @@
-"""The terminals every evos command writes to, its one way of failing with a message, and its event loop."""
+"""The terminals every evos command writes to, its one way of failing with a message, its event loop, and its
+plotting."""
 
 from __future__ import annotations
 
@@ -36,6 +37,17 @@ def check_outputs(*paths: Path | None) -> None:
             raise fail(InvalidArgumentError(f"{path}: the folder {folder} does not exist"))
         if not os.access(folder, os.W_OK):
             raise fail(NotPermittedError(f"{path}: the folder {folder} is not writable"))
+
+
+def pyplot() -> Any:
+    """matplotlib's pyplot drawing to files only (the Agg backend: no display needed), loaded when a command
+    first plots: matplotlib takes a while to import."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:

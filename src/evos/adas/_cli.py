@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from evos._console import check_outputs, console, fail
+from evos._console import check_outputs, console, fail, pyplot
 from evos.adas._highway_env import run_highway_env
 from evos.adas._scenario import load_scenario
 from evos.adas._sim import RunResult, simulate
@@ -105,10 +105,7 @@ def scenario_command(
 
 
 def _plot(result: RunResult, title: str, path: Path, lanes: tuple[int, int], lane_width_m: float) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     tr = result.trace
     t = tr.time_s

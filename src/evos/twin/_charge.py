@@ -95,7 +95,7 @@ def accepted_power_w(vehicle: Vehicle, soc: float, battery_temp_c: float, charge
     heater_w = min(heater_w, available_w)
     car_limit_w = math.inf
     if dc:
-        curve = np.array(c.dc_curve)
+        curve = phys.as_table(c.dc_curve)
         car_limit_w = float(phys.dc_charge_power_w(soc, curve[:, 0], curve[:, 1], c.dc_max_kw * 1e3))
     into_battery_w = min(available_w - heater_w, car_limit_w, battery_limit_w)
     if warm and battery_temp_c < FULL_POWER_TEMP_C and battery_limit_w < min(available_w - heater_w, car_limit_w):

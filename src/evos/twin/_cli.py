@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from functools import partial
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +14,7 @@ from rich.progress import track
 from rich.table import Table
 
 from evos._connect import CaOpt, Connection, TokenFileOpt, TokenOpt
-from evos._console import check_outputs, console, err_console, fail, run_async
+from evos._console import check_outputs, console, err_console, fail, pyplot, run_async
 from evos.errors import EvosError, InvalidArgumentError
 from evos.twin import _epa
 from evos.twin._cycles import BUILTIN, load_cycle
@@ -123,10 +124,7 @@ def _write_csv(result: CycleResult, path: Path) -> None:
 
 
 def _plot(result: CycleResult, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, axes = plt.subplots(3, 1, figsize=(10, 7), sharex=True)
     t = result.time_s
@@ -227,10 +225,9 @@ def charge_command(
         if heating_s is None:
             raise InvalidArgumentError(f"the pack heater ({car.battery.heater_kw:g} kW) cannot warm the pack to "
                                        f"{target_c:g} °C at {ambient:g} °C ambient")
-        result = charge(car, soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient,
-                        battery_temp_c=max(start_c, target_c) if precondition else start_c)
-        cold = charge(car, soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient,
-                      battery_temp_c=start_c) if precondition else result
+        session = partial(charge, car, soc_from / 100, soc_to / 100, charger_kw, dc=not ac, ambient_c=ambient)
+        result = session(battery_temp_c=max(start_c, target_c) if precondition else start_c)
+        cold = session(battery_temp_c=start_c) if precondition else result
     except EvosError as exc:
         raise fail(exc) from None
     car_max_kw = car.charging.ac_max_kw if ac else car.charging.dc_max_kw  # on-board charger, or DC inlet
@@ -260,10 +257,7 @@ def charge_command(
             console.print(f"the car takes at most {car_max_kw:g} kW {result.mode} ({what}), not the charger's "
                           f"{charger_kw:g} kW", highlight=False)
     if plot is not None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+        plt = pyplot()
 
         fig, ax = plt.subplots(figsize=(9, 4.5))
         minutes = result.time_s / 60
@@ -330,10 +324,7 @@ def validate_epa_command(
 
 
 def _parity_plot(report: dict[str, Any], title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(6.5, 6.5))
     points = {c: [(v[f"{c}_kwh_100mi_measured"], v[f"{c}_kwh_100mi_pred"]) for v in report["vehicles"]

@@ -111,7 +111,7 @@ def _battery_electric_rows(reader: csv.DictReader[str], source: str) -> list[Epa
     """The battery-electric configurations of a Test Car List as EPA publishes it (one row per test).
 
     A vehicle is battery-electric when every test of its Test Vehicle ID ran on electricity and it has
-    no engine displacement (a plug-in hybrid has gasoline tests, or at least an engine). Its
+    no engine, by cylinders or displacement (a plug-in hybrid has gasoline tests, or at least an engine). Its
     charge-depleting UDDS and Highway results are averaged per configuration (the same ID,
     configuration number and row columns), in the order the configurations first appear. EPA writes
     every result under the unit "MPG": values above 60 are MPGe (33.705 kWh per gallon equivalent),

@@ -89,17 +89,22 @@ def drive_loss_w(mech_power_w: Array, speed_mps: Array, motor_count: Array, peak
 
 
 @functools.lru_cache(maxsize=64)
-def _table(efficiency_map: tuple[tuple[float, float], ...]) -> np.ndarray:
-    """A vehicle file's map as an array, made once (the real-time step uses it at every tick)."""
-    table = np.asarray(efficiency_map, dtype=float)
+def _table(pairs: tuple[tuple[float, float], ...]) -> np.ndarray:
+    table = np.asarray(pairs, dtype=float)
     table.flags.writeable = False
     return table
+
+
+def as_table(pairs: Any) -> np.ndarray:
+    """A vehicle file's table (efficiency map, DC charge curve) as an (n, 2) array; a tuple's is made once
+    and shared, since the real-time step reads these at every tick."""
+    return _table(pairs) if isinstance(pairs, tuple) else np.asarray(pairs, dtype=float)
 
 
 def map_drive_loss_w(mech_power_w: Array, speed_mps: Array, motor_count: Array, peak_power_w: Array,
                      efficiency_map: Any, spin_loss_w: Array) -> Array:
     """Drivetrain loss (W) from a measured efficiency map over the fraction of peak power, plus spin loss."""
-    table = _table(efficiency_map) if isinstance(efficiency_map, tuple) else np.asarray(efficiency_map, dtype=float)
+    table = as_table(efficiency_map)
     magnitude = np.abs(mech_power_w)
     efficiency = np.interp(magnitude / peak_power_w, table[:, 0], table[:, 1])
     return motor_count * spin_loss_w * speed_mps / REF_SPEED_MPS + magnitude * (1.0 / efficiency - 1.0)

@@ -43,6 +43,7 @@ CHG = f"{BAT}.Charging"
 TWIN = "Vehicle.Evos.Twin"
 HVAC = "Vehicle.Cabin.HVAC"
 
+CONDITIONING_TARGET = f"{BAT}.BatteryConditioning.TargetTemperature"
 # actuator path -> (Controls field, conversion from the VSS value)
 ACTUATORS: dict[str, tuple[str, Any]] = {
     f"{CHG}.ChargeLimit": ("charge_limit_pct", float),
@@ -58,9 +59,8 @@ ACTUATORS: dict[str, tuple[str, Any]] = {
     f"{TWIN}.ChargerPower": ("charger_kw", float),
     f"{TWIN}.AmbientTemperature": ("ambient_c", float),
     f"{BAT}.BatteryConditioning.RequestedMode": ("battery_conditioning", str),
-    f"{BAT}.BatteryConditioning.TargetTemperature": ("battery_target_c", float),
+    CONDITIONING_TARGET: ("battery_target_c", float),
 }
-CONDITIONING_TARGET = f"{BAT}.BatteryConditioning.TargetTemperature"
 TIME_SCALE = f"{TWIN}.TimeScale"
 
 

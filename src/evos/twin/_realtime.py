@@ -47,6 +47,11 @@ class Controls:
     battery_conditioning: str = "INACTIVE"  # VSS BatteryConditioning.RequestedMode
     battery_target_c: float | None = None  # None: the mode's own target (CONDITIONING_TARGET_C)
 
+    @property
+    def dc_charger(self) -> bool:
+        """A charger above 22 kW is DC; up to 22 kW it is an AC wallbox."""
+        return self.charger_kw > 22.0
+
 
 @dataclass(frozen=True)
 class TwinState:
@@ -153,7 +158,7 @@ def _charging(vehicle: Vehicle, state: TwinState, c: Controls, conditioning_w: f
     if not (c.charger_connected and c.charging_enabled and state.soc * 100 < threshold and state.soc < 1.0):
         return 0.0, conditioning_w
     into_battery_w, _, heater_w = accepted_power_w(
-        vehicle, state.soc, state.battery_temp_c, c.charger_kw, dc=c.charger_kw > 22.0, heater_w=conditioning_w,
+        vehicle, state.soc, state.battery_temp_c, c.charger_kw, dc=c.dc_charger, heater_w=conditioning_w,
         warm=wants_warming(state.battery_temp_c, state.battery_heater_w > 0))
     return into_battery_w, heater_w
 
@@ -248,8 +253,8 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     charging_w, heater_w = _charging(vehicle, state, c, conditioning_w) if v_new == 0.0 else (0.0, conditioning_w)
     awake = v > 0 or v_new > 0 or c.hvac_on or charging_w > 0 or c.cabin_load_w > 0 or heater_w > 0
     # plugged in, the charger runs the pack heater (as far as it can)
-    shore_w = min(heater_w, supply_w(vehicle, c.charger_kw, c.charger_kw > 22.0)) \
-        if c.charger_connected and v_new == 0.0 else 0.0
+    shore_w = min(heater_w, supply_w(vehicle, c.charger_kw, c.dc_charger)) if c.charger_connected and v_new == 0.0 \
+        else 0.0
     loads_w = (vehicle.climate.aux_w if awake else PARKED_LOAD_W) + hvac_w + c.cabin_load_w + heater_w - shore_w
     driving_w = mech_w + loss_w
     bus_w = driving_w + loads_w - charging_w  # the charger also carries the car's loads while it charges
