@@ -26,7 +26,7 @@ async def command(http: httpx.AsyncClient, headers: dict[str, str], name: str, *
 
 
 @BOTH_DATABASES
-async def test_first_run_sign_in_and_errors(client: httpx.AsyncClient) -> None:
+async def test_first_run_sign_in_and_errors(car: Car, client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/v1/setup")).json() == {"needs_owner": True}
     tokens = await sign_in(client)
     assert tokens["token_type"] == "Bearer" and tokens["refresh_token"].startswith("evrt_")
@@ -46,6 +46,10 @@ async def test_first_run_sign_in_and_errors(client: httpx.AsyncClient) -> None:
     assert unknown.status_code == 404 and unknown.json()["error"] == "not_found"
     bad = await command(client, bearer(tokens["access_token"]), "set_temperature", args={"temperature_c": 99})
     assert bad.status_code == 422 and "temperature_c" in bad.json()["detail"]
+    mode = "Vehicle.Powertrain.TractionBattery.BatteryConditioning.RequestedMode"
+    before = car.broker.get(mode).value
+    warm = await command(client, bearer(tokens["access_token"]), "battery_conditioning", args={"mode": "toasty"})
+    assert warm.status_code == 422 and "mode" in warm.json()["detail"] and car.broker.get(mode).value == before
 
 
 async def test_state_is_grouped_from_the_signals(car: Car, client: httpx.AsyncClient,

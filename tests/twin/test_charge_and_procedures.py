@@ -86,6 +86,19 @@ def test_battery_preconditioning_saves_charging_time() -> None:
     assert conditioning_s(car, 30, 20, -10) == 0.0 and conditioning_s(car, -10, 200, -10) is None
 
 
+def test_preconditioning_a_heater_cannot_finish_is_refused(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from helpers import GOOD_VEHICLE_TOML
+
+    weak = Path(str(tmp_path)) / "weak-heater.toml"
+    weak.write_text(GOOD_VEHICLE_TOML + "heater_kw = 0.1\n")  # warms the pack 1.5 K above ambient at most
+    result = subprocess.run([sys.executable, "-m", "evos", "twin", "charge", "-v", str(weak), "--ambient", "-10",
+                             "--precondition"], capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 1 and "cannot warm the pack to 35 °C at -10 °C ambient" in result.stderr
+
+
 def test_the_bms_warms_only_a_fast_charge_held_back_by_the_cold() -> None:
     """An AC session is limited by its charger, not the cold pack: warming it would only take the charger's
     power, so it is no slower than without a heater; a cold fast charge is faster with one."""
