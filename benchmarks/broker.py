@@ -49,7 +49,7 @@ def value_in(bounds: tuple[float, float], i: int) -> float:
 
 # ---- in-process -----------------------------------------------------------------------------------
 async def in_process(updates: int, batch: int) -> float:
-    """Signal updates per second from set_many to one subscriber that receives every batch."""
+    """Signal updates per second from publish to one subscriber that receives every batch."""
     broker = Broker(load_catalog())
     signals = float_signals(batch)
     sub = broker.subscribe(list(signals))
@@ -57,7 +57,7 @@ async def in_process(updates: int, batch: int) -> float:
     received = 0
     start = time.perf_counter()
     for i in range(updates // len(signals)):
-        broker.set_many({p: value_in(b, i) for p, b in signals.items()})
+        broker.publish({p: value_in(b, i) for p, b in signals.items()})
         received += len(await sub.get())
     return received / (time.perf_counter() - start)
 
@@ -250,7 +250,7 @@ async def main(quick: bool) -> None:
                   f"{' (quick)' if quick else ''}")
     for batch in (1, 100):
         rate = await in_process(int(200_000 * scale), batch)
-        rows.append((f"in-process set_many -> subscriber, batch {batch}", f"{rate:,.0f} updates/s", "", ""))
+        rows.append((f"in-process publish -> subscriber, batch {batch}", f"{rate:,.0f} updates/s", "", ""))
     async with broker_process() as address:
         for batch in (10, 100, 291):
             rate, size = await provider_stream(address, int(600_000 * scale), batch)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,6 +25,19 @@ def shared_file(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (../shared is only in the developers' and CI's checkouts)")
     return path
+
+
+def collect(into: list[dict[str, Any]]) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """An in-process provider's handler that accepts every actuation and keeps its batches in ``into``."""
+
+    async def handler(batch: dict[str, Any]) -> None:
+        into.append(batch)
+
+    return handler
+
+
+async def accept(_batch: dict[str, Any]) -> None:
+    """An in-process provider's handler that accepts every actuation and does nothing."""
 
 
 def free_port() -> int:
@@ -65,14 +80,27 @@ def evos(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 def wait_listening(proc: subprocess.Popen[str], address: str) -> None:
-    deadline = time.monotonic() + 30
+    """Wait (bounded) until the broker at ``address`` answers and, for a car (``evos up``), every app runs."""
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             pytest.fail(f"server exited early: {proc.stdout.read() if proc.stdout else ''}")
         if evos("get", "Vehicle.Speed", "--address", address).returncode == 0:
-            return
+            break
         time.sleep(0.2)
-    pytest.fail("server did not come up")
+    else:
+        pytest.fail("server did not come up")
+    while time.monotonic() < deadline:
+        apps = evos("apps", "--json", "--address", address)
+        if apps.returncode != 0:  # a broker alone: no apps to wait for
+            return
+        states = {name: app.get("State") for name, app in json.loads(apps.stdout).items()}
+        if all(state == "RUNNING" for state in states.values()):
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"the car exited early: {proc.stdout.read() if proc.stdout else ''}")
+        time.sleep(0.3)
+    pytest.fail(f"the car's apps did not all start: {states}")
 
 
 def start(*args: str) -> subprocess.Popen[str]:

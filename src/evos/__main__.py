@@ -1,5 +1,5 @@
 """``python -m evos`` is the ``evos`` command."""
 
-from evos.cli import main
+from evos._entry import main
 
 main()

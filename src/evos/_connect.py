@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:  # the broker (and grpc) load only when a command connects: the others start faster
-    from evos.broker import BrokerClient
+    from evos.broker import RemotePort
 
 AddressOpt = Annotated[str, typer.Option(
-    "--address", "-a", envvar="EVOS_BROKER_ADDRESS", help="gRPC address of the car's broker, HOST:PORT.")]
+    "--address", "-a", envvar="EVOS_BROKER_ADDRESS",
+    help="gRPC address of the car's broker, HOST:PORT (or unix:/path).")]
 TokenOpt = Annotated[str | None, typer.Option(
     "--token", envvar="EVOS_TOKEN", help="JWT bearer token, for a broker with authorization on.")]
 TokenFileOpt = Annotated[Path | None, typer.Option(
@@ -44,7 +45,8 @@ class Connection:
             raise typer.BadParameter(f"cannot read a token from {token_file}: {exc}",
                                      param_hint="--token-file") from None
 
-    def client(self) -> BrokerClient:
-        from evos.broker import BrokerClient
+    def client(self, name: str = "evos cli") -> RemotePort:
+        """A port to the car (``async with`` it to connect)."""
+        from evos.broker import RemotePort
 
-        return BrokerClient(self.address, token=self.token, root_cert=self.tls_ca)
+        return RemotePort(self.address, token=self.token, root_cert=self.tls_ca, name=name)

@@ -1,7 +1,9 @@
 """Where evos keeps state: ``--data-dir``, else ``$EVOS_DATA_DIR``, else the user's data directory.
 
 One running car owns a data directory at a time: ``claim`` takes an exclusive lock (released by the
-operating system even if the process is killed), so two cars never write the same files.
+operating system even if the process is killed), so two cars never write the same files. Each app of a car
+holds a lock of its own too (``claim(dir, "twin")``), so an app started alone never runs beside the same app
+of a car on that directory.
 """
 
 from __future__ import annotations
@@ -29,18 +31,20 @@ def resolve(data_dir: Path | None) -> Path:
 
 
 @contextmanager
-def claim(data_dir: Path) -> Iterator[Path]:
-    """Create ``data_dir`` if needed and hold its lock; UnavailableError if another car holds it."""
+def claim(data_dir: Path, holder: str = "") -> Iterator[Path]:
+    """Create ``data_dir`` if needed and hold its lock (the car's, or app ``holder``'s); UnavailableError if another
+    process holds it."""
     try:
         data_dir.mkdir(parents=True, exist_ok=True)
-        lock = (data_dir / LOCK_NAME).open("a+")
+        lock = (data_dir / (f"{holder}.lock" if holder else LOCK_NAME)).open("a+")
     except OSError as exc:
         raise UnavailableError(f"data directory {data_dir} cannot be used: {exc.strerror or exc}") from exc
     with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
-            raise UnavailableError(f"data directory {data_dir} is in use by another running evos") from exc
+            who = f"app {holder} of another running evos" if holder else "another running evos"
+            raise UnavailableError(f"data directory {data_dir} is in use by {who}") from exc
         lock.seek(0)
         lock.truncate()
         lock.write(f"{os.getpid()}\n")

@@ -1,20 +1,22 @@
-"""The ADAS app in the running car: the real broker, the real twin (``TwinProvider``) and ``AdasService`` in one
-event loop, at the twin's time scale 10 (each 10 ms of wall time is 0.1 s of car time)."""
+"""The ADAS app in the running car: the real twin and ``AdasService``, each an app on its own port of one broker
+(as ``evos up`` runs them, in one process), at the twin's time scale 10 (each 10 ms of wall time is 0.1 s of car
+time)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
 
-from evos.adas import ADAS_OVERLAY, AdasService, SensorFrame, Track
-from evos.broker import Broker
+from evos.adas import ADAS_APP, AdasService, SensorFrame, Track
+from evos.app import App, AppEnv
+from evos.broker import Broker, VehiclePort
+from evos.car import LocalCar, local_car
 from evos.errors import InvalidValueError, NotPermittedError
-from evos.twin import TWIN_OVERLAY, TwinProvider, load_vehicle
-from evos.vss import load_catalog
+from evos.twin import TWIN_APP
 from helpers import eventually
 
 CC = "Vehicle.ADAS.CruiseControl"
@@ -27,10 +29,16 @@ WAIT_S = 30.0  # wall-time bound of every wait (the car needs ~2 s of wall time 
 
 @dataclass
 class Car:
-    broker: Broker
-    adas: AdasService
-    twin_stop: asyncio.Event
-    twin_task: asyncio.Task[None]
+    local: LocalCar
+
+    @property
+    def broker(self) -> Broker:
+        return self.local.broker
+
+    @property
+    def adas(self) -> AdasService:
+        service: AdasService = self.local.app("adas")
+        return service
 
     def value(self, path: str) -> object:
         return self.broker.get(path).value
@@ -38,41 +46,31 @@ class Car:
     def speed_kmh(self) -> float:
         return float(self.broker.get("Vehicle.Speed").value or 0.0)  # type: ignore[arg-type]
 
-    def start_twin(self) -> None:
-        twin = TwinProvider(self.broker, load_vehicle("xiaomi-su7"))
-        self.twin_stop = asyncio.Event()
-        self.twin_task = asyncio.create_task(twin.run(self.twin_stop))
-
-    async def stop_twin(self) -> None:
-        self.twin_stop.set()
-        await asyncio.wait_for(self.twin_task, 10)
+    async def actuate(self, targets: dict[str, object]) -> None:
+        await self.local.port.actuate(targets)
 
 
-def make_car(objects: Callable[[float], SensorFrame] | None = None) -> tuple[Broker, AdasService]:
-    broker = Broker(load_catalog(overlays=[TWIN_OVERLAY, ADAS_OVERLAY]))
-    return broker, AdasService(broker, objects=objects)
+def adas_with(objects: Callable[[float], SensorFrame]) -> App:
+    """The ADAS app with a forward object list plugged in."""
+
+    async def main(port: VehiclePort, env: AppEnv) -> None:
+        adas = env.instance = AdasService(port, objects=objects)
+        await adas.run(env.stop, env.ready)
+
+    return dataclasses.replace(ADAS_APP, main=main)
 
 
 @contextlib.asynccontextmanager
-async def running(broker: Broker, adas: AdasService) -> AsyncIterator[Car]:
-    stop = asyncio.Event()
-    car = Car(broker, adas, asyncio.Event(), asyncio.create_task(asyncio.sleep(0)))
-    car.start_twin()
-    task = asyncio.create_task(adas.run(stop))
-    try:
-        await eventually(lambda: broker.get("Vehicle.Speed").available, WAIT_S)
-        broker.actuate("Vehicle.Evos.Twin.TimeScale", 10.0)
+async def running(adas: App = ADAS_APP) -> AsyncIterator[Car]:
+    async with local_car([TWIN_APP, adas]) as local:
+        car = Car(local)
+        await car.actuate({"Vehicle.Evos.Twin.TimeScale": 10.0})
         yield car
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-        await car.stop_twin()
 
 
 @pytest.fixture
 async def car() -> AsyncIterator[Car]:
-    broker, adas = make_car()
-    async with running(broker, adas) as c:
+    async with running() as c:
         yield c
 
 
@@ -83,9 +81,9 @@ async def car_seconds(car: Car, seconds: float) -> None:
 
 
 async def cruise_at_100(car: Car) -> None:
-    car.broker.batch_actuate({f"{CC}.IsEnabled": True, f"{CC}.SpeedSet": 100.0})
+    await car.actuate({f"{CC}.IsEnabled": True, f"{CC}.SpeedSet": 100.0})
     assert car.value(STATE) == "STANDBY"
-    car.broker.actuate(f"{CC}.IsActive", True)
+    await car.actuate({f"{CC}.IsActive": True})
     assert car.value(STATE) == "ACTIVE" and car.value(f"{CC}.IsActive") is True
     await eventually(lambda: car.speed_kmh() > 99.0, WAIT_S)
 
@@ -94,7 +92,7 @@ async def test_acc_accelerates_within_limits_and_holds_the_set_speed(car: Car) -
     accels: list[float] = []
     accel_times_s: list[float] = []  # car time: wall-clock stamps times the time scale
     speeds: list[float] = []
-    with car.broker.subscribe_paths(("Vehicle.Speed", "Vehicle.Acceleration.Longitudinal")) as sub:
+    with car.broker.subscribe_paths(("Vehicle.Speed", "Vehicle.Acceleration.Longitudinal")) as sub:  # all values
         await cruise_at_100(car)
         await car_seconds(car, 20.0)  # hold it
         while (batch := sub.get_nowait()) is not None:
@@ -109,9 +107,12 @@ async def test_acc_accelerates_within_limits_and_holds_the_set_speed(car: Car) -
     assert max(accels) <= 2.0 + 1e-6  # ISO 15622: ≤ 2.0 m/s²
     assert max(accels) > 1.5  # and it does use the acceleration it may
     assert min(accels) >= -3.5
-    pairs = zip(zip(accels, accel_times_s, strict=True), zip(accels[1:], accel_times_s[1:], strict=True), strict=False)
-    jerks = [abs(a1 - a0) / (t1 - t0) for (a0, t0), (a1, t1) in pairs if t1 > t0]
-    assert max(jerks) <= 5.0 * 1.1  # ISO 15622 below 20 m/s (a jump to the set speed would give ~15 m/s³)
+    # jerk over 1 s of car time, as ISO 15622 averages it (samples come at the twin's ticks, whose wall-clock
+    # stamps jitter on a loaded machine: neighbouring samples would measure the jitter, not the car)
+    jerks = [abs(accels[j] - accels[i]) / (accel_times_s[j] - accel_times_s[i])
+             for i in range(len(accels)) for j in range(i + 1, len(accels))
+             if 0.9 <= accel_times_s[j] - accel_times_s[i] <= 1.1]
+    assert jerks and max(jerks) <= 5.0 * 1.1  # ISO 15622 below 20 m/s (a jump to the set speed: ~15 m/s³)
     assert max(speeds) < 101.0  # no overshoot beyond 1 km/h
     assert 99.0 < car.speed_kmh() < 101.0
     assert car.value(TARGET) is not None and 99.0 < float(car.value(TARGET)) <= 100.0  # type: ignore[arg-type]
@@ -119,87 +120,92 @@ async def test_acc_accelerates_within_limits_and_holds_the_set_speed(car: Car) -
 
 async def test_brake_pedal_cancels_to_standby_and_hands_the_car_back(car: Car) -> None:
     await cruise_at_100(car)
-    car.broker.actuate(BRAKE, 30)
+    await car.actuate({BRAKE: 30})
     await eventually(lambda: car.value(STATE) == "STANDBY", WAIT_S)
     await eventually(lambda: car.value(TARGET) == -1.0, WAIT_S)
     assert car.value(f"{CC}.IsActive") is False and car.value(f"{CC}.IsEnabled") is True
     await eventually(lambda: car.speed_kmh() < 80.0, WAIT_S)  # the driver's brake slows it; the pilot stays out
-    car.broker.actuate(BRAKE, 0)
+    await car.actuate({BRAKE: 0})
     speed = car.speed_kmh()
     await car_seconds(car, 3.0)
     assert car.value(STATE) == "STANDBY" and car.speed_kmh() <= speed  # not resumed by itself
-    car.broker.actuate(f"{CC}.IsActive", True)  # RESUME: back to the set speed
+    await car.actuate({f"{CC}.IsActive": True})  # RESUME: back to the set speed
     await eventually(lambda: car.speed_kmh() > 99.0, WAIT_S)
 
 
 async def test_accelerator_is_a_temporary_override(car: Car) -> None:
     await cruise_at_100(car)
-    car.broker.actuate(ACCELERATOR, 5)  # below the override threshold (10 %): a resting foot
+    await car.actuate({ACCELERATOR: 5})  # below the override threshold (10 %): a resting foot
     await car_seconds(car, 2.0)
     assert car.value(STATE) == "ACTIVE"
-    car.broker.actuate(ACCELERATOR, 60)
+    await car.actuate({ACCELERATOR: 60})
     await eventually(lambda: car.value(STATE) == "OVERRIDE", WAIT_S)
     await eventually(lambda: car.speed_kmh() > 115.0, WAIT_S)  # the driver's pedal wins
     assert car.value(f"{CC}.IsActive") is True
-    car.broker.actuate(ACCELERATOR, 0)
+    await car.actuate({ACCELERATOR: 0})
     await eventually(lambda: car.value(STATE) == "ACTIVE", WAIT_S)
     await eventually(lambda: car.speed_kmh() < 101.0, WAIT_S)  # back down to the set speed
 
 
 async def test_stale_speed_is_a_fault_and_engaging_is_refused(car: Car) -> None:
     await cruise_at_100(car)
-    await car.stop_twin()  # Vehicle.Speed stops updating
+    await car.local.stop_app("twin")  # Vehicle.Speed stops updating
     await eventually(lambda: car.value(STATE) == "FAULT", WAIT_S)
     assert car.value(f"{CC}.IsError") is True and car.value("Vehicle.ADAS.EBA.IsError") is True
     assert "Vehicle.Speed stale" in str(car.value("Vehicle.Evos.ADAS.FaultReason"))
     with pytest.raises(NotPermittedError, match="fault"):
-        car.broker.actuate(f"{CC}.IsActive", True)
-    car.start_twin()  # fresh speed again: standby, the driver must engage again
+        await car.actuate({f"{CC}.IsActive": True})
+    await car.local.start_app(TWIN_APP)  # fresh speed again: standby, the driver must engage again
     await eventually(lambda: car.value(STATE) == "STANDBY", WAIT_S)
     assert car.value(f"{CC}.IsError") is False and car.value("Vehicle.Evos.ADAS.FaultReason") == ""
 
 
 async def test_bad_requests_are_refused_and_change_nothing(car: Car) -> None:
     with pytest.raises(NotPermittedError, match="enable it first"):
-        car.broker.actuate(f"{CC}.IsActive", True)
+        await car.actuate({f"{CC}.IsActive": True})
     with pytest.raises(InvalidValueError, match="SpeedSet: value 250"):
-        car.broker.batch_actuate({f"{CC}.IsEnabled": True, f"{CC}.SpeedSet": 250.0})
+        await car.actuate({f"{CC}.IsEnabled": True, f"{CC}.SpeedSet": 250.0})
     assert car.value(STATE) == "OFF" and car.broker.get_target(f"{CC}.IsEnabled").value is None
     with pytest.raises(InvalidValueError, match="AdaptiveIntervalSet: value 9"):
-        car.broker.actuate(f"{CC}.AdaptiveIntervalSet", 9)
+        await car.actuate({f"{CC}.AdaptiveIntervalSet": 9})
     with pytest.raises(InvalidValueError, match="TimeGap"):
-        car.broker.actuate("Vehicle.Evos.ADAS.TimeGap", 0.5)  # the overlay's range [1.0, 2.5] s
-    car.broker.actuate(f"{CC}.IsEnabled", True)
+        await car.actuate({"Vehicle.Evos.ADAS.TimeGap": 0.5})  # the overlay's range [1.0, 2.5] s
+    await car.actuate({f"{CC}.IsEnabled": True})
     with pytest.raises(NotPermittedError, match="no set speed"):  # parked, and no SpeedSet given
-        car.broker.actuate(f"{CC}.IsActive", True)
-    car.broker.actuate(f"{CC}.AdaptiveIntervalSet", 1)
+        await car.actuate({f"{CC}.IsActive": True})
+    await car.actuate({f"{CC}.AdaptiveIntervalSet": 1})
     assert car.value("Vehicle.Evos.ADAS.TimeGap") == 1.0
-    car.broker.actuate("Vehicle.Evos.ADAS.TimeGap", 2.5)
+    await car.actuate({"Vehicle.Evos.ADAS.TimeGap": 2.5})
     assert car.value(f"{CC}.AdaptiveIntervalSet") == 5 and car.adas.pilot.acc.params.time_gap_s == 2.5
 
 
 async def test_aeb_brakes_for_a_stopped_car_with_the_cruise_control_off() -> None:
     """An object list plugged in: a stopped car 60 m ahead, the driver holds 60 km/h; AEB warns and stops short."""
     travelled = {"m": 0.0, "s": 0.0}
-    broker = Broker(load_catalog(overlays=[TWIN_OVERLAY, ADAS_OVERLAY]))
+    speed = {"mps": 0.0}
 
     def objects(now_s: float) -> SensorFrame:
-        speed_mps = float(broker.get("Vehicle.Speed").value or 0.0) / 3.6  # type: ignore[arg-type]
-        travelled["m"] += speed_mps * (now_s - travelled["s"])
+        travelled["m"] += speed["mps"] * (now_s - travelled["s"])
         travelled["s"] = now_s
-        return SensorFrame(now_s, (Track(1, 60.0 - travelled["m"], -speed_mps, 0.0, 0.0, 1.9),))
+        return SensorFrame(now_s, (Track(1, 60.0 - travelled["m"], -speed["mps"], 0.0, 0.0, 1.9),))
 
-    adas = AdasService(broker, objects=objects)
-    async with running(broker, adas) as car:
-        with broker.subscribe_paths(("Vehicle.Evos.ADAS.ForwardCollisionWarning", "Vehicle.ADAS.EBA.IsEngaged")) \
-                as sub:
-            broker.actuate(TARGET, 60.0)  # the driver model: a driver who does not brake
-            await eventually(lambda: car.speed_kmh() > 20.0, WAIT_S)
-            await eventually(lambda: car.speed_kmh() < 0.1, WAIT_S)
+    async with running(adas_with(objects)) as car:
+        with car.broker.subscribe_paths(("Vehicle.Evos.ADAS.ForwardCollisionWarning", "Vehicle.ADAS.EBA.IsEngaged",
+                                         "Vehicle.Speed")) as sub:
             seen: dict[str, set[object]] = {}
-            while (batch := sub.get_nowait()) is not None:
-                for path, point in batch.items():
-                    seen.setdefault(path, set()).add(point.value)
+
+            def follow() -> bool:
+                while (batch := sub.get_nowait()) is not None:
+                    for path, point in batch.items():
+                        seen.setdefault(path, set()).add(point.value)
+                        if path == "Vehicle.Speed" and isinstance(point.value, float):
+                            speed["mps"] = point.value / 3.6
+                return True
+
+            await car.actuate({TARGET: 60.0})  # the driver model: a driver who does not brake
+            await eventually(lambda: follow() and car.speed_kmh() > 20.0, WAIT_S)
+            await eventually(lambda: follow() and car.speed_kmh() < 0.1, WAIT_S)
+            follow()
         assert True in seen["Vehicle.Evos.ADAS.ForwardCollisionWarning"]
         assert True in seen["Vehicle.ADAS.EBA.IsEngaged"]
         assert 0.0 < 60.0 - travelled["m"] < 5.0  # stopped short of it, not far back

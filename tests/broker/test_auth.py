@@ -24,9 +24,10 @@ from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 from kuksa_client.grpc import Datapoint
 from kuksa_client.grpc.aio import VSSClient
 
-from evos.broker import Broker, BrokerClient, BrokerServer, ServerConfig
+from evos.broker import Broker, BrokerServer, RemotePort, ServerConfig
 from evos.broker._auth import parse_scope
 from evos.errors import InvalidArgumentError, NotPermittedError
+from helpers import accept
 
 SPEED = "Vehicle.Speed"
 DOOR = "Vehicle.Cabin.Door.Row1.DriverSide.IsOpen"
@@ -92,23 +93,23 @@ async def test_tokens_are_required_and_checked(secured: BrokerServer, keys: tupl
 
 async def test_scopes_grant_read_actuate_provide_by_path(secured: BrokerServer, broker: Broker, keys: tuple) -> None:
     key = keys[0]
-    broker.provide([DOOR, TEMP], lambda batch: None)
+    broker.provide([DOOR, TEMP], accept)
     reader = token(key, "read:Vehicle.Speed")
     cabin = token(key, "actuate:Vehicle.Cabin.HVAC.Station.Row1.Driver.*")
     provider = token(key, "provide:Vehicle.Speed")
-    async with BrokerClient(secured.address, token=reader) as client:
-        assert (await client.get([SPEED]))[SPEED].value is None
+    async with RemotePort(secured.address, token=reader) as client:
+        assert (await client.get_many([SPEED]))[SPEED].value is None
         with pytest.raises(NotPermittedError, match=f"{DOOR}: permission denied"):
-            await client.get([DOOR])
+            await client.get_many([DOOR])
         with pytest.raises(NotPermittedError, match="'provide'"):
-            await client.publish({SPEED: 1.0})
-    async with BrokerClient(secured.address, token=cabin) as client:
+            await client.publish({SPEED: 1.0}, wait=True)
+    async with RemotePort(secured.address, token=cabin) as client:
         await client.actuate({TEMP: 22.0})
-        assert (await client.get([TEMP]))[TEMP].value is None  # actuate implies read
+        assert (await client.get_many([TEMP]))[TEMP].value is None  # actuate implies read
         with pytest.raises(NotPermittedError, match="'actuate'"):
             await client.actuate({DOOR: True})
-    async with BrokerClient(secured.address, token=provider) as client:
-        await client.publish({SPEED: 30.0})
+    async with RemotePort(secured.address, token=provider) as client:
+        await client.publish({SPEED: 30.0}, wait=True)
     assert broker.get(SPEED).value == 30.0
     assert broker.get_target(TEMP).value == 22.0
     assert broker.get_target(DOOR).value is None
@@ -160,12 +161,12 @@ async def test_tls(broker: Broker, tmp_path: Path) -> None:
     srv = BrokerServer(broker, ServerConfig(address="127.0.0.1:0", tls_cert=cert, tls_key=key))
     await srv.start()
     try:
-        async with BrokerClient(srv.address, root_cert=cert) as client:
-            await client.publish({SPEED: 44.0})
-            assert (await client.get([SPEED]))[SPEED].value == 44.0
+        async with RemotePort(srv.address, root_cert=cert) as client:
+            await client.publish({SPEED: 44.0}, wait=True)
+            assert (await client.get_many([SPEED]))[SPEED].value == 44.0
         with pytest.raises(Exception, match="UNAVAILABLE"):  # a plaintext client cannot talk to it
-            async with BrokerClient(srv.address, timeout_s=1.0) as client:
-                await client.get([SPEED])
+            async with RemotePort(srv.address, timeout_s=1.0) as client:
+                await client.get_many([SPEED])
     finally:
         await srv.stop(0)
 

@@ -22,6 +22,7 @@ from kuksa.val.v2 import val_pb2 as v2
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
 from evos.broker import Broker, BrokerServer
+from helpers import accept, collect
 
 SPEED = "Vehicle.Speed"
 SOC = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"
@@ -103,7 +104,7 @@ async def test_v2_bad_input(
     channel: grpc.aio.Channel, broker: Broker, method: str, request_: Any, status: grpc.StatusCode, message: str
 ) -> None:
     temperature_requests: list[dict] = []
-    broker.provide(["Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature"], temperature_requests.append)
+    broker.provide(["Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature"], collect(temperature_requests))
     before = snapshot(broker)
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await getattr(v2_grpc.VALStub(channel), method)(request_)
@@ -174,7 +175,7 @@ async def test_v1_get_bad_patterns(channel: grpc.aio.Channel) -> None:
 
 async def test_provider_stream_bad_input(channel: grpc.aio.Channel, broker: Broker) -> None:
     stub = v2_grpc.VALStub(channel)
-    broker.provide([DOOR], lambda batch: None)
+    broker.provide([DOOR], accept)
     claim_taken = v2.OpenProviderStreamRequest(provide_actuation_request=v2.ProvideActuationRequest(
         actuator_identifiers=[sid(DOOR)]))
     call = stub.OpenProviderStream(iter([claim_taken]))

@@ -15,6 +15,7 @@ from evos.errors import (
     UnknownSignalError,
 )
 from evos.vss import Catalog
+from helpers import accept, collect
 
 SPEED = "Vehicle.Speed"
 SOC = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"
@@ -29,7 +30,7 @@ def test_never_set_reads_not_available(broker: Broker) -> None:
 
 
 def test_set_get_with_timestamp(broker: Broker) -> None:
-    broker.set(SPEED, 0.0, timestamp_s=1000.5)
+    broker.publish({SPEED: 0.0}, timestamp_s=1000.5)
     dp = broker.get(SPEED)
     assert (dp.value, dp.timestamp_s, dp.available) == (0.0, 1000.5, True)  # 0 is a value, not "missing"
 
@@ -43,23 +44,23 @@ def test_catalog_defaults_are_initial_values(broker: Broker, catalog: Catalog) -
 
 
 def test_set_many_is_all_or_nothing(broker: Broker) -> None:
-    broker.set_many({SPEED: 10.0, SOC: 50.0})
+    broker.publish({SPEED: 10.0, SOC: 50.0})
     with pytest.raises(InvalidValueError, match=r"StateOfCharge\.Current: value 150"):
-        broker.set_many({SPEED: 20.0, SOC: 150})
+        broker.publish({SPEED: 20.0, SOC: 150})
     with pytest.raises(UnknownSignalError):
-        broker.set_many({SPEED: 20.0, "Vehicle.Nope": 1})
+        broker.publish({SPEED: 20.0, "Vehicle.Nope": 1})
     assert broker.get_many([SPEED, SOC]) == {SPEED: broker.get(SPEED), SOC: broker.get(SOC)}
     assert (broker.get(SPEED).value, broker.get(SOC).value) == (10.0, 50.0)
 
 
 async def test_subscription_gets_current_then_consistent_batches(broker: Broker) -> None:
-    broker.set(SPEED, 5.0)
+    broker.publish({SPEED: 5.0})
     with broker.subscribe(["Vehicle.Speed", "Vehicle.Powertrain.TractionBattery.StateOfCharge"]) as sub:
         first = await sub.get()
         assert first[SPEED].value == 5.0
         assert first[SOC] is NOT_AVAILABLE
         assert len(first) == 1 + 3  # Speed and the three StateOfCharge leaves
-        broker.set_many({SPEED: 6.0, SOC: 40.0, TEMP: 21.0})  # TEMP is not subscribed
+        broker.publish({SPEED: 6.0, SOC: 40.0, TEMP: 21.0})  # TEMP is not subscribed
         batch = await sub.get()
         assert {p: dp.value for p, dp in batch.items()} == {SPEED: 6.0, SOC: 40.0}
         assert batch[SPEED].timestamp_s == batch[SOC].timestamp_s
@@ -69,8 +70,8 @@ async def test_wildcard_subscription(broker: Broker) -> None:
     with broker.subscribe(["Vehicle.Cabin.**"]) as sub:
         first = await sub.get()
         assert DOOR in first and TEMP in first and SPEED not in first
-        broker.set(SPEED, 1.0)
-        broker.set(TEMP, 22.0)
+        broker.publish({SPEED: 1.0})
+        broker.publish({TEMP: 22.0})
         assert (await sub.get()) == {TEMP: broker.get(TEMP)}
 
 
@@ -84,7 +85,7 @@ async def test_slow_subscriber_is_conflated_and_never_stalls_others() -> None:
     await fast.get()
     received = []
     for i in range(100):
-        broker.set(SPEED, float(i))
+        broker.publish({SPEED: float(i)})
         received.append((await fast.get())[SPEED].value)  # the fast one sees every value
     assert received == [float(i) for i in range(100)]
     assert slow.pending() == 4
@@ -100,64 +101,64 @@ async def test_closed_subscription_ends_iteration(broker: Broker) -> None:
     sub.close()
     got = [batch async for batch in sub]
     assert len(got) == 1  # the queued initial batch, then the end
-    broker.set(SPEED, 3.0)  # no longer delivered, no error
+    broker.publish({SPEED: 3.0})  # no longer delivered, no error
 
 
-def test_actuate_needs_a_provider(broker: Broker) -> None:
+async def test_actuate_needs_a_provider(broker: Broker) -> None:
     with pytest.raises(NoProviderError, match=f"{DOOR}: no provider"):
-        broker.actuate(DOOR, True)
+        await broker.actuate({DOOR: True})
     assert broker.get_target(DOOR) is NOT_AVAILABLE
 
 
-def test_provider_receives_its_batch(broker: Broker) -> None:
+async def test_provider_receives_its_batch(broker: Broker) -> None:
     doors: list[dict] = []
     climate: list[dict] = []
-    broker.provide([DOOR], doors.append)
-    broker.provide([TEMP], climate.append)
-    broker.batch_actuate({DOOR: True, TEMP: 21.5})
+    broker.provide([DOOR], collect(doors))
+    broker.provide([TEMP], collect(climate))
+    await broker.actuate({DOOR: True, TEMP: 21.5})
     assert doors == [{DOOR: True}]
     assert climate == [{TEMP: 21.5}]
     assert broker.get_target(TEMP).value == 21.5
     assert broker.get(TEMP) is NOT_AVAILABLE  # actuation asks; the provider reports the actual value
 
 
-def test_batch_actuate_all_or_nothing(broker: Broker) -> None:
+async def test_batch_actuate_all_or_nothing(broker: Broker) -> None:
     got: list[dict] = []
-    broker.provide([DOOR], got.append)
+    broker.provide([DOOR], collect(got))
     with pytest.raises(NoProviderError):
-        broker.batch_actuate({DOOR: True, TEMP: 21.0})
+        await broker.actuate({DOOR: True, TEMP: 21.0})
     with pytest.raises(InvalidValueError):
-        broker.batch_actuate({DOOR: "yes"})
+        await broker.actuate({DOOR: "yes"})
     assert got == []
     assert broker.get_target(DOOR) is NOT_AVAILABLE
 
 
-def test_only_actuators_take_targets(broker: Broker) -> None:
+async def test_only_actuators_take_targets(broker: Broker) -> None:
     with pytest.raises(InvalidArgumentError, match="is a sensor, not an actuator"):
-        broker.actuate(SPEED, 1.0)
+        await broker.actuate({SPEED: 1.0})
     with pytest.raises(InvalidArgumentError, match="is an attribute, not an actuator"):
-        broker.actuate("Vehicle.VehicleIdentification.VIN", "X")
+        await broker.actuate({"Vehicle.VehicleIdentification.VIN": "X"})
     with pytest.raises(InvalidArgumentError, match="not an actuator"):
         broker.provide([SPEED], print)
 
 
-def test_second_provider_refused_until_first_leaves(broker: Broker) -> None:
-    first = broker.provide([DOOR], lambda batch: None)
+async def test_second_provider_refused_until_first_leaves(broker: Broker) -> None:
+    first = broker.provide([DOOR], accept)
     with pytest.raises(AlreadyProvidedError, match=DOOR):
-        broker.provide([DOOR, TEMP], lambda batch: None)
+        broker.provide([DOOR, TEMP], accept)
     assert broker.provider_of(TEMP) is None  # the refused claim took nothing
     first.close()
     with pytest.raises(NoProviderError):
-        broker.actuate(DOOR, True)
-    broker.provide([DOOR], lambda batch: None)
+        await broker.actuate({DOOR: True})
+    broker.provide([DOOR], accept)
 
 
 async def test_target_subscriber_acts_as_v1_provider(broker: Broker) -> None:
     with broker.subscribe([DOOR], field="target"), pytest.raises(NoProviderError):  # a watcher is no provider
-        broker.actuate(DOOR, True)
+        await broker.actuate({DOOR: True})
     with broker.subscribe([DOOR], field="target", provides=True) as sub:
         assert (await sub.get())[DOOR] is NOT_AVAILABLE
-        broker.actuate(DOOR, True)
+        await broker.actuate({DOOR: True})
         assert (await asyncio.wait_for(sub.get(), 1))[DOOR].value is True
 
 

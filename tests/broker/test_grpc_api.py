@@ -16,7 +16,7 @@ from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
 import evos
 from evos.broker import Broker, BrokerServer
-from helpers import eventually
+from helpers import accept, collect, eventually
 
 SPEED = "Vehicle.Speed"
 DOOR = "Vehicle.Cabin.Door.Row1.DriverSide.IsOpen"
@@ -37,7 +37,7 @@ async def test_server_info(stubs: tuple) -> None:
 
 async def test_get_values_in_request_order_with_ids(stubs: tuple, broker: Broker) -> None:
     _, s2 = stubs
-    broker.set(SPEED, 12.5)
+    broker.publish({SPEED: 12.5})
     speed_id = broker.catalog.get(SPEED).id
     response = await s2.GetValues(v2.GetValuesRequest(signal_ids=[
         t2.SignalID(path=DOOR), t2.SignalID(id=speed_id)]))
@@ -66,7 +66,7 @@ async def test_subscribe_by_id(stubs: tuple, broker: Broker) -> None:
     stream = s2.SubscribeById(v2.SubscribeByIdRequest(signal_ids=[speed_id]))
     first = await stream.read()
     assert not first.entries[speed_id].value.WhichOneof("typed_value")
-    broker.set(SPEED, 3.0)
+    broker.publish({SPEED: 3.0})
     assert (await asyncio.wait_for(stream.read(), 2)).entries[speed_id].value.float == 3.0
     stream.cancel()
 
@@ -77,7 +77,7 @@ async def test_subscribe_filter_limits_the_rate(stubs: tuple, broker: Broker) ->
         min_sample_interval=t2.SampleInterval(interval_ms=200))))
     await stream.read()  # current value, at once
     for i in range(20):
-        broker.set(SPEED, float(i))
+        broker.publish({SPEED: float(i)})
     merged = await asyncio.wait_for(stream.read(), 2)
     assert merged.entries[SPEED].value.float == 19.0  # the latest value of the interval
     stream.cancel()
@@ -86,7 +86,7 @@ async def test_subscribe_filter_limits_the_rate(stubs: tuple, broker: Broker) ->
 async def test_actuate_stream_and_batch(stubs: tuple, broker: Broker) -> None:
     _, s2 = stubs
     got: list[dict] = []
-    broker.provide([DOOR, TEMP], got.append)
+    broker.provide([DOOR, TEMP], collect(got))
 
     def request(path: str, **value: object) -> v2.ActuateRequest:
         return v2.ActuateRequest(signal_id=t2.SignalID(path=path), value=t2.Value(**value))  # type: ignore[arg-type]
@@ -112,11 +112,11 @@ async def test_v1_subscribe_values_and_targets(stubs: tuple, broker: Broker) -> 
     assert DOOR in paths and "Vehicle.Cabin.Door.Row1.DriverSide.Window.Position" in paths
     door_first = next(u for u in first.updates if u.entry.path == DOOR)
     assert set(door_first.fields) == {t1.FIELD_VALUE, t1.FIELD_ACTUATOR_TARGET}
-    broker.actuate(DOOR, True)  # the v1 target subscriber is this actuator's provider
+    await broker.actuate({DOOR: True})  # the v1 target subscriber is this actuator's provider
     update = (await asyncio.wait_for(stream.read(), 2)).updates[0]
     assert (update.entry.path, update.entry.actuator_target.bool, list(update.fields)) == (
         DOOR, True, [t1.FIELD_ACTUATOR_TARGET])
-    broker.set(DOOR, True)  # the provider reports the door open
+    broker.publish({DOOR: True})  # the provider reports the door open
     update = (await asyncio.wait_for(stream.read(), 2)).updates[0]
     assert (update.entry.value.bool, list(update.fields)) == (True, [t1.FIELD_VALUE])
     stream.cancel()
@@ -124,9 +124,9 @@ async def test_v1_subscribe_values_and_targets(stubs: tuple, broker: Broker) -> 
 
 async def test_v1_get_views(stubs: tuple, broker: Broker) -> None:
     s1, _ = stubs
-    broker.provide([TEMP], lambda batch: None)
-    broker.actuate(TEMP, 22.0)
-    broker.set(TEMP, 21.0)
+    broker.provide([TEMP], accept)
+    await broker.actuate({TEMP: 22.0})
+    broker.publish({TEMP: 21.0})
     response = await s1.Get(v1.GetRequest(entries=[v1.EntryRequest(path=TEMP, view=t1.VIEW_ALL)]))
     entry = response.entries[0]
     assert (entry.value.float, entry.actuator_target.float, entry.metadata.unit) == (21.0, 22.0, "Celsius")
@@ -178,10 +178,10 @@ async def test_v1_set_refused_by_the_provider_is_an_entry_error_and_changes_noth
                                                                                      broker: Broker) -> None:
     from evos.errors import NotPermittedError
 
-    def refuse(batch: dict) -> None:
+    async def refuse(batch: dict) -> None:
         raise NotPermittedError(f"{DOOR}: locked", path=DOOR)
 
-    broker.provide([DOOR], lambda batch: None, check=refuse)
+    broker.provide([DOOR], refuse)
     s1, _ = stubs
     response = await s1.Set(v1.SetRequest(updates=[
         v1.EntryUpdate(entry=t1.DataEntry(path=DOOR, actuator_target=t1.Datapoint(bool=True)),

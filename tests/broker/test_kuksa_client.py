@@ -12,8 +12,8 @@ import pytest
 from kuksa_client.grpc import Datapoint, DataType, EntryType, VSSClientError
 from kuksa_client.grpc.aio import VSSClient
 
-from evos.broker import Broker, BrokerClient, BrokerServer
-from helpers import eventually
+from evos.broker import Broker, BrokerServer, RemotePort
+from helpers import collect, eventually
 
 SPEED = "Vehicle.Speed"
 DOOR = "Vehicle.Cabin.Door.Row1.DriverSide.IsOpen"
@@ -47,12 +47,12 @@ async def test_wildcard_get_expands(server: BrokerServer) -> None:
 
 
 async def test_subscribe_current_values(server: BrokerServer, broker: Broker) -> None:
-    broker.set(SPEED, 1.0)
+    broker.publish({SPEED: 1.0})
     async with VSSClient("127.0.0.1", server.port) as client:
         updates = client.subscribe_current_values([SPEED, SOC])
         first = await anext(updates)
         assert first[SPEED].value == 1.0 and first[SOC].value is None
-        broker.set_many({SPEED: 2.0, SOC: 55.0})
+        broker.publish({SPEED: 2.0, SOC: 55.0})
         second = await asyncio.wait_for(anext(updates), 2)
         assert (second[SPEED].value, second[SOC].value) == (2.0, 55.0)
         await updates.aclose()
@@ -63,14 +63,14 @@ async def test_subscribe_branch_is_expanded_by_the_sdk(server: BrokerServer, bro
         updates = client.subscribe_current_values(["Vehicle.Powertrain.TractionBattery.StateOfCharge"])
         first = await anext(updates)
         assert SOC in first and len(first) == 3
-        broker.set(SOC, 12.0)
+        broker.publish({SOC: 12.0})
         assert (await asyncio.wait_for(anext(updates), 2))[SOC].value == 12.0
         await updates.aclose()
 
 
 async def test_set_target_reaches_an_evos_provider(server: BrokerServer, broker: Broker) -> None:
     received: list[dict] = []
-    broker.provide([DOOR, TEMP], received.append)
+    broker.provide([DOOR, TEMP], collect(received))
     async with VSSClient("127.0.0.1", server.port) as client:
         await client.set_target_values({TEMP: Datapoint(21.5)})
         targets = await client.get_target_values([TEMP])
@@ -79,7 +79,7 @@ async def test_set_target_reaches_an_evos_provider(server: BrokerServer, broker:
 
 
 async def test_sdk_provider_receives_actuation_from_evos_client(server: BrokerServer) -> None:
-    async with VSSClient("127.0.0.1", server.port) as sdk, BrokerClient(server.address) as evos_client:
+    async with VSSClient("127.0.0.1", server.port) as sdk, RemotePort(server.address) as evos_client:
         requests = sdk.subscribe_target_values([DOOR])
         first = asyncio.ensure_future(anext(requests))
         for _ in range(100):  # wait until the SDK's claim is registered
@@ -95,9 +95,9 @@ async def test_sdk_provider_receives_actuation_from_evos_client(server: BrokerSe
 
 async def test_evos_provider_stream_publishes_and_serves(server: BrokerServer, broker: Broker) -> None:
     got: list[dict] = []
-    async with BrokerClient(server.address) as client, \
-            client.provide([TEMP], got.append, publishes=[SPEED, SOC]) as stream:
-        stream.publish({SPEED: 33.0, SOC: 70.0})
+    async with RemotePort(server.address) as client:
+        await client.provide([TEMP], got.append)
+        await client.publish({SPEED: 33.0, SOC: 70.0})
         async with VSSClient("127.0.0.1", server.port) as sdk:
             await eventually(lambda: broker.get(SOC).available)
             assert (await sdk.get_current_values([SOC]))[SOC].value == 70.0
@@ -129,7 +129,7 @@ def _kuksa_cli() -> str:
 
 
 async def test_kuksa_client_command_line(server: BrokerServer, broker: Broker, tmp_path: Path) -> None:
-    broker.set(SOC, 77.0)
+    broker.publish({SOC: 77.0})
     script = (
         f"setValue {SPEED} 42\ngetValue {SPEED}\ngetValue {SOC}\ngetMetaData {SPEED}\n"
         f"setValue {SOC} 101\ngetValue Vehicle.Sped\nquit\n"

@@ -73,7 +73,7 @@ async def test_float32_values_round_trip(stub: v2_grpc.VALStub, broker: Broker, 
 
 def test_huge_int_for_a_float_signal(broker: Broker) -> None:
     with pytest.raises(InvalidValueError, match="outside the range of float"):
-        broker.set(SPEED, 10**400)
+        broker.publish({SPEED: 10**400})
 
 
 async def test_failed_and_cancelled_v1_subscriptions_leave_nothing_behind(server: BrokerServer, broker: Broker) -> None:
@@ -98,7 +98,7 @@ async def test_v1_subscriber_queue_is_bounded_and_conflated(server: BrokerServer
         await stream.read()
         (sub,) = broker._subscribers["value"][SPEED]
         for i in range(20_000):  # the client does not read
-            broker.set(SPEED, float(i))
+            broker.publish({SPEED: float(i)})
             if i % 1000 == 0:
                 await asyncio.sleep(0)
         assert sub.pending() <= broker.config.queue_batches
@@ -142,10 +142,10 @@ async def test_stream_ends_when_its_token_expires(broker: Broker, tmp_path: Path
             metadata = (("authorization", f"Bearer {_token(private, 'read', 2)}"),)
             stream = v2_grpc.VALStub(channel).Subscribe(v2.SubscribeRequest(signal_paths=[SPEED]), metadata=metadata)
             await stream.read()
-            broker.set(SPEED, 1.0)
+            broker.publish({SPEED: 1.0})
             await stream.read()
             await asyncio.sleep(2.5)
-            broker.set(SPEED, 2.0)
+            broker.publish({SPEED: 2.0})
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await stream.read()
             assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
@@ -164,7 +164,7 @@ async def test_read_only_target_subscriber_is_not_a_provider(broker: Broker, tmp
                 v1.SubscribeEntry(path=DOOR, fields=[t1.FIELD_ACTUATOR_TARGET])]), metadata=metadata)
             await stream.read()
             with pytest.raises(UnavailableError, match="no provider"):
-                broker.actuate(DOOR, True)
+                await broker.actuate({DOOR: True})
             stream.cancel()
         with pytest.raises(grpc.aio.AioRpcError) as info:
             async with grpc.aio.insecure_channel(srv.address) as channel:
@@ -207,10 +207,12 @@ async def test_malformed_provider_message_ends_the_stream(stub: v2_grpc.VALStub,
 
 
 async def test_a_provider_that_does_not_read_is_dropped(broker: Broker) -> None:
-    session = _ProviderSession(ValV2Servicer(broker, Access()), ALLOW_ALL)
+    session = _ProviderSession(ValV2Servicer(broker, Access()), ALLOW_ALL, answers=False)
     session._on_provide_actuation_request(v2.ProvideActuationRequest(actuator_identifiers=[t2.SignalID(path=DOOR)]))
-    for _ in range(OUTBOX_MESSAGES):
-        broker.actuate(DOOR, True)
+    for _ in range(OUTBOX_MESSAGES - 1):  # the claim's answer and these fill its outbox
+        await broker.actuate({DOOR: True})
+    with pytest.raises(UnavailableError, match="does not read its stream"):  # the request that overflows it
+        await broker.actuate({DOOR: True})
     assert session.ending is not None and "does not read" in str(session.ending)
     assert broker.provider_of(DOOR) is None
 

@@ -1,29 +1,45 @@
-"""A real car for the cabin tests: the broker with the VSS catalog and both overlays, the twin, the body hardware
-and the cabin service, running in the test's event loop."""
+"""A real car for the cabin tests: the twin, the body hardware, the media player and the cabin, each an app on its
+own port of one broker (with the permissions its token would carry in ``evos up``), in the test's event loop."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from cabin.media_files import make_library, make_videos
+from evos.app import CarSettings
 from evos.broker import Broker
-from evos.cabin import CABIN_OVERLAY, CabinService
-from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, TwinProvider, load_vehicle
+from evos.cabin import CABIN_APP, CABIN_OVERLAY, MEDIA_APP, CabinService, MediaService
+from evos.car import LocalCar, local_car
+from evos.twin import BODY_APP, TWIN_APP, TWIN_OVERLAY
 from evos.vss import load_catalog
 
 
 @dataclass
 class Car:
-    broker: Broker
-    twin: TwinProvider
-    cabin: CabinService
-    stop: asyncio.Event
+    local: LocalCar
+
+    @property
+    def broker(self) -> Broker:
+        return self.local.broker
+
+    @property
+    def twin(self) -> Any:
+        return self.local.app("twin")
+
+    @property
+    def cabin(self) -> CabinService:
+        cabin: CabinService = self.local.app("cabin")
+        return cabin
+
+    @property
+    def media(self) -> MediaService:
+        media: MediaService = self.local.app("media")
+        return media
 
     def value(self, path: str) -> object:
         return self.broker.get(path).value
@@ -38,16 +54,8 @@ def catalog():
 
 
 @pytest.fixture
-async def car(catalog, tmp_path: Path) -> AsyncIterator[Car]:
-    broker = Broker(catalog)
-    twin = TwinProvider(broker, load_vehicle("xiaomi-su7"), None, Controls(ambient_c=10.0), vehicle_ref="xiaomi-su7")
-    body = BodyProvider(broker, None, on_load=twin.set_cabin_load)
+async def car(tmp_path: Path) -> AsyncIterator[Car]:
     make_library(tmp_path / "media")
     make_videos(tmp_path / "media")  # films for the cinema scene
-    cabin = CabinService(broker, tmp_path, on_load=partial(twin.set_cabin_load, source="media"))
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(app.run(stop)) for app in (twin, body, cabin)]
-    await cabin.ready()
-    yield Car(broker, twin, cabin, stop)
-    stop.set()
-    await asyncio.wait_for(asyncio.gather(*tasks), 10)
+    async with local_car([TWIN_APP, BODY_APP, MEDIA_APP, CABIN_APP], tmp_path, CarSettings(ambient_c=10.0)) as local:
+        yield Car(local)

@@ -290,14 +290,10 @@ async def test_assistant_acts_on_a_running_car_over_grpc(car) -> None:
 
 
 def test_cli_json_from_a_fresh_in_process_car() -> None:
-    import typer
     from typer.testing import CliRunner
 
-    from evos.cabin._cli import app, assistant_command
+    from evos.cli import app as root  # the whole command line: it gives the cabin's commands a parked car
 
-    root = typer.Typer()
-    root.add_typer(app)
-    root.command("assistant")(assistant_command)
     result = CliRunner().invoke(root, ["assistant", "还剩多少电", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -338,10 +334,13 @@ def test_negated_and_reversed_requests_act_as_said(assistant: Assistant) -> None
     assert assistant.answer("别开空调", STATE).reply == "好的，保持不变。"
 
 
-async def test_fresh_car_names_a_vehicle_the_forecast_can_load(caplog: pytest.LogCaptureFixture) -> None:
-    from evos.cabin._cli import fresh_car
-    from evos.twin import load_vehicle
+async def test_a_car_names_a_vehicle_the_forecast_can_load(caplog: pytest.LogCaptureFixture) -> None:
+    from evos.app import CarSettings
+    from evos.cabin import CABIN_APP
+    from evos.car import local_car
+    from evos.twin import BODY_APP, TWIN_APP, load_vehicle
 
-    async with fresh_car("tesla-model-3-rwd-2022") as cabin:  # the twin published its display name: unloadable
-        assert cabin.vehicle().name == load_vehicle("tesla-model-3-rwd-2022").name
+    settings = CarSettings(vehicle="tesla-model-3-rwd-2022")  # its display name would not load: the preset must
+    async with local_car([TWIN_APP, BODY_APP, CABIN_APP], settings=settings) as car:
+        assert car.app("cabin").vehicle().name == load_vehicle("tesla-model-3-rwd-2022").name
     assert "cannot be loaded" not in caplog.text

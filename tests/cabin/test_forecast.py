@@ -18,8 +18,9 @@ async def test_cinema_forecast_matches_a_twin_simulation(car) -> None:
     before = car.cabin.forecast("cinema")
     assert before.hvac_on and before.setpoint_c == 21 and before.ambient_c == 10
     assert before.text.startswith("cinema: ") and before.text.endswith(" to 20 %")
-    car.broker.actuate("Vehicle.Evos.Cabin.Scene", "cinema")
-    await eventually(lambda: car.twin.controls.hvac_on and car.value(MEDIA_LOAD) == pytest.approx(66.0))
+    await car.broker.actuate({"Vehicle.Evos.Cabin.Scene": "cinema"})
+    await eventually(lambda: car.twin.controls.hvac_on and car.value(MEDIA_LOAD) == pytest.approx(66.0)
+                     and car.twin.controls.cabin_load_w == pytest.approx(car.cabin.forecast().cabin_load_w))
     during = car.cabin.forecast()
     assert during.scene == "cinema"
     # the film plays: playback 28 W and the screen at 100 % brightness 38 W over the car's awake base load
@@ -53,11 +54,14 @@ async def test_cinema_forecast_matches_a_twin_simulation(car) -> None:
 def test_a_requested_battery_warming_shortens_the_forecast() -> None:
     """The forecast reads the battery-conditioning request: a parked car warming its pack in the cold drains
     faster, as the twin's own steps do."""
-    from evos.cabin._forecast import AMBIENT, BATTERY_TEMP, CONDITIONING
+    from evos.cabin._forecast import BATTERY_TEMP
+
+    ambient = "Vehicle.Evos.Twin.AmbientTemperature"  # the twin's environment, as its codec reads it
+    conditioning = "Vehicle.Powertrain.TractionBattery.BatteryConditioning.RequestedMode"
 
     vehicle = load_vehicle("xiaomi-su7")
-    cold = {SOC: 60.0, AMBIENT: -10.0, BATTERY_TEMP: -10.0}
+    cold = {SOC: 60.0, ambient: -10.0, BATTERY_TEMP: -10.0}
     plain = forecast(vehicle, None, cold, 20)
-    warming = forecast(vehicle, None, {**cold, CONDITIONING: "FAST_CHARGING_PREPARATION"}, 20)
+    warming = forecast(vehicle, None, {**cold, conditioning: "FAST_CHARGING_PREPARATION"}, 20)
     assert warming.runtime_s < 0.5 * plain.runtime_s
-    assert forecast(vehicle, None, {**cold, CONDITIONING: "INACTIVE"}, 20).runtime_s == plain.runtime_s
+    assert forecast(vehicle, None, {**cold, conditioning: "INACTIVE"}, 20).runtime_s == plain.runtime_s

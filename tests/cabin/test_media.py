@@ -46,42 +46,42 @@ def test_player_advances_through_the_queue(tmp_path: Path) -> None:
 async def test_media_signals_and_actuators_through_the_broker(car) -> None:
     b = car.broker
     assert car.value(f"{M}.Played.Track") == "Dawn" and car.value(f"{M}.Action") == "STOP"
-    b.batch_actuate({f"{M}.Action": "PLAY", f"{M}.Volume": 55})
+    await b.actuate({f"{M}.Action": "PLAY", f"{M}.Volume": 55})
     assert car.value(f"{M}.Action") == "PLAY" and car.value(f"{M}.Volume") == 55
     await eventually(lambda: car.value(POSITION) > 0.4)  # the clock runs while playing
-    b.actuate(f"{M}.Action", "SKIP_FORWARD")
+    await b.actuate({f"{M}.Action": "SKIP_FORWARD"})
     assert car.value(f"{M}.Played.Track") == "Open Road" and car.value(f"{M}.Played.Artist") == "Ada Quartet"
     assert car.value("Vehicle.Evos.Cabin.Media.Duration") == pytest.approx(3.0)
-    b.actuate(POSITION, 2.5)
+    await b.actuate({POSITION: 2.5})
     await eventually(lambda: car.value(f"{M}.Played.Track") == "Night Drive")  # played on to the next
-    b.actuate("Vehicle.Evos.Cabin.Media.Playlist", "chill")
+    await b.actuate({"Vehicle.Evos.Cabin.Media.Playlist": "chill"})
     assert car.value(f"{M}.Played.Track") == "Night Drive" and car.value(f"{M}.Played.Album") == "City"
-    b.actuate(f"{M}.Action", "STOP")
+    await b.actuate({f"{M}.Action": "STOP"})
     assert car.value(f"{M}.Action") == "STOP"
     with pytest.raises(InvalidArgumentError, match="no playlist 'jazz'; playlists: all, audio, chill, mixed, video"):
-        b.actuate("Vehicle.Evos.Cabin.Media.Playlist", "jazz")
+        await b.actuate({"Vehicle.Evos.Cabin.Media.Playlist": "jazz"})
     with pytest.raises(InvalidArgumentError, match="is not in the media library"):
-        b.actuate(f"{M}.SelectedURI", "file:///nowhere.flac")
+        await b.actuate({f"{M}.SelectedURI": "file:///nowhere.flac"})
 
 
 async def test_phone_hands_its_track_over(car) -> None:
-    library = car.cabin.library
+    library = car.media.library
     road = next(u for u, t in library.tracks.items() if t.title == "Open Road")
-    car.cabin.media.handover(road, 1.25)
+    car.media.handover(road, 1.25)
     assert car.value(f"{M}.Played.URI") == road and car.value(f"{M}.Action") == "PLAY"
     assert car.value(POSITION) == pytest.approx(1.25, abs=0.01)
-    car.cabin.media.handover("spotify:track:4uLU6hMCjMI75M1A2tKUQC", 61.0, title="Song From Phone", artist="X")
+    car.media.handover("spotify:track:4uLU6hMCjMI75M1A2tKUQC", 61.0, title="Song From Phone", artist="X")
     assert car.value(f"{M}.Played.Source") == "BLUETOOTH" and car.value(f"{M}.Played.Track") == "Song From Phone"
     assert car.value(POSITION) == pytest.approx(61.0)
     for position_s in (-1.0, float("nan"), float("inf")):
         with pytest.raises(InvalidArgumentError, match=r"must be a finite number of seconds >= 0"):
-            car.cabin.media.handover(road, position_s)
+            car.media.handover(road, position_s)
     with pytest.raises(InvalidArgumentError, match="a file URI must be a track of the media library"):
-        car.cabin.media.handover((library.root / ".." / "secret.wav").resolve().as_uri(), 0.0)
+        car.media.handover((library.root / ".." / "secret.wav").resolve().as_uri(), 0.0)
     with pytest.raises(InvalidArgumentError, match="32-bit float"):  # the broker refuses it: nothing changes
-        car.cabin.media.handover("spotify:track:other", 1e308, title="Other")
+        car.media.handover("spotify:track:other", 1e308, title="Other")
     assert car.value(f"{M}.Played.Track") == "Song From Phone" and car.value(POSITION) == pytest.approx(61.0)
-    assert car.cabin.media.player.position_s == pytest.approx(61.0)
+    assert car.media.player.position_s == pytest.approx(61.0)
 
 
 def test_library_reads_video_files_and_skips_broken_ones(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -131,20 +131,21 @@ async def test_cinema_selects_a_film_through_the_broker(car, tmp_path: Path) -> 
     b = car.broker
     assert car.value(f"{E}.Kind") == "AUDIO" and car.value(f"{E}.VideoResolution") == ""
     make_videos(tmp_path / "media")
-    car.cabin.library.rescan()  # the films were copied in after the car started
+    car.media.library.rescan()  # the films were copied in after the car started
     # the cinema scene with the film playlist selected (as the shipped cinema.yaml does once it sets Playlist: video)
     cinema = car.cabin.engine.scene("cinema")
     car.cabin.engine.scenes["cinema"] = replace(cinema, set={**cinema.set, f"{E}.Playlist": "video"})
-    b.actuate("Vehicle.Evos.Cabin.Scene", "cinema")
-    assert car.value(f"{M}.Played.Track") == "Harbour Lights" and car.value(f"{M}.Action") == "PLAY"
+    await b.actuate({"Vehicle.Evos.Cabin.Scene": "cinema"})
+    await eventually(lambda: car.value(f"{M}.Played.Track") == "Harbour Lights" and car.value(f"{M}.Action") == "PLAY")
     assert (car.value(f"{E}.Kind"), car.value(f"{E}.VideoResolution"), car.value(f"{E}.VideoCodec")) == (
         "VIDEO", "64x48", "mpeg4")
     assert car.value(f"{E}.VideoFrameRate") == pytest.approx(10.0) and car.value(f"{E}.Duration") == pytest.approx(1.0)
     assert car.value(f"{M}.Played.Source") == "USB"
     await eventually(lambda: car.value(f"{M}.Played.Track") == "Tunnel")  # the next film of the playlist
     assert car.value(f"{E}.VideoResolution") == "80x60" and car.value(f"{E}.VideoFrameRate") == pytest.approx(25.0)
-    b.actuate("Vehicle.Evos.Cabin.Scene", "NONE")  # leaving the scene restores the music
-    assert car.value(f"{E}.Playlist") == "all" and car.value(f"{M}.Action") == "STOP"
+    await b.actuate({"Vehicle.Evos.Cabin.Scene": "NONE"})  # leaving the scene restores the music
+    await eventually(lambda: car.value(f"{E}.Playlist") == "all" and car.value(f"{M}.Action") == "STOP")
     assert car.value(f"{M}.Played.Track") == "Dawn" and car.value(f"{E}.Kind") == "AUDIO"
-    b.actuate(f"{M}.SelectedURI", (tmp_path / "media" / "05-tunnel.webm").resolve().as_uri())  # or pick one by URI
+    tunnel = (tmp_path / "media" / "05-tunnel.webm").resolve().as_uri()
+    await b.actuate({f"{M}.SelectedURI": tunnel})  # or pick one by URI
     assert car.value(f"{M}.Played.Track") == "Tunnel" and car.value(f"{E}.Kind") == "VIDEO"

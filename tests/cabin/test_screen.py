@@ -13,14 +13,26 @@ from fastapi import FastAPI
 from playwright.async_api import Page, async_playwright, expect
 
 from cabin.waits import eventually
-from evos.cabin import cabin_router
+from evos.app import AppEnv
+from evos.broker import LocalPort
+from evos.cabin import centre_screen
 from helpers import CHROMIUM_ARGS, chromium, free_port
 
 
 @pytest.fixture
 async def screen(car) -> AsyncIterator[str]:
+    """The centre screen on a port of its own, with the companion's permissions, served alone under uvicorn."""
+    from evos.car import app_named, permissions_of
+
+    port = LocalPort(car.broker, "companion", permissions_of(app_named("companion"), car.broker))
     app = FastAPI()
-    app.include_router(cabin_router(car.cabin), prefix="/cabin")
+    async with centre_screen(port, AppEnv(car.local.settings, car.local.data_dir)) as router:
+        app.include_router(router, prefix="/cabin")
+        async for url in _serve(app):
+            yield url
+
+
+async def _serve(app: FastAPI) -> AsyncIterator[str]:
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
     task = asyncio.create_task(server.serve())
@@ -47,7 +59,7 @@ async def test_api_errors_and_handover(car, screen: str) -> None:
         assert r.status_code == 200 and r.json()["text"].startswith("cinema: ")
         r = await http.post("api/assistant", json={"text": "how far can I go?"})
         assert r.json()["intent"] == "ask_range" and " km" in r.json()["reply"]
-        car.broker.actuate("Vehicle.Evos.Twin.Driver.TargetSpeed", 40)
+        await car.broker.actuate({"Vehicle.Evos.Twin.Driver.TargetSpeed": 40})
         await eventually(lambda: car.value("Vehicle.Speed") > 1)
         r = await http.post("api/scene", json={"name": "cinema"})
         assert r.status_code == 409 and "needs the car parked" in r.json()["detail"]
@@ -136,5 +148,5 @@ async def test_bad_and_huge_inputs_get_a_clear_4xx_and_change_nothing(car, scree
         assert r.status_code == 400 and "501 characters, at most 500" in r.json()["detail"]
         r = await http.post("api/actuate", json={"Vehicle.Evos.Cabin.Screen.Message": "x" * 100_000})
         assert r.status_code == 413 and "at most 65536 bytes" in r.json()["detail"]
-    assert car.value(played) == before and car.cabin.media.player.track.uri == before  # type: ignore[union-attr]
+    assert car.value(played) == before and car.media.player.track.uri == before  # type: ignore[union-attr]
     assert car.value("Vehicle.Evos.Cabin.Screen.Message") != "x" * 501

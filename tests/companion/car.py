@@ -8,7 +8,7 @@ import base64
 import contextlib
 import json
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine  # noqa: F401
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +18,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from evos.app import CarSettings
 from evos.broker import Broker
-from evos.companion import COMPANION_OVERLAY, CompanionConfig, CompanionService
-from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, StateStore, TwinProvider, load_vehicle
-from evos.vss import load_catalog
+from evos.car import LocalCar, local_car
+from evos.companion import CompanionConfig, CompanionService, companion_app
+from evos.twin import BODY_APP, TWIN_APP
 
 OWNER = "owner"
 PASSWORD = "correct horse battery"
@@ -32,15 +33,21 @@ BOTH_DATABASES = pytest.mark.parametrize("database_url", ["sqlite", "postgresql"
 
 @dataclass
 class Car:
-    broker: Broker
-    service: CompanionService
+    local: LocalCar
     url: str
-    stop: asyncio.Event
-    tasks: list[asyncio.Task[None]]
+    stack: contextlib.AsyncExitStack
+
+    @property
+    def broker(self) -> Broker:
+        return self.local.broker
+
+    @property
+    def service(self) -> CompanionService:
+        service: CompanionService = self.local.app("companion")
+        return service
 
     async def shutdown(self) -> None:
-        self.stop.set()
-        await asyncio.gather(*self.tasks)
+        await self.stack.aclose()
 
 
 async def start_car(data_dir: Path, plugged_in: bool = False, cabin: bool = False, database_url: str | None = None,
@@ -48,29 +55,19 @@ async def start_car(data_dir: Path, plugged_in: bool = False, cabin: bool = Fals
     """The car with its companion on 127.0.0.1 (a free port); state in ``data_dir``, the companion's in
     ``database_url`` (default: SQLite in ``data_dir``). ``cabin`` adds the cabin's scenes and media (``evos.cabin``)
     and its centre screen under ``/cabin``."""
-    overlays = [TWIN_OVERLAY, COMPANION_OVERLAY]
-    if cabin:
-        from evos.cabin import CABIN_OVERLAY
-
-        overlays.append(CABIN_OVERLAY)
-    broker = Broker(load_catalog(None, overlays))
-    twin = TwinProvider(broker, load_vehicle("xiaomi-su7"), StateStore(data_dir / "twin.sqlite"),
-                        Controls(charger_connected=plugged_in))
-    body = BodyProvider(broker, data_dir / "body.sqlite", on_load=twin.set_cabin_load)
-    apps: list[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = [twin.run, body.run]
+    apps = [TWIN_APP, BODY_APP]
     routers = []
     if cabin:
-        from evos.cabin import CabinService, cabin_router
+        from evos.cabin import CABIN_APP, MEDIA_APP, centre_screen
 
-        cabin_service = CabinService(broker, data_dir)
-        apps.append(cabin_service.run)
-        routers.append(cabin_router(cabin_service))
+        apps += [MEDIA_APP, CABIN_APP]
+        routers.append(centre_screen)
     companion = CompanionConfig(database_url or CompanionConfig.for_data_dir(data_dir).database_url, port=0, **config)
-    service = CompanionService(broker, companion, routers)
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(app(stop)) for app in (*apps, service.run)]
-    await asyncio.wait_for(service.started.wait(), 10)
-    return Car(broker, service, f"http://127.0.0.1:{service.port}", stop, tasks)
+    apps.append(companion_app(routers, companion))
+    stack = contextlib.AsyncExitStack()
+    local = await stack.enter_async_context(local_car(apps, data_dir, CarSettings(plugged_in=plugged_in)))
+    service: CompanionService = local.app("companion")
+    return Car(local, f"http://127.0.0.1:{service.port_number}", stack)
 
 
 async def sign_in(http: httpx.AsyncClient, scope: str | None = None) -> dict[str, Any]:
@@ -131,11 +128,10 @@ async def pair_phone(car: Car, http: httpx.AsyncClient, headers: dict[str, str])
 async def _serve_forever(data_dir: Path, drive: bool, database_url: str | None) -> None:
     car = await start_car(data_dir, trip_park_s=0.5, database_url=database_url)
     if drive:  # a trip under way: 50 km/h, ten times faster than real time
-        car.broker.actuate("Vehicle.Evos.Twin.TimeScale", 10.0)
-        car.broker.actuate("Vehicle.Evos.Twin.Driver.TargetSpeed", 50.0)
+        await car.local.port.actuate({"Vehicle.Evos.Twin.TimeScale": 10.0,
+                                      "Vehicle.Evos.Twin.Driver.TargetSpeed": 50.0})
     print(car.url, flush=True)
-    with contextlib.suppress(TimeoutError):  # the test kills it; a forgotten one stops by itself
-        await asyncio.wait_for(car.stop.wait(), 120)
+    await asyncio.sleep(120)  # the test kills it; a forgotten one stops by itself
     await car.shutdown()
 
 

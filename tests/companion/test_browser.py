@@ -55,7 +55,7 @@ async def test_owner_signs_up_sees_state_controls_climate_and_pairs_a_key(car: C
     await eventually(lambda: car.broker.get(f"{HVAC}.Station.Row1.Driver.Temperature").value == before + 0.5,
                      timeout_s=5)
     await expect(p.locator("#setpoint")).to_have_text(f"{before + 0.5:.1f}")
-    car.broker.actuate(f"{HVAC}.Station.Row1.Driver.Temperature", 19.0)  # e.g. from the car's own screen
+    await car.broker.actuate({f"{HVAC}.Station.Row1.Driver.Temperature": 19.0})  # e.g. from the car's own screen
     await expect(p.locator("#setpoint")).to_have_text("19.0")
 
     # pair this phone (the code comes from the car's screen), then unlock with a signed command

@@ -7,8 +7,9 @@ from pathlib import Path
 import httpx
 
 from companion.car import bearer, sign_in, start_car
-from evos.broker import Broker
-from evos.cabin import CABIN_OVERLAY, CabinService, cabin_router
+from evos.app import AppEnv, CarSettings
+from evos.broker import Broker, LocalPort
+from evos.cabin import CABIN_OVERLAY, centre_screen
 from evos.companion import COMPANION_OVERLAY, CompanionConfig, CompanionService
 from evos.twin import TWIN_OVERLAY
 from evos.vss import load_catalog
@@ -44,17 +45,24 @@ async def test_cabin_api_needs_the_owner_off_loopback(tmp_path: Path) -> None:
     tests never listen beyond 127.0.0.1."""
     broker = Broker(load_catalog(None, [TWIN_OVERLAY, CABIN_OVERLAY, COMPANION_OVERLAY]))
     config = CompanionConfig.for_data_dir(tmp_path, host="0.0.0.0")  # configured so, never listened on
-    service = CompanionService(broker, config, [cabin_router(CabinService(broker, tmp_path))])
-    try:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://car") as http:
-            assert (await http.get("/cabin/")).status_code == 200  # the page loads
-            anonymous = await http.get("/cabin/api/state")
-            assert anonymous.status_code == 401 and anonymous.json()["error"] == "invalid_token"
-            owner = bearer((await sign_in(http))["access_token"])
-            assert (await http.get("/cabin/api/state", headers=owner)).status_code == 200
-            app = await http.post("/api/v1/tokens", headers=owner, json={"name": "app", "scopes": ["vehicle_data"]})
-            reader = bearer(app.json()["access_token"])
-            refused = await http.post("/cabin/api/scene", headers=reader, json={"name": "cinema"})
-            assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"
-    finally:
-        service.db.close()
+    port = LocalPort(broker, "companion")
+    async with centre_screen(port, AppEnv(CarSettings(), tmp_path)) as router:
+        service = CompanionService(port, config, [router])
+        await service._state.start()
+        try:
+            await _owner_only_off_loopback(service)
+        finally:
+            service.db.close()
+
+
+async def _owner_only_off_loopback(service: CompanionService) -> None:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://car") as http:
+        assert (await http.get("/cabin/")).status_code == 200  # the page loads
+        anonymous = await http.get("/cabin/api/state")
+        assert anonymous.status_code == 401 and anonymous.json()["error"] == "invalid_token"
+        owner = bearer((await sign_in(http))["access_token"])
+        assert (await http.get("/cabin/api/state", headers=owner)).status_code == 200
+        app = await http.post("/api/v1/tokens", headers=owner, json={"name": "app", "scopes": ["vehicle_data"]})
+        reader = bearer(app.json()["access_token"])
+        refused = await http.post("/cabin/api/scene", headers=reader, json={"name": "cinema"})
+        assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"

@@ -62,8 +62,8 @@ async def test_trips_and_sessions_are_recorded_from_the_car(tmp_path: Path, data
                 rows: list[dict[str, object]] = response.json()
                 return rows
 
-            broker.actuate(f"{TWIN}.TimeScale", 50.0)
-            broker.batch_actuate({"Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit": 100})
+            await broker.actuate({f"{TWIN}.TimeScale": 50.0})
+            await broker.actuate({"Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit": 100})
             charge = await http.post("/api/v1/vehicle/commands/charge_start", headers=headers)
             assert charge.status_code == 200
             await eventually(lambda: broker.get("Vehicle.Powertrain.TractionBattery.Charging.IsCharging").value,
@@ -78,12 +78,12 @@ async def test_trips_and_sessions_are_recorded_from_the_car(tmp_path: Path, data
             assert session["ended_at"] is not None and float(session["energy_added_kwh"]) > 0.3  # type: ignore[arg-type]
             assert float(session["end_soc_pct"]) > float(session["start_soc_pct"])  # type: ignore[arg-type]
 
-            broker.actuate(f"{TWIN}.ChargerConnected", False)  # a plugged-in car does not drive
+            await broker.actuate({f"{TWIN}.ChargerConnected": False})  # a plugged-in car does not drive
             start_m = broker.get("Vehicle.TraveledDistance").value or 0
-            broker.actuate(f"{TWIN}.Driver.TargetSpeed", 60.0)
+            await broker.actuate({f"{TWIN}.Driver.TargetSpeed": 60.0})
             await eventually(lambda: (broker.get("Vehicle.TraveledDistance").value or 0) > start_m + 200,
                              timeout_s=10)
-            broker.actuate(f"{TWIN}.Driver.TargetSpeed", 0.0)
+            await broker.actuate({f"{TWIN}.Driver.TargetSpeed": 0.0})
             await eventually(lambda: broker.get("Vehicle.IsMoving").value is False, timeout_s=10)
             await eventually(lambda: not rows(car.service.db, Trip, open_only=True) and rows(car.service.db, Trip),
                              timeout_s=5)

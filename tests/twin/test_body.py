@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from evos.broker import Broker
+from evos.broker import Broker, LocalPort
 from evos.errors import NotPermittedError
-from evos.twin import (
-    TWIN_OVERLAY,
-    BodyProvider,
-    Controls,
-    TwinProvider,
-    TwinState,
-    body_load_w,
-    load_vehicle,
-    parked_runtime_s,
-    step,
-)
-from evos.twin._body import HORN_S, SEAT_HEATER_W, WINDOW_PCT_PER_S
+from evos.twin import TWIN_OVERLAY, Controls, TwinState, body_load_w, load_vehicle, parked_runtime_s, step
+from evos.twin._body import HORN_S, SEAT_HEATER_W, WINDOW_PCT_PER_S, BodyProvider
+from evos.twin._provider import TwinProvider
 from evos.vss import load_catalog
 
 DOOR = "Vehicle.Cabin.Door.Row1.DriverSide"
@@ -28,19 +21,27 @@ SEAT = "Vehicle.Cabin.Seat.Row1.DriverSide"
 
 
 @pytest.fixture
-def car() -> tuple[Broker, TwinProvider, BodyProvider]:
+async def car() -> AsyncIterator[tuple[Broker, TwinProvider, BodyProvider]]:
+    """The twin and the body hardware, each on its port of one broker; the test moves their clocks."""
     broker = Broker(load_catalog(overlays=[TWIN_OVERLAY]))
-    twin = TwinProvider(broker, load_vehicle("xiaomi-su7"))
-    body = BodyProvider(broker, on_load=twin.set_cabin_load)
-    body._publish(dict(body.values))
-    return broker, twin, body
+    twin = TwinProvider(LocalPort(broker, "twin"), load_vehicle("xiaomi-su7"))
+    await twin.start()
+    body = BodyProvider(LocalPort(broker, "body"))
+    await body.start()
+    yield broker, twin, body
+    await twin.stop()
+
+
+async def settle() -> None:
+    """Let the apps take in what was just published (their mirrors follow a subscription)."""
+    await asyncio.sleep(0.01)
 
 
 def value(broker: Broker, path: str) -> object:
     return broker.get(path).value
 
 
-def test_claims_body_actuators_but_not_the_twins_or_the_media_players(car: tuple) -> None:
+async def test_claims_body_actuators_but_not_the_twins_or_the_media_players(car: tuple) -> None:
     broker, _, body = car
     assert f"{DOOR}.IsLocked" in body.paths and "Vehicle.Body.Horn.IsActive" in body.paths
     assert "Vehicle.Cabin.HVAC.IsAirConditioningActive" not in body.paths  # the twin's
@@ -50,9 +51,9 @@ def test_claims_body_actuators_but_not_the_twins_or_the_media_players(car: tuple
     assert value(broker, f"{DOOR}.Window.Position") == 0
 
 
-def test_a_window_moves_at_its_motor_speed_and_reports_as_it_goes(car: tuple) -> None:
+async def test_a_window_moves_at_its_motor_speed_and_reports_as_it_goes(car: tuple) -> None:
     broker, _, body = car
-    broker.actuate(f"{DOOR}.Window.Position", 100)
+    await broker.actuate({f"{DOOR}.Window.Position": 100})
     assert broker.get_target(f"{DOOR}.Window.Position").value == 100
     assert value(broker, f"{DOOR}.Window.Position") == 0  # not there yet
     body.tick(1.0)
@@ -61,57 +62,58 @@ def test_a_window_moves_at_its_motor_speed_and_reports_as_it_goes(car: tuple) ->
     for _ in range(10):
         body.tick(1.0)
     assert value(broker, f"{DOOR}.Window.Position") == 100
-    broker.actuate(f"{DOOR}.Window.Switch", "CLOSE")
+    await broker.actuate({f"{DOOR}.Window.Switch": "CLOSE"})
     body.tick(1.0)
     assert value(broker, f"{DOOR}.Window.Switch") == "CLOSE"
     body.tick(2.0)
-    broker.actuate(f"{DOOR}.Window.Switch", "INACTIVE")  # let go of the switch: it stops where it is
+    await broker.actuate({f"{DOOR}.Window.Switch": "INACTIVE"})  # let go of the switch: it stops where it is
     body.tick(5.0)
     assert value(broker, f"{DOOR}.Window.Position") == 100 - round(3 * WINDOW_PCT_PER_S)
-    broker.actuate(f"{DOOR}.Window.IsOpen", False)
+    await broker.actuate({f"{DOOR}.Window.IsOpen": False})
     body.tick(10.0)
     assert value(broker, f"{DOOR}.Window.Position") == 0 and value(broker, f"{DOOR}.Window.IsOpen") is False
 
 
-def test_seat_recline_is_limited_to_the_seats_travel(car: tuple) -> None:
+async def test_seat_recline_is_limited_to_the_seats_travel(car: tuple) -> None:
     broker, _, body = car
-    broker.actuate(f"{SEAT}.Backrest.Recline", 80.0)  # VSS gives no bound; the seat stops at 60 degrees
+    await broker.actuate({f"{SEAT}.Backrest.Recline": 80.0})  # VSS gives no bound; the seat stops at 60 degrees
     for _ in range(30):
         body.tick(1.0)
     assert value(broker, f"{SEAT}.Backrest.Recline") == 60.0
 
 
-def test_a_locked_door_refuses_to_open_and_nothing_changes(car: tuple) -> None:
+async def test_a_locked_door_refuses_to_open_and_nothing_changes(car: tuple) -> None:
     broker, _, _ = car
     before = broker.get_target(f"{DOOR}.IsOpen")
     with pytest.raises(NotPermittedError, match=r"IsOpen: locked \(.*IsLocked is true\)"):
-        broker.actuate(f"{DOOR}.IsOpen", True)
+        await broker.actuate({f"{DOOR}.IsOpen": True})
     assert broker.get_target(f"{DOOR}.IsOpen") == before
     assert value(broker, f"{DOOR}.IsOpen") is False
     with pytest.raises(NotPermittedError):  # all or nothing: the unlock in the same request is not done either
-        broker.batch_actuate({f"{DOOR}.IsOpen": True, "Vehicle.Cabin.Door.Row1.PassengerSide.IsLocked": False})
+        await broker.actuate({f"{DOOR}.IsOpen": True, "Vehicle.Cabin.Door.Row1.PassengerSide.IsLocked": False})
     assert value(broker, "Vehicle.Cabin.Door.Row1.PassengerSide.IsLocked") is True
-    broker.batch_actuate({f"{DOOR}.IsLocked": False, f"{DOOR}.IsOpen": True})  # unlocked in the same request
+    await broker.actuate({f"{DOOR}.IsLocked": False, f"{DOOR}.IsOpen": True})  # unlocked in the same request
     assert value(broker, f"{DOOR}.IsOpen") is True
 
 
-def test_nothing_opens_while_the_car_moves(car: tuple) -> None:
+async def test_nothing_opens_while_the_car_moves(car: tuple) -> None:
     broker, twin, _ = car
-    broker.actuate("Vehicle.Body.Trunk.Rear.IsLocked", False)
+    await broker.actuate({"Vehicle.Body.Trunk.Rear.IsLocked": False})
     twin.controls = replace(twin.controls, target_speed_kmh=30.0)
     for _ in range(30):
         twin.tick(0.1)
     assert value(broker, "Vehicle.Speed") > 0.5
+    await settle()
     with pytest.raises(NotPermittedError, match="while the car is moving"):
-        broker.actuate("Vehicle.Body.Trunk.Rear.IsOpen", True)
+        await broker.actuate({"Vehicle.Body.Trunk.Rear.IsOpen": True})
     assert value(broker, "Vehicle.Body.Trunk.Rear.IsOpen") is False
 
 
-def test_the_horn_sounds_briefly(car: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_horn_sounds_briefly(car: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
     broker, _, body = car
     clock = [1000.0]
     monkeypatch.setattr("evos.twin._body.time.monotonic", lambda: clock[0])
-    broker.actuate("Vehicle.Body.Horn.IsActive", True)
+    await broker.actuate({"Vehicle.Body.Horn.IsActive": True})
     assert value(broker, "Vehicle.Body.Horn.IsActive") is True
     body.tick(0.1)
     assert value(broker, "Vehicle.Body.Horn.IsActive") is True
@@ -120,7 +122,7 @@ def test_the_horn_sounds_briefly(car: tuple, monkeypatch: pytest.MonkeyPatch) ->
     assert value(broker, "Vehicle.Body.Horn.IsActive") is False
 
 
-def test_cabin_loads_drain_the_battery_through_the_twin(car: tuple) -> None:
+async def test_cabin_loads_drain_the_battery_through_the_twin(car: tuple) -> None:
     broker, twin, _ = car
     assert body_load_w({f"{SEAT}.HeatingCooling": 100, "Vehicle.Cabin.Seat.Row1.PassengerSide.HeatingCooling": 50,
                         "Vehicle.Cabin.HVAC.IsRearDefrosterActive": False}) == pytest.approx(1.5 * SEAT_HEATER_W)
@@ -128,7 +130,10 @@ def test_cabin_loads_drain_the_battery_through_the_twin(car: tuple) -> None:
     for _ in range(600):
         twin.tick(1.0)
     idle_drop = soc_before - twin.state.soc
-    broker.batch_actuate({f"{SEAT}.HeatingCooling": 100, "Vehicle.Cabin.HVAC.IsRearDefrosterActive": True})
+    await broker.actuate({f"{SEAT}.HeatingCooling": 100, "Vehicle.Cabin.HVAC.IsRearDefrosterActive": True})
+    assert value(broker, "Vehicle.Evos.Body.LoadPower") == pytest.approx(SEAT_HEATER_W + 285.0)
+    await settle()
+    twin.tick(0.0)
     assert twin.controls.cabin_load_w == pytest.approx(SEAT_HEATER_W + 285.0)
     soc_before = twin.state.soc
     for _ in range(600):
@@ -138,14 +143,16 @@ def test_cabin_loads_drain_the_battery_through_the_twin(car: tuple) -> None:
     assert value(broker, "Vehicle.Evos.Twin.CabinLoadPower") == pytest.approx(SEAT_HEATER_W + 285.0)
 
 
-def test_positions_and_locks_persist(tmp_path: Path) -> None:
+async def test_positions_and_locks_persist(tmp_path: Path) -> None:
     broker = Broker(load_catalog(overlays=[TWIN_OVERLAY]))
-    body = BodyProvider(broker, tmp_path / "body.sqlite")
-    broker.batch_actuate({f"{DOOR}.IsLocked": False, f"{DOOR}.Window.Position": 40})
+    body = BodyProvider(LocalPort(broker), tmp_path / "body.sqlite")
+    await body.start()
+    await broker.actuate({f"{DOOR}.IsLocked": False, f"{DOOR}.Window.Position": 40})
     body.tick(10.0)
     body.save()
-    body._provision.close()
-    again = BodyProvider(Broker(load_catalog(overlays=[TWIN_OVERLAY])), tmp_path / "body.sqlite")
+    await body.port.close()
+    again = BodyProvider(LocalPort(Broker(load_catalog(overlays=[TWIN_OVERLAY]))), tmp_path / "body.sqlite")
+    await again.start()
     assert again.values[f"{DOOR}.IsLocked"] is False
     assert again.values[f"{DOOR}.Window.Position"] == 40
     assert again.values["Vehicle.Cabin.Door.Row1.PassengerSide.IsLocked"] is True
@@ -168,15 +175,16 @@ def test_parked_runtime_matches_stepping_the_twin() -> None:
     assert parked_runtime_s(car, state, controls, reserve_soc=0.5) == 0.0
 
 
-def test_front_seats_do_not_recline_far_while_moving(car: tuple) -> None:
+async def test_front_seats_do_not_recline_far_while_moving(car: tuple) -> None:
     broker, twin, body = car
     twin.controls = replace(twin.controls, target_speed_kmh=30.0)
     for _ in range(30):
         twin.tick(0.1)
+    await settle()
     with pytest.raises(NotPermittedError, match="may not recline beyond 35° while the car is moving"):
-        broker.actuate(f"{SEAT}.Backrest.Recline", 45.0)
+        await broker.actuate({f"{SEAT}.Backrest.Recline": 45.0})
     assert broker.get_target(f"{SEAT}.Backrest.Recline").value is None
-    broker.actuate(f"{SEAT}.Backrest.Recline", 25.0)  # a small adjustment is fine
-    broker.actuate("Vehicle.Cabin.Seat.Row2.PassengerSide.Backrest.Recline", 45.0)  # the rear seats may
+    await broker.actuate({f"{SEAT}.Backrest.Recline": 25.0})  # a small adjustment is fine
+    await broker.actuate({"Vehicle.Cabin.Seat.Row2.PassengerSide.Backrest.Recline": 45.0})  # the rear seats may
     body.tick(1.0)
     assert value(broker, f"{SEAT}.Backrest.Recline") == pytest.approx(23.0)

@@ -78,10 +78,10 @@ def test_drive_a_cycle_through_the_running_car(tmp_path: Path) -> None:
         stop(proc)
 
 
-def test_drive_and_twin_run_without_a_car_fail_clearly(tmp_path: Path) -> None:
+def test_drive_and_an_app_without_a_car_fail_clearly(tmp_path: Path) -> None:
     address = f"127.0.0.1:{free_port()}"  # nothing listens there
     for args in (("drive", "--cycle", "udds", "--address", address),
-                 ("twin", "run", "--address", address, "--data-dir", str(tmp_path / "car"))):
+                 ("app", "run", "twin", "--address", address, "--data-dir", str(tmp_path / "car"))):
         result = evos(*args)
         assert result.returncode == 1, args
         assert f"broker at {address}: UNAVAILABLE" in result.stderr

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from evos.broker import Broker
+from evos.broker import Broker, LocalPort
 from evos.errors import InvalidValueError
 from evos.twin import load_vehicle
 from evos.twin._provider import OVERLAY, TwinProvider
@@ -28,8 +29,15 @@ def ticks(twin: TwinProvider, seconds: float) -> None:
         twin.tick(0.1)
 
 
-def test_publishes_vss_signals_in_vss_units(car_broker: Broker) -> None:
-    twin = TwinProvider(car_broker, load_vehicle("xiaomi-su7"), controls=Controls(target_speed_kmh=72))
+async def started(broker: Broker, *args: Any, **kwargs: Any) -> TwinProvider:
+    """A twin on its own port of ``broker``, its actuators claimed (ticked by the test, not by ``run``)."""
+    twin = TwinProvider(LocalPort(broker, "twin"), *args, **kwargs)
+    await twin.start()
+    return twin
+
+
+async def test_publishes_vss_signals_in_vss_units(car_broker: Broker) -> None:
+    twin = await started(car_broker, load_vehicle("xiaomi-su7"), controls=Controls(target_speed_kmh=72))
     ticks(twin, 30)
     assert car_broker.get("Vehicle.Speed").value == pytest.approx(72, abs=0.5)  # km/h
     assert car_broker.get("Vehicle.IsMoving").value is True
@@ -41,43 +49,42 @@ def test_publishes_vss_signals_in_vss_units(car_broker: Broker) -> None:
     assert car_broker.get("Vehicle.Powertrain.ElectricMotor.Speed").value > 1000  # rpm
 
 
-def test_serves_actuators_and_reports_actual_values(car_broker: Broker) -> None:
-    twin = TwinProvider(car_broker, load_vehicle("xiaomi-su7"))
-    twin.publish_settings()
-    car_broker.batch_actuate({f"{CHG}.ChargeLimit": 90, "Vehicle.Evos.Twin.ChargerConnected": True,
+async def test_serves_actuators_and_reports_actual_values(car_broker: Broker) -> None:
+    twin = await started(car_broker, load_vehicle("xiaomi-su7"))
+    await car_broker.actuate({f"{CHG}.ChargeLimit": 90, "Vehicle.Evos.Twin.ChargerConnected": True,
                               "Vehicle.Evos.Twin.ChargerPower": 150.0})
     assert car_broker.get(f"{CHG}.ChargeLimit").value == 90
     ticks(twin, 5)
     assert car_broker.get(f"{CHG}.IsCharging").value is True
     assert car_broker.get(f"{CHG}.TimeToComplete").value > 0
-    car_broker.actuate(f"{CHG}.StartStopCharging", "STOP")
+    await car_broker.actuate({f"{CHG}.StartStopCharging": "STOP"})
     ticks(twin, 1)
     assert car_broker.get(f"{CHG}.IsCharging").value is False
-    car_broker.batch_actuate({"Vehicle.Cabin.HVAC.IsAirConditioningActive": True,
+    await car_broker.actuate({"Vehicle.Cabin.HVAC.IsAirConditioningActive": True,
                               "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature": 28.0})
     ticks(twin, 60)
     assert car_broker.get("Vehicle.Evos.Twin.CabinTemperature").value > 21
     with pytest.raises(InvalidValueError):
-        car_broker.actuate(f"{CHG}.ChargeLimit", 120)  # out of the signal's range: nothing changes
+        await car_broker.actuate({f"{CHG}.ChargeLimit": 120})  # out of the signal's range: nothing changes
     assert twin.controls.charge_limit_pct == 90
 
 
-def test_time_scale_runs_faster_than_real_time(car_broker: Broker) -> None:
-    twin = TwinProvider(car_broker, load_vehicle("xiaomi-su7"), controls=Controls(target_speed_kmh=36))
-    car_broker.actuate("Vehicle.Evos.Twin.TimeScale", 10.0)
+async def test_time_scale_runs_faster_than_real_time(car_broker: Broker) -> None:
+    twin = await started(car_broker, load_vehicle("xiaomi-su7"), controls=Controls(target_speed_kmh=36))
+    await car_broker.actuate({"Vehicle.Evos.Twin.TimeScale": 10.0})
     ticks(twin, 3)  # 30 s of car time
     assert twin.state.odometer_m > 200
     assert twin.steps == 300  # split into 0.1 s model steps
 
 
-def test_a_parked_car_sped_up_takes_one_second_steps_with_the_same_result(car_broker: Broker) -> None:
+async def test_a_parked_car_sped_up_takes_one_second_steps_with_the_same_result(car_broker: Broker) -> None:
     cold = Controls(hvac_on=True, cabin_setpoint_c=22.0, ambient_c=-10.0, charger_connected=True, charger_kw=11.0)
-    fast = TwinProvider(car_broker, load_vehicle("xiaomi-su7"), controls=cold)
+    fast = await started(car_broker, load_vehicle("xiaomi-su7"), controls=cold)
     fast.time_scale = 100.0
     for _ in range(36):  # an hour of car time in 36 ticks of 100 s
         fast.tick(1.0)
     assert fast.steps == 3600  # parked: 1 s model steps
-    fine = TwinProvider(Broker(load_catalog(overlays=[OVERLAY])), load_vehicle("xiaomi-su7"), controls=cold)
+    fine = await started(Broker(load_catalog(overlays=[OVERLAY])), load_vehicle("xiaomi-su7"), controls=cold)
     for _ in range(36_000):
         fine.tick(0.1)
     assert fast.state.soc == pytest.approx(fine.state.soc, abs=2e-4)
@@ -85,18 +92,18 @@ def test_a_parked_car_sped_up_takes_one_second_steps_with_the_same_result(car_br
     assert fast.state.battery_temp_c == pytest.approx(fine.state.battery_temp_c, abs=0.05)
 
 
-def test_state_persists_across_restarts(car_broker: Broker, tmp_path: Path) -> None:
+async def test_state_persists_across_restarts(car_broker: Broker, tmp_path: Path) -> None:
     store = StateStore(tmp_path / "twin.sqlite")
     car = load_vehicle("xiaomi-su7")
-    twin = TwinProvider(car_broker, car, store, Controls(target_speed_kmh=50))
+    twin = await started(car_broker, car, store, Controls(target_speed_kmh=50))
     ticks(twin, 20)
     twin.save(0.0)
     odometer, soc = twin.state.odometer_m, twin.state.soc
-    twin._provision.close()
-    again = TwinProvider(car_broker, car, StateStore(tmp_path / "twin.sqlite"))
+    await twin.port.close()
+    again = await started(car_broker, car, StateStore(tmp_path / "twin.sqlite"))
     assert (again.state.odometer_m, again.state.soc) == (odometer, soc)
     assert again.state.speed_mps == 0  # restarts parked
-    other = TwinProvider(Broker(load_catalog(overlays=[OVERLAY])), load_vehicle("byd-seal-rwd"),
+    other = await started(Broker(load_catalog(overlays=[OVERLAY])), load_vehicle("byd-seal-rwd"),
                          StateStore(tmp_path / "twin.sqlite"))
     assert other.state.odometer_m == 0  # each vehicle has its own state
     with sqlite3.connect(tmp_path / "twin.sqlite") as db:
@@ -104,71 +111,75 @@ def test_state_persists_across_restarts(car_broker: Broker, tmp_path: Path) -> N
     assert StateStore(tmp_path / "twin.sqlite").load(car.name) is None  # a bad row is not trusted
 
 
-def test_published_paths_match_the_signals(car_broker: Broker) -> None:
+async def test_published_paths_match_the_signals(car_broker: Broker) -> None:
     from evos.twin._provider import _MEASURED
 
-    twin = TwinProvider(car_broker, load_vehicle("xiaomi-su7"))
+    twin = TwinProvider(LocalPort(car_broker), load_vehicle("xiaomi-su7"))
     assert set(twin.signals()) == set(_MEASURED)
 
 
 async def test_the_twin_runs_alone_against_a_remote_broker(tmp_path: Path) -> None:
+    """The twin app on a KUKSA v2 port of a broker in this process (as `evos app run twin --address` runs it)."""
     import asyncio
 
-    from evos._connect import Connection
-    from evos.broker import BrokerServer, ServerConfig
-    from evos.twin._provider import run_remote
+    from evos.app import AppEnv, CarSettings, run_app
+    from evos.broker import BrokerServer, RemotePort, ServerConfig
+    from evos.twin import TWIN_APP
     from helpers import eventually
 
     broker = Broker(load_catalog(overlays=[OVERLAY]))
     server = BrokerServer(broker, ServerConfig(address="127.0.0.1:0"))
     await server.start()
-    stop = asyncio.Event()
-    twin = asyncio.create_task(run_remote(Connection(server.address), load_vehicle("vw-id3-pro"), Controls(),
-                                          StateStore(tmp_path / "twin.sqlite"), stop=stop, vehicle_ref="vw-id3-pro"))
+    env = AppEnv(CarSettings(vehicle="vw-id3-pro"), tmp_path)
+    port = RemotePort(server.address, name="twin")
+    await port.connect()
+    await port.signals()
+    twin = asyncio.create_task(run_app(TWIN_APP, port, env))
     try:
         await eventually(lambda: broker.get("Vehicle.Speed").available, 10)
         await eventually(lambda: broker.provider_of("Vehicle.Evos.Twin.Driver.TargetSpeed") is not None, 10)
-        broker.actuate("Vehicle.Evos.Twin.Driver.TargetSpeed", 40.0)  # reaches the twin over gRPC
+        await broker.actuate({"Vehicle.Evos.Twin.Driver.TargetSpeed": 40.0})  # reaches the twin over gRPC
+        # answered once the twin carried it out: its actual value was published before the answer
+        assert broker.get("Vehicle.Evos.Twin.Driver.TargetSpeed").value == 40.0
         await eventually(lambda: (broker.get("Vehicle.Speed").value or 0) > 5, 10)
-        assert broker.get("Vehicle.Evos.Twin.Driver.TargetSpeed").value == 40.0  # actual value reported back
         # the preset it was loaded from, not its display name: the cabin loads the same car from it
         assert broker.get("Vehicle.Evos.Twin.Vehicle").value == "vw-id3-pro"
     finally:
-        stop.set()
+        env.stop.set()
         await asyncio.wait_for(twin, 10)
+        await port.close()
         await server.stop(0)
     assert StateStore(tmp_path / "twin.sqlite").load("Volkswagen ID.3 Pro") is not None
 
 
-def test_battery_conditioning_warms_the_pack_on_request(car_broker: Broker) -> None:
+async def test_battery_conditioning_warms_the_pack_on_request(car_broker: Broker) -> None:
     """VSS BatteryConditioning: a requested mode runs the pack heater to its target (the mode's own, or
     TargetTemperature), from the battery when unplugged and from the grid when plugged in; IsOngoing says
     when it heats. A target VSS leaves unbounded is refused outside the heater's range."""
     cond = "Vehicle.Powertrain.TractionBattery.BatteryConditioning"
     temp = "Vehicle.Powertrain.TractionBattery.Temperature.Average"
     soc = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"
-    twin = TwinProvider(car_broker, load_vehicle("xiaomi-su7"), controls=Controls(ambient_c=-10))
-    twin.publish_settings()
-    car_broker.actuate("Vehicle.Evos.Twin.TimeScale", 100.0)
+    twin = await started(car_broker, load_vehicle("xiaomi-su7"), controls=Controls(ambient_c=-10))
+    await car_broker.actuate({"Vehicle.Evos.Twin.TimeScale": 100.0})
     ticks(twin, 6)  # 10 min: switched off, the pack stays cold
     assert car_broker.get(temp).value < -9 and car_broker.get(f"{cond}.IsActive").value is False
     soc_before = car_broker.get(soc).value
-    car_broker.batch_actuate({f"{cond}.RequestedMode": "DRIVING_PREPARATION", f"{cond}.TargetTemperature": 5.0})
+    await car_broker.actuate({f"{cond}.RequestedMode": "DRIVING_PREPARATION", f"{cond}.TargetTemperature": 5.0})
     ticks(twin, 1)
     assert car_broker.get(f"{cond}.IsActive").value is True and car_broker.get(f"{cond}.IsOngoing").value is True
     ticks(twin, 30)  # 50 min: at its target, the heater holds it there
     assert 3.9 < car_broker.get(temp).value < 5.1  # held within 1 K below the target
     used_kwh = (soc_before - car_broker.get(soc).value) / 100 * twin.vehicle.battery.usable_kwh
     assert used_kwh > 2.0  # the heater ran on the battery
-    car_broker.batch_actuate({"Vehicle.Evos.Twin.ChargerConnected": True, f"{cond}.TargetTemperature": 15.0,
+    await car_broker.actuate({"Vehicle.Evos.Twin.ChargerConnected": True, f"{cond}.TargetTemperature": 15.0,
                               "Vehicle.Powertrain.TractionBattery.Charging.StartStopCharging": "STOP"})
     soc_plugged = car_broker.get(soc).value
     ticks(twin, 12)
     assert car_broker.get(temp).value > 10 and car_broker.get(soc).value == pytest.approx(soc_plugged, abs=0.3)
     with pytest.raises(InvalidValueError, match="above the maximum 45"):
-        car_broker.actuate(f"{cond}.TargetTemperature", 80.0)
-    car_broker.actuate(f"{cond}.RequestedMode", "FAST_CHARGING_PREPARATION")  # no target: the mode's own
+        await car_broker.actuate({f"{cond}.TargetTemperature": 80.0})
+    await car_broker.actuate({f"{cond}.RequestedMode": "FAST_CHARGING_PREPARATION"})  # no target: the mode's own
     assert car_broker.get(f"{cond}.TargetTemperature").value == 35.0
-    car_broker.actuate(f"{cond}.RequestedMode", "INACTIVE")
+    await car_broker.actuate({f"{cond}.RequestedMode": "INACTIVE"})
     ticks(twin, 1)
     assert car_broker.get(f"{cond}.IsActive").value is False and car_broker.get(f"{cond}.IsOngoing").value is False

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from evos.broker import Broker
+from evos.broker import Broker, LocalPort
 from evos.errors import DataError
 from evos.twin import VehicleFileError, load_cycle, load_vehicle, simulate_cycle
 from evos.twin import _physics as phys
@@ -36,9 +36,9 @@ def test_dateline_and_pole_wrap() -> None:
     assert north.latitude_deg <= 90.0 and north.heading_deg == pytest.approx(180.0)
 
 
-def test_published_values_stay_in_vss_ranges() -> None:
+async def test_published_values_stay_in_vss_ranges() -> None:
     broker = Broker(load_catalog(overlays=[OVERLAY]))
-    twin = TwinProvider(broker, SU7)
+    twin = TwinProvider(LocalPort(broker), SU7)
     twin.state = dataclasses.replace(twin.state, odometer_m=5e9, latitude_deg=90.0)
     twin.tick(0.1)
     assert broker.get("Vehicle.TraveledDistance").value == 2**32 - 1

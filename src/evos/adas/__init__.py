@@ -5,7 +5,7 @@ lateral parts (``LaneCentring``, ``LaneChange``), the sensor interfaces ``Object
 ``LaneSensor``, the road (``Road``, ``Segment``) and traffic (``TrafficSpec``), the highway-env check
 (``run_highway_env``), scenarios (``Scenario``, ``load_scenario``), ``simulate(scenario)`` and the
 built-in suites (``run_suite("euro-ncap-ccr")``). Everything is synchronous and deterministic for a given seed,
-except ``AdasService(broker)``: the app in the running car (``evos up``), with the signals of ``ADAS_OVERLAY``.
+except ``AdasService(port)``: the app in the running car (``ADAS_APP``), with the signals of ``ADAS_OVERLAY``.
 """
 
 from evos.adas._acc import AccCommand, AccController, AccMode, Observation
@@ -25,13 +25,14 @@ from evos.adas._pilot import HighwayPilot, PilotCommand, PilotParams
 from evos.adas._road import Road, Segment
 from evos.adas._scenario import EgoSpec, Scenario, ScenarioFileError, TargetAction, TargetSpec, load_scenario
 from evos.adas._sensor import ObjectSensor, ObjectTruth, RadarSensor, SensorFrame, Track
+from evos.adas._service import ADAS_APP, AdasService, AdasServiceConfig, DeadlineMonitor
 from evos.adas._service import OVERLAY as ADAS_OVERLAY
-from evos.adas._service import AdasService, AdasServiceConfig
 from evos.adas._sim import RunResult, simulate
 from evos.adas._suite import SUITES, SuiteRun, run_suite, suite_scenarios, summary
 from evos.adas._traffic import IdmParams, MobilParams, TrafficSpec
 
 __all__ = [
+    "ADAS_APP",
     "ADAS_OVERLAY",
     "SUITES",
     "AccCommand",
@@ -44,6 +45,7 @@ __all__ = [
     "AebController",
     "AebParams",
     "AebStage",
+    "DeadlineMonitor",
     "EgoLimits",
     "EgoSpec",
     "HighwayEnvResult",

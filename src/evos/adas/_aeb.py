@@ -2,8 +2,9 @@
 
 A track is a threat when its body overlaps the ego's laterally (a car in the next lane is not). For the nearest
 threat, AEB computes the time to collision and the deceleration required to stop ``margin_m`` short of it, taking
-the object's own braking into account; the stage follows whichever is more urgent and latches (never weakens)
-until the ego no longer closes in. AEB runs whether ACC is on or off, and its demand always wins.
+the object's own braking into account; the stage follows whichever is more urgent and latches (never weakens) until
+the ego stands (then it holds the car, ``hold_s``) or no longer closes in. AEB runs whether ACC is on or off, and
+its demand always wins.
 """
 
 from __future__ import annotations
@@ -106,9 +107,12 @@ class AebController:
             self._hold_until_s = obs.now_s + p.hold_s
             return AebCommand(AebStage.HOLD, -p.partial_decel_mps2, threat, ttc, required)
         stage = self._stage_for(ttc, required) if obs.speed_mps > 0.5 and obs.frame.healthy else AebStage.IDLE
-        closing = threat is not None and threat.range_rate_mps < -0.2
+        # latch: never weaken braking while still closing in, nor before the car stands (at a crawl the closing
+        # speed falls below any threshold, and letting go there leaves the car creeping toward the object)
+        closing = threat is not None and (threat.range_rate_mps < -0.2 or (
+            obs.speed_mps >= 0.05 and threat.range_rate_mps <= 0.2))
         if braking and closing:
-            stage = max(stage, self.stage)  # latch: never weaken braking while still closing in
+            stage = max(stage, self.stage)
         self.stage = stage
         accel = {AebStage.PARTIAL: -p.partial_decel_mps2, AebStage.FULL: -p.full_decel_mps2}.get(stage)
         return AebCommand(stage, accel, threat, ttc, required)

@@ -24,10 +24,8 @@ from evos.adas._pilot import HighwayPilot, PilotParams
 from evos.adas._scenario import Scenario
 from evos.adas._sensor import ObjectTruth, RadarSensor, visible
 from evos.adas._traffic import Fleet, place_traffic
-from evos.twin import Vehicle, drive_force_limit_n, load_vehicle
+from evos.twin import DRIVER_MODEL, Vehicle, drive_force_limit_n, load_vehicle
 
-DRIVER_GAIN_PER_S = 0.8  # the driver holding a speed (as the twin's driver model)
-DRIVER_ACCEL_MPS2 = (-3.5, 2.0)
 FORCE_TABLE_STEP_MPS = 0.25
 FORCE_TABLE_SIZE = 321  # up to 80 m/s
 COMFORT_TOLERANCE = 1.02  # 2 % over a limit counts as a breach (numerical noise below that)
@@ -211,7 +209,7 @@ class _Functions:
         steering = curvature is not None
         if curvature is None and lane_truth is not None:
             curvature = self.driver_lateral.command(now, obs.speed_mps, lane_truth)
-        holding = DRIVER_GAIN_PER_S * (self.ego.speed_mps - obs.speed_mps)
+        holding = DRIVER_MODEL.accel_mps2(self.ego.speed_mps, obs.speed_mps)  # the driver holding the set speed
         if self.oracle:
             return (-self.ego.limits.max_brake_mps2 if oracle_brake else holding), curvature, 0, False, False, state
         alone = acc_cmd.mode is AccMode.ACTIVE and aeb_accel is None and acc_cmd.accel_mps2 is not None
@@ -222,7 +220,7 @@ class _Functions:
         elif obs.brake_pedal:
             accel = -self.ego.driver_brake_mps2
         else:
-            accel = min(max(holding, DRIVER_ACCEL_MPS2[0]), DRIVER_ACCEL_MPS2[1])
+            accel = holding
         return accel, curvature, stage, alone, steering, state
 
 

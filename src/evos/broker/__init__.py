@@ -1,23 +1,32 @@
 """The vehicle data broker: VSS signals in one place, served in-process and over KUKSA gRPC.
 
-In-process apps use :class:`Broker` directly; remote apps speak ``kuksa.val.v1``/``v2`` to
-:class:`BrokerServer`, for instance with :class:`BrokerClient` or the kuksa-client SDK.
+Apps are written against the vehicle-data port (``VehiclePort``): ``LocalPort`` on an in-process
+``Broker``, or ``RemotePort``, a ``kuksa.val.v2`` client of a running ``BrokerServer`` (or any
+KUKSA-compatible broker). ``Mirror`` keeps the latest values of the signals an app reads often.
 """
 
-from evos.broker._client import BrokerClient, ProviderStream
+from evos.broker._auth import ALLOW_ALL, Permissions, parse_scope
 from evos.broker._core import NOT_AVAILABLE, Broker, BrokerConfig, Datapoint, Provision, Subscription
+from evos.broker._port import ActuationHandler, LocalPort, Mirror, VehiclePort
+from evos.broker._remote import RemotePort
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
 
 __all__ = [
+    "ALLOW_ALL",
     "DEFAULT_ADDRESS",
     "NOT_AVAILABLE",
+    "ActuationHandler",
     "Broker",
-    "BrokerClient",
     "BrokerConfig",
     "BrokerServer",
     "Datapoint",
-    "ProviderStream",
+    "LocalPort",
+    "Mirror",
+    "Permissions",
     "Provision",
+    "RemotePort",
     "ServerConfig",
     "Subscription",
+    "VehiclePort",
+    "parse_scope",
 ]

@@ -15,11 +15,10 @@ from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
 
-from evos import datadir
 from evos._connect import AddressOpt, CaOpt, Connection, TokenFileOpt, TokenOpt
 from evos._console import console, err_console, run_async
-from evos.broker._client import BrokerClient
 from evos.broker._core import Broker, Datapoint
+from evos.broker._remote import RemotePort
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
 from evos.errors import NotPermittedError
 from evos.vss import Signal, load_catalog, parse_value
@@ -71,47 +70,15 @@ async def serve(broker: Broker, config: ServerConfig, banner: str,
         await server.stop()
 
 
-def serve_command(
-    banner: str, address: str, vss: Path | None, overlay: list[Path] | None, jwt_public_key: Path | None,
-    tls_cert: Path | None, tls_key: Path | None, data_dir: Path | None = None,
-    apps: Callable[[Broker, Path | None], Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] | None = None,
-) -> None:
-    """Run a broker server from command-line options until SIGINT/SIGTERM (holding ``data_dir`` if given).
-
-    ``apps(broker, data_dir)`` builds the parts of the car that run beside the server.
-    """
+def serve_command(banner: str, address: str, vss: Path | None, overlay: Sequence[Any] | None,
+                  jwt_public_key: Path | None, tls_cert: Path | None, tls_key: Path | None) -> None:
+    """Run a broker server from command-line options until SIGINT/SIGTERM."""
 
     async def main() -> None:
         config = ServerConfig(address=address, jwt_public_key=jwt_public_key, tls_cert=tls_cert, tls_key=tls_key)
-        broker = Broker(load_catalog(vss, overlay or ()))
-        if data_dir is None:
-            await serve(broker, config, banner, apps(broker, None) if apps else ())
-            return
-        with datadir.claim(data_dir) as directory:
-            console.print(f"data directory: {directory}", highlight=False)
-            await serve(broker, config, banner, apps(broker, directory) if apps else ())
+        await serve(Broker(load_catalog(vss, overlay or ())), config, banner)
 
     run_async(main())
-
-
-def broker_command(
-    address: Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
-                                         help="Listen on HOST:PORT (port 0 picks a free one).")] = DEFAULT_ADDRESS,
-    vss: VssOpt = None,
-    overlay: OverlayOpt = None,
-    jwt_public_key: JwtOpt = None,
-    tls_cert: TlsCertOpt = None,
-    tls_key: TlsKeyOpt = None,
-    twin_overlay: Annotated[bool, typer.Option(
-        "--twin-overlay", help="Add the digital twin's signals (Vehicle.Evos.Twin.*) for 'evos twin run'.")] = False,
-) -> None:
-    """Run the vehicle data broker alone (KUKSA-compatible gRPC, kuksa.val.v1 and v2)."""
-    overlays = list(overlay or [])
-    if twin_overlay:
-        from evos.twin import TWIN_OVERLAY
-
-        overlays.insert(0, TWIN_OVERLAY)
-    serve_command("evos broker", address, vss, overlays, jwt_public_key, tls_cert, tls_key)
 
 
 def _show(value: Any) -> str:
@@ -137,7 +104,7 @@ def signals_command(
         async with Connection.of(address, token, token_file, tls_ca).client() as client:
             found = await client.signals(pattern)
             try:
-                values = await client.get([s.path for s in found])
+                values = await client.get_many([s.path for s in found])
             except NotPermittedError as exc:  # metadata is public, values need `read`
                 err_console.print(f"[yellow]values not shown:[/] {exc}", highlight=False)
                 values = {s.path: Datapoint(None) for s in found}
@@ -164,7 +131,7 @@ def get_command(
 
     async def main() -> None:
         async with Connection.of(address, token, token_file, tls_ca).client() as client:
-            values = await client.get(paths)
+            values = await client.get_many(paths)
         if as_json:
             print(json.dumps({p: {"value": _plain(dp.value), "timestamp_s": dp.timestamp_s}
                               for p, dp in values.items()}))
@@ -175,7 +142,7 @@ def get_command(
     run_async(main())
 
 
-async def _parse(client: BrokerClient, path: str, text: str) -> Any:
+async def _parse(client: RemotePort, path: str, text: str) -> Any:
     signal: Signal = await client.signal(path)
     return parse_value(signal, text)
 
@@ -190,7 +157,7 @@ def set_command(
 
     async def main() -> None:
         async with Connection.of(address, token, token_file, tls_ca).client() as client:
-            await client.publish({path: await _parse(client, path, value)})
+            await client.publish({path: await _parse(client, path, value)}, wait=True)
         console.print(f"{path} = {value}", highlight=False)
 
     run_async(main())
@@ -239,12 +206,13 @@ def watch_command(
                 return t
 
             async def consume(live: Live | None) -> None:
-                async for batch in client.subscribe(paths):
-                    latest.update(batch)
-                    if live is not None:
-                        live.update(table())
-                    else:
-                        print(json.dumps({p: _plain(dp.value) for p, dp in batch.items()}), flush=True)
+                async with client.subscribe(paths) as updates:
+                    async for batch in updates:
+                        latest.update(batch)
+                        if live is not None:
+                            live.update(table())
+                        else:
+                            print(json.dumps({p: _plain(dp.value) for p, dp in batch.items()}), flush=True)
 
             try:
                 if as_json:
@@ -259,8 +227,8 @@ def watch_command(
 
 
 def register(app: typer.Typer) -> None:
-    """Add the broker commands to the evos CLI."""
-    app.command("broker")(broker_command)
+    """Add the commands that talk to a running broker to the evos CLI (``evos broker`` itself is the car's: it
+    knows the apps' signals)."""
     app.command("signals")(signals_command)
     app.command("get")(get_command)
     app.command("set")(set_command)

@@ -1,8 +1,17 @@
 """The vehicle data broker core: one store of VSS signal values, subscriptions and actuator providers.
 
-Everything here runs on one asyncio event loop (the broker never blocks and never awaits); servers
-and in-process apps call it directly. Operations are all-or-nothing: a batch with one bad entry raises
-and changes nothing.
+Everything here runs on the asyncio event loop of the thread that created the broker: a call from
+another thread raises RuntimeError (an error, not a race). Reading and publishing never block and never
+await; an actuation awaits the providers' answers. Operations are all-or-nothing: a batch with one bad
+entry raises and changes nothing.
+
+Actuation: every target is checked first (unknown path, not an actuator, bad value, no provider); then
+each provider receives its part in one batch and accepts it or refuses it by raising an EvosError
+(the body hardware refuses to open a locked door). A refused part changes nothing; the targets of an
+accepted part are recorded (``get_target``, target subscribers) at once. A request that spans several
+providers goes to them one after the other and stops at the first refusal, whose error names the parts
+already carried out. A provider that fails with anything but an EvosError has a bug: it is logged and
+the caller gets InternalError, and nothing of that part is recorded.
 
 Slow subscribers: each subscription holds a bounded queue of batches (``BrokerConfig.queue_batches``).
 When it is full, a new batch is merged into the newest queued one (latest value per signal wins) and
@@ -13,18 +22,22 @@ skips intermediate values but always ends up with the latest value of every sign
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from evos.errors import AlreadyProvidedError, InvalidArgumentError, NoProviderError
+from evos.errors import AlreadyProvidedError, EvosError, InternalError, InvalidArgumentError, NoProviderError
 from evos.vss import Catalog, EntryType, Signal, Value, validate
 
+log = logging.getLogger("evos.broker")
 Field = Literal["value", "target"]
-ActuationHandler = Callable[[dict[str, Value]], None]
-ActuationCheck = Callable[[dict[str, Value]], None]
+# A provider's part of an actuation: carry it out, or raise an EvosError to refuse it (changing nothing).
+ActuationHandler = Callable[[dict[str, Value]], Awaitable[None]]
+_thread_id = threading.get_ident
 
 
 class Datapoint(NamedTuple):
@@ -60,7 +73,7 @@ class Subscription:
 
     The first batch holds the current value of every subscribed signal (``NOT_AVAILABLE`` for those
     never set); later batches hold what one update call changed. Iterate with ``async for``; ``close()``
-    ends the iteration.
+    (or leaving ``with``/``async with``) ends the iteration.
     """
 
     def __init__(self, broker: Broker, paths: tuple[str, ...], field: Field, max_batches: int,
@@ -119,15 +132,19 @@ class Subscription:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
 
 class Provision:
     """A provider's claim on actuators: actuation requests for them go to ``handler``."""
 
-    def __init__(self, broker: Broker, paths: frozenset[str], handler: ActuationHandler,
-                 check: ActuationCheck | None = None) -> None:
+    def __init__(self, broker: Broker, paths: frozenset[str], handler: ActuationHandler) -> None:
         self.paths = paths
         self.handler = handler
-        self.check = check
         self._broker = broker
 
     def close(self) -> None:
@@ -140,12 +157,14 @@ class Broker:
 
     Methods raise UnknownSignalError (path not in catalog), InvalidValueError (value does not fit the
     signal's metadata), InvalidArgumentError (wrong operation for the entry type, malformed pattern),
-    NoProviderError (actuator nobody provides) and AlreadyProvidedError (actuator claimed twice).
+    NoProviderError (actuator nobody provides), AlreadyProvidedError (actuator claimed twice) and a
+    provider's own refusal; RuntimeError when called from a thread other than the one that created it.
     """
 
     def __init__(self, catalog: Catalog, config: BrokerConfig | None = None) -> None:
         self.catalog = catalog
         self.config = config or BrokerConfig()
+        self._thread = _thread_id()
         start_s = time.time()
         # As in KUKSA, a signal with a catalog `default` starts with it: it is part of the definition.
         self._values: dict[str, Datapoint] = {
@@ -155,14 +174,21 @@ class Broker:
         self._subscribers: dict[Field, dict[str, list[Subscription]]] = {"value": {}, "target": {}}
         self._providers: dict[str, Provision] = {}
 
+    def _here(self) -> None:
+        if _thread_id() != self._thread:
+            raise RuntimeError("the in-process broker belongs to the thread (and event loop) that created it; "
+                               "call it from there, or talk to it over gRPC from elsewhere")
+
     # ---- reading -------------------------------------------------------------------------------
     def get(self, path: str) -> Datapoint:
         """Current value of a signal (``NOT_AVAILABLE`` if never set)."""
+        self._here()
         self.catalog.get(path)
         return self._values.get(path, NOT_AVAILABLE)
 
     def get_many(self, paths: Iterable[str]) -> dict[str, Datapoint]:
         """Current values of several signals; fails whole if one path is unknown."""
+        self._here()
         paths = list(paths)
         for path in paths:
             self.catalog.get(path)
@@ -171,91 +197,83 @@ class Broker:
 
     def get_target(self, path: str) -> Datapoint:
         """Last requested target value of an actuator (``NOT_AVAILABLE`` if none was requested)."""
+        self._here()
         self.catalog.get(path)
         return self._targets.get(path, NOT_AVAILABLE)
 
     def provider_of(self, path: str) -> Provision | None:
+        """The claim on an actuator, if one is held."""
         return self._providers.get(path)
 
     # ---- writing ------------------------------------------------------------------------------
-    def set(self, path: str, value: Any, timestamp_s: float | None = None) -> None:
-        """Publish the current value of one signal."""
-        self.apply(values={path: value}, timestamp_s=timestamp_s)
+    def publish(self, values: Mapping[str, Any], timestamp_s: float | None = None,
+                source_timestamps: Mapping[str, float] | None = None) -> None:
+        """Publish current values of many signals at once, delivered to each subscriber as one batch.
 
-    def set_many(self, updates: Mapping[str, Any], timestamp_s: float | None = None) -> None:
-        """Publish current values of many signals at once, delivered to each subscriber as one batch."""
-        self.apply(values=updates, timestamp_s=timestamp_s)
-
-    def actuate(self, path: str, value: Any) -> None:
-        """Ask the provider of an actuator to move it to ``value``."""
-        self.apply(targets={path: value})
-
-    def batch_actuate(self, requests: Mapping[str, Any]) -> None:
-        """Send target values to the providers of several actuators; all or nothing."""
-        self.apply(targets=requests)
-
-    def apply(
-        self,
-        values: Mapping[str, Any] | None = None,
-        targets: Mapping[str, Any] | None = None,
-        timestamp_s: float | None = None,
-        source_timestamps: Mapping[str, float] | None = None,
-    ) -> None:
-        """Publish current ``values`` and request actuator ``targets`` in one all-or-nothing step.
-
-        Every entry is checked before anything changes. Values are stamped ``timestamp_s`` (default:
-        now) unless ``source_timestamps`` gives a path its own time. Targets are recorded
-        (``get_target``) and each provider receives one batch with its own actuators. Subscribers to
-        an actuator's target (KUKSA v1-style providers) count as providers too; an actuator with
-        neither raises NoProviderError.
+        Every entry is checked before anything changes. Values are stamped ``timestamp_s`` (default: now)
+        unless ``source_timestamps`` gives a path its own time.
         """
+        self._here()
         signals = self.catalog.signals
-        checked_values: list[tuple[str, Value]] = []
-        for path, value in (values or {}).items():
+        checked: list[tuple[str, Value]] = []
+        for path, value in values.items():
             signal = signals.get(path)
             if signal is None:
                 signal = self.catalog.get(path)  # raises with a suggestion
-            checked_values.append((path, validate(signal, value)))
-        checked_targets = [(path, self.check_target(path, value)) for path, value in (targets or {}).items()]
-        if not checked_values and not checked_targets:
-            raise InvalidArgumentError("nothing to set: the request holds no values")
-        per_provider: dict[Provision, dict[str, Value]] = {}
-        for path, value in checked_targets:
-            provision = self._providers.get(path)
-            if provision is not None:
-                per_provider.setdefault(provision, {})[path] = value
-        for provision, batch in per_provider.items():
-            if provision.check is not None:
-                provision.check(batch)  # the provider refuses what it cannot do, before anything changes
+            checked.append((path, validate(signal, value)))
+        if not checked:
+            raise InvalidArgumentError("nothing to publish: the request holds no values")
         now_s = time.time() if timestamp_s is None else timestamp_s
-        if checked_values:
-            stamps = source_timestamps or {}
-            self._commit("value", self._values,
-                         [(p, Datapoint(v, stamps.get(p, now_s))) for p, v in checked_values])
-        if checked_targets:
-            self._commit("target", self._targets, [(p, Datapoint(v, now_s)) for p, v in checked_targets])
-            for provision, batch in per_provider.items():
-                provision.handler(batch)
+        stamps = source_timestamps or {}
+        self._commit("value", self._values, [(p, Datapoint(v, stamps.get(p, now_s))) for p, v in checked])
+
+    async def actuate(self, targets: Mapping[str, Any]) -> None:
+        """Ask the providers of actuators to move them to ``targets`` (see the module's rules)."""
+        checked = {path: self.check_target(path, value) for path, value in targets.items()}
+        if not checked:
+            raise InvalidArgumentError("nothing to actuate: the request holds no targets")
+        parts: dict[Provision | None, dict[str, Value]] = {}
+        for path, value in checked.items():
+            parts.setdefault(self._providers.get(path), {})[path] = value
+        done: list[str] = []
+        for provision, batch in parts.items():
+            if provision is not None:
+                await self._deliver(provision, batch, done)
+            now_s = time.time()
+            self._commit("target", self._targets, [(p, Datapoint(v, now_s)) for p, v in batch.items()])
+            done.extend(batch)
+
+    async def _deliver(self, provision: Provision, batch: dict[str, Value], done: list[str]) -> None:
+        try:
+            await provision.handler(batch)
+        except EvosError as exc:
+            if not done:
+                raise
+            note = f" (the request's other actuators were already carried out: {', '.join(done)})"
+            raise type(exc)(f"{exc}{note}", path=exc.path) from exc
+        except Exception as exc:  # a provider's bug: contained and reported, never taken for success
+            log.exception("provider of %s failed on an actuation", ", ".join(batch))
+            raise InternalError(f"the provider of {', '.join(batch)} failed: {type(exc).__name__}: {exc}") from exc
 
     def check_target(self, path: str, value: Any) -> Value:
-        """The checked target value for an actuator, or the error an actuation would raise (nothing changes).
+        """The checked target value for an actuator, or the error an actuation would raise (nothing changes;
+        the provider's own refusal is not known here).
 
         Checks in KUKSA's order: unknown path, not an actuator, bad value, then no provider.
         """
+        self._here()
         checked = validate(self._actuator(path), value)
         if path not in self._providers and not any(s.provides for s in self._subscribers["target"].get(path, ())):
             raise NoProviderError(f"{path}: no provider is registered for this actuator", path=path)
         return checked
 
-    def provide(self, paths: Iterable[str], handler: ActuationHandler,
-                check: ActuationCheck | None = None) -> Provision:
-        """Claim actuators: their actuation requests go to ``handler(batch)``, which must not block.
-
-        An in-process provider may also pass ``check(batch)``: it runs before anything changes and raises an
-        EvosError (typically NotPermittedError) to refuse the whole request.
+    def provide(self, paths: Iterable[str], handler: ActuationHandler) -> Provision:
+        """Claim actuators: their actuation requests go to ``await handler(batch)``, which carries the batch out
+        or raises an EvosError to refuse it (changing nothing).
 
         Raises AlreadyProvidedError if another provider holds one of them.
         """
+        self._here()
         claimed = frozenset(paths)
         if not claimed:
             raise InvalidArgumentError("a provider must claim at least one actuator")
@@ -263,7 +281,7 @@ class Broker:
             self._actuator(path)
             if path in self._providers:
                 raise AlreadyProvidedError(f"{path}: already provided by another provider", path=path)
-        provision = Provision(self, claimed, handler, check)
+        provision = Provision(self, claimed, handler)
         for path in claimed:
             self._providers[path] = provision
         return provision
@@ -307,6 +325,7 @@ class Broker:
         provides: bool = False,
     ) -> Subscription:
         """Subscribe to exact leaf paths (checked against the catalog); see ``subscribe``."""
+        self._here()
         for path in paths:
             self.catalog.get(path)
         sub = Subscription(self, paths, field, max_batches or self.config.queue_batches, provides)

@@ -3,7 +3,8 @@
 Differences from the KUKSA databroker 0.6, on purpose:
 - ``Set`` is all-or-nothing: if one update fails, none is applied and every failing update is listed.
 - Setting an actuator target reaches the actuator's v2 provider (KUKSA stores it only); with no
-  provider and no v1 target subscriber it fails with 503 "no provider", as v2 Actuate does.
+  provider and no v1 target subscriber it fails with 503 "no provider", as v2 Actuate does. A request
+  with values and targets publishes the values once the providers accepted the targets.
 """
 
 from __future__ import annotations
@@ -102,7 +103,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
             response.error.CopyFrom(errors[0].error)
         return response
 
-    def _apply(self, updates: Any, perms: Permissions) -> list[t1.DataEntryError]:
+    async def _apply(self, updates: Any, perms: Permissions) -> list[t1.DataEntryError]:
         """Apply v1 EntryUpdates all-or-nothing; returns every entry's error (empty on success)."""
         values: dict[str, Any] = {}
         targets: dict[str, Any] = {}
@@ -125,8 +126,11 @@ class ValV1Servicer(v1_grpc.VALServicer):
             except EvosError as exc:
                 errors.append(t1.DataEntryError(path=path, error=_error(exc)))
         if not errors:
-            try:  # a provider may still refuse its targets (``provide(..., check=)``): nothing is applied then
-                self._broker.apply(values=values, targets=targets)
+            try:  # a provider may still refuse its targets: then the values are not published either
+                if targets:
+                    await self._broker.actuate(targets)
+                if values:
+                    self._broker.publish(values)
             except EvosError as exc:
                 errors.append(t1.DataEntryError(path=exc.path or "", error=_error(exc)))
         return errors
@@ -136,14 +140,18 @@ class ValV1Servicer(v1_grpc.VALServicer):
         perms = self._access.permissions(context)
         if not request.updates:
             raise InvalidArgumentError("no updates given")
-        return v1.SetResponse(errors=self._apply(request.updates, perms))
+        return v1.SetResponse(errors=await self._apply(request.updates, perms))
 
     async def StreamedUpdate(
         self, request_iterator: AsyncIterator[v1.StreamedUpdateRequest], context: Any
     ) -> AsyncIterator[v1.StreamedUpdateResponse]:
         perms = await permissions_or_abort(self._access, context)
         async for request in request_iterator:
-            errors = self._apply(request.updates, perms) if request.updates else []
+            try:
+                perms.check_fresh()
+            except EvosError as exc:
+                await context.abort(classify(exc)[0], str(exc))
+            errors = await self._apply(request.updates, perms) if request.updates else []
             response = v1.StreamedUpdateResponse(errors=errors)
             if errors:
                 response.error.CopyFrom(errors[0].error)
@@ -186,6 +194,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
             waiting.update((asyncio.ensure_future(sub.get()), sub) for sub in subs)
             while waiting:
                 done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                perms.check_fresh()
                 for task in done:
                     sub = waiting.pop(task)
                     batch = task.result()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -18,12 +19,28 @@ from evos.broker._access import Access
 from evos.broker._convert import datapoint_to_v2, metadata_to_v2, timestamp_from, value_from_v2, value_to_v2
 from evos.broker._core import Broker, Datapoint, Provision, Subscription
 from evos.broker._status import classify, log, permissions_or_abort, streaming, unary
-from evos.errors import AlreadyProvidedError, EvosError, InternalError, InvalidArgumentError, UnavailableError
-from evos.vss import Signal
+from evos.broker._wire import ACK_HEADER
+from evos.errors import (
+    AlreadyProvidedError,
+    EvosError,
+    InternalError,
+    InvalidArgumentError,
+    NotPermittedError,
+    UnavailableError,
+    UnknownSignalError,
+)
+from evos.vss import Signal, Value
 
 _SERVER_NAME = "evos-databroker"
 OUTBOX_MESSAGES = 1024  # messages waiting for a provider before its stream is ended as not reading
 MAX_BUFFER_SIZE = 1000  # batches a v2 subscriber may ask to buffer, KUKSA's limit
+ANSWER_TIMEOUT_S = 2.0  # how long an actuation waits for a provider that answers (ACK_HEADER) before giving up
+# a provider's refusal (v2 ErrorCode) -> the evos error the actuating caller gets
+_REFUSALS: dict[int, type[EvosError]] = {
+    t2.ERROR_CODE_INVALID_ARGUMENT: InvalidArgumentError,
+    t2.ERROR_CODE_NOT_FOUND: UnknownSignalError,
+    t2.ERROR_CODE_PERMISSION_DENIED: NotPermittedError,
+}
 
 
 class ValV2Servicer(v2_grpc.VALServicer):
@@ -117,13 +134,13 @@ class ValV2Servicer(v2_grpc.VALServicer):
     @unary
     async def Actuate(self, request: v2.ActuateRequest, context: Any) -> v2.ActuateResponse:
         perms = self._access.permissions(context)
-        self._broker.batch_actuate(self._targets([request], perms))
+        await self._broker.actuate(self._targets([request], perms))
         return v2.ActuateResponse()
 
     @unary
     async def BatchActuate(self, request: v2.BatchActuateRequest, context: Any) -> v2.BatchActuateResponse:
         perms = self._access.permissions(context)
-        self._broker.batch_actuate(self._targets(request.actuate_requests, perms))
+        await self._broker.actuate(self._targets(request.actuate_requests, perms))
         return v2.BatchActuateResponse()
 
     async def ActuateStream(
@@ -132,7 +149,8 @@ class ValV2Servicer(v2_grpc.VALServicer):
         try:
             perms = self._access.permissions(context)
             async for request in request_iterator:
-                self._broker.batch_actuate(self._targets([request], perms))
+                perms.check_fresh()
+                await self._broker.actuate(self._targets([request], perms))
         except EvosError as exc:
             await context.abort(classify(exc)[0], str(exc))
         return v2.ActuateResponse()
@@ -143,14 +161,15 @@ class ValV2Servicer(v2_grpc.VALServicer):
         perms = self._access.permissions(context)
         signal = self._signal(request.signal_id)
         perms.check("provide", signal.path)
-        self._broker.apply(*_values_of([(signal.path, request.data_point)]))
+        self._broker.publish(*_values_of([(signal.path, request.data_point)]))
         return v2.PublishValueResponse()
 
     async def OpenProviderStream(
         self, request_iterator: AsyncIterator[v2.OpenProviderStreamRequest], context: Any
     ) -> AsyncIterator[v2.OpenProviderStreamResponse]:
         perms = await permissions_or_abort(self._access, context)
-        session = _ProviderSession(self, perms)
+        answers = any(key == ACK_HEADER and value == "1" for key, value in context.invocation_metadata() or ())
+        session = _ProviderSession(self, perms, answers)
         reader = asyncio.create_task(session.read(request_iterator))
         try:
             # The stream (and the provider's claims) lives until the client cancels it or an error
@@ -160,7 +179,10 @@ class ValV2Servicer(v2_grpc.VALServicer):
                 if isinstance(item, EvosError) or session.ending is not None:
                     error = item if isinstance(item, EvosError) else session.ending
                     await context.abort(classify(error)[0], str(error))  # type: ignore[arg-type]
-                perms.check_fresh()
+                try:
+                    perms.check_fresh()
+                except EvosError as exc:
+                    await context.abort(classify(exc)[0], str(exc))
                 yield item
         finally:
             reader.cancel()
@@ -170,7 +192,7 @@ class ValV2Servicer(v2_grpc.VALServicer):
 class _ProviderSession:
     """One provider's stream: the actuators it claimed and the messages waiting to go out to it."""
 
-    def __init__(self, servicer: ValV2Servicer, perms: Any) -> None:
+    def __init__(self, servicer: ValV2Servicer, perms: Any, answers: bool) -> None:
         self._servicer = servicer
         self._broker = servicer._broker
         self._catalog = servicer._catalog
@@ -178,6 +200,9 @@ class _ProviderSession:
         self._provisions: list[Provision] = []
         self.outbox: asyncio.Queue[v2.OpenProviderStreamResponse | EvosError] = asyncio.Queue(OUTBOX_MESSAGES)
         self.ending: EvosError | None = None
+        self._answers = answers  # the provider answers each actuation (ACK_HEADER): wait for it
+        # actuations sent whose answers are still to come: (their signal ids, the answer), oldest first
+        self._waiting: deque[tuple[frozenset[int], asyncio.Future[t2.Error]]] = deque()
 
     async def read(self, requests: AsyncIterator[v2.OpenProviderStreamRequest]) -> None:
         try:
@@ -213,7 +238,7 @@ class _ProviderSession:
         signals = [self._servicer._signal(sid) for sid in req.actuator_identifiers]
         for signal in signals:
             self._perms.check("actuate", signal.path)  # KUKSA: claiming actuators needs `actuate`
-        self._provisions.append(self._broker.provide((s.path for s in signals), self._forward))
+        self._provisions.append(self._broker.provide((s.path for s in signals), self._deliver))
         self._send(v2.OpenProviderStreamResponse(provide_actuation_response=v2.ProvideActuationResponse()))
 
     def _on_provide_signal_request(self, req: v2.ProvideSignalRequest) -> None:
@@ -249,7 +274,7 @@ class _ProviderSession:
             return  # an empty publish changes nothing
         if not status:
             try:
-                self._broker.apply(*_values_of(entries))
+                self._broker.publish(*_values_of(entries))
             except EvosError as exc:
                 failed = self._catalog.signals.get(exc.path or "")
                 status[failed.id if failed else 0] = t2.Error(
@@ -259,6 +284,17 @@ class _ProviderSession:
                 publish_values_response=v2.PublishValuesResponse(request_id=req.request_id, status=status)))
 
     def _on_batch_actuate_stream_response(self, resp: v2.BatchActuateStreamResponse) -> None:
+        if self._answers:
+            # an answer names a signal of its request: the oldest request still waiting that holds it (a provider
+            # may answer actuations out of order, when one waits for other actuations of its own)
+            signal_id = resp.signal_id.id if resp.signal_id.WhichOneof("signal") == "id" else None
+            for i, (ids, answer) in enumerate(self._waiting):
+                if signal_id is None or signal_id in ids:
+                    del self._waiting[i]
+                    if not answer.done():
+                        answer.set_result(resp.error)
+                    break
+            return
         if resp.HasField("error") and resp.error.code not in (t2.ERROR_CODE_OK, t2.ERROR_CODE_UNSPECIFIED):
             log.warning("provider reported actuation error for %s: %s", resp.signal_id, resp.error.message)
 
@@ -267,7 +303,10 @@ class _ProviderSession:
         log.warning("provider reported error %s",
                     t2.ProviderError.Name(code) if code in t2.ProviderError.values() else code)
 
-    def _forward(self, batch: dict[str, Any]) -> None:
+    async def _deliver(self, batch: dict[str, Value]) -> None:
+        """Send one actuation to the provider; if it answers, wait (bounded) for its answer and raise a refusal."""
+        if self.ending is not None:
+            raise UnavailableError(f"the provider of {', '.join(batch)} has gone")
         signals = self._catalog.signals
         self._send(v2.OpenProviderStreamResponse(
             batch_actuate_stream_request=v2.BatchActuateStreamRequest(actuate_requests=[
@@ -275,11 +314,32 @@ class _ProviderSession:
                                   value=value_to_v2(signals[path].datatype, value))
                 for path, value in batch.items()
             ])))
+        if self.ending is not None:  # the provider stopped reading: _send ended its stream
+            raise UnavailableError(f"the provider of {', '.join(batch)} does not read its stream")
+        if not self._answers:
+            return
+        answer: asyncio.Future[t2.Error] = asyncio.get_running_loop().create_future()
+        entry = (frozenset(signals[path].id for path in batch), answer)
+        self._waiting.append(entry)
+        try:
+            error = await asyncio.wait_for(asyncio.shield(answer), ANSWER_TIMEOUT_S)
+        except TimeoutError:
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(entry)
+            raise UnavailableError(f"the provider of {', '.join(batch)} did not answer within "
+                                   f"{ANSWER_TIMEOUT_S:g} s") from None
+        if error.code not in (t2.ERROR_CODE_OK, t2.ERROR_CODE_UNSPECIFIED) or (
+                error.code == t2.ERROR_CODE_UNSPECIFIED and error.message):
+            raise _REFUSALS.get(error.code, InternalError)(error.message or "refused by the provider")
 
     def close(self) -> None:
         for provision in self._provisions:
             provision.close()
         self._provisions.clear()
+        while self._waiting:  # actuations still waiting for an answer get none now
+            _, waiting = self._waiting.popleft()
+            if not waiting.done():
+                waiting.set_exception(UnavailableError("the provider's stream ended before it answered"))
         owners = self._servicer.signal_owners
         for signal_id in [i for i, owner in owners.items() if owner is self]:
             del owners[signal_id]
@@ -292,15 +352,15 @@ _V2_ERROR = {
 }
 
 
-def _values_of(entries: Iterable[tuple[str, t2.Datapoint]]) -> tuple[dict[str, Any], None, None, dict[str, float]]:
-    """``Broker.apply`` arguments (values, targets, timestamp, source timestamps) from published Datapoints."""
+def _values_of(entries: Iterable[tuple[str, t2.Datapoint]]) -> tuple[dict[str, Any], None, dict[str, float]]:
+    """``Broker.publish`` arguments (values, timestamp, source timestamps) from published Datapoints."""
     values: dict[str, Any] = {}
     stamps: dict[str, float] = {}
     for path, dp in entries:
         values[path] = value_from_v2(dp.value, path)
         if dp.HasField("timestamp"):
             stamps[path] = timestamp_from(dp, path)  # type: ignore[assignment]
-    return values, None, None, stamps
+    return values, None, stamps
 
 
 async def _throttled(sub: Subscription, interval_s: float) -> AsyncIterator[dict[str, Datapoint]]:

@@ -16,18 +16,10 @@ from evos.broker._auth import TokenVerifier
 from evos.broker._core import Broker
 from evos.broker._grpc_v1 import ValV1Servicer
 from evos.broker._grpc_v2 import ValV2Servicer
+from evos.broker._wire import DEFAULT_ADDRESS, MAX_MESSAGE_BYTES, SERVER_KEEPALIVE, check_address
 from evos.errors import InvalidArgumentError, UnavailableError
 
-DEFAULT_ADDRESS = "127.0.0.1:55555"  # the KUKSA databroker's default
-MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 IN_USE = "the address is in use (another evos or KUKSA databroker?) or not on this machine"
-
-
-def check_address(address: str) -> None:
-    """InvalidArgumentError unless ``address`` is HOST:PORT (port 0 to 65535)."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
-        raise InvalidArgumentError(f"address {address!r} is not HOST:PORT, e.g. {DEFAULT_ADDRESS}")
 
 
 @dataclass(frozen=True)
@@ -36,17 +28,23 @@ class ServerConfig:
 
     ``jwt_public_key``: PEM file of the RS256 key that signs client tokens; None turns authorization off.
     ``tls_cert``/``tls_key``: PEM server certificate and key; None serves plaintext.
+    ``app_socket``: also listen on this Unix socket (plaintext); with ``app_key`` (PEM text of an RS256 public
+    key) calls there must carry a token it signed: the apps of ``evos up``, each with its own token.
     """
 
     address: str = DEFAULT_ADDRESS
     jwt_public_key: Path | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    app_socket: Path | None = None
+    app_key: str | None = None
 
     def __post_init__(self) -> None:
         check_address(self.address)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidArgumentError("TLS needs both a certificate and a key (--tls-cert and --tls-key)")
+        if self.app_key is not None and self.app_socket is None:
+            raise InvalidArgumentError("an app key needs the app socket it guards")
 
 
 def _read_tls(cert_path: Path, key_path: Path) -> tuple[bytes, bytes]:
@@ -70,7 +68,8 @@ class BrokerServer:
         self.broker = broker
         self.config = config or ServerConfig()
         verifier = TokenVerifier.from_file(self.config.jwt_public_key) if self.config.jwt_public_key else None
-        self.access = Access(verifier)
+        apps = TokenVerifier(self.config.app_key) if self.config.app_key else None
+        self.access = Access(verifier, apps)
         tls = self.config.tls_cert, self.config.tls_key
         self._tls = _read_tls(tls[0], tls[1]) if tls[0] and tls[1] else None
         self._server: grpc.aio.Server | None = None
@@ -87,6 +86,7 @@ class BrokerServer:
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
+            *SERVER_KEEPALIVE,
         ])
         v1_grpc.add_VALServicer_to_server(ValV1Servicer(self.broker, self.access), server)
         v2_grpc.add_VALServicer_to_server(ValV2Servicer(self.broker, self.access), server)
@@ -100,6 +100,8 @@ class BrokerServer:
             raise UnavailableError(f"cannot listen on {self.config.address}: {IN_USE}") from exc
         if not port:
             raise UnavailableError(f"cannot listen on {self.config.address}: {IN_USE}")
+        if self.config.app_socket is not None and not server.add_insecure_port(f"unix:{self.config.app_socket}"):
+            raise UnavailableError(f"cannot listen on the Unix socket {self.config.app_socket}")
         self.port = port
         await server.start()
         self._server = server

@@ -1,25 +1,29 @@
-"""The smart cabin: scenes (office, cinema, rest, camp, pet, living), their energy forecast, the media
-service and the offline assistant, all as apps on the broker.
+"""The smart cabin: scenes (office, cinema, rest, camp, pet, living), their energy forecast, the media player, the
+offline assistant and the centre screen, all on the vehicle-data port.
 
-``CabinService(broker, data_dir)`` runs scenes and media in the car (``evos up``); ``CABIN_OVERLAY`` is the
-overlay with the cabin signals VSS lacks; ``cabin_router(service)`` serves the centre screen;
-``Assistant`` turns English or Chinese text into VSS actions and a reply.
+Apps of the car: ``CABIN_APP`` (the scene engine) and ``MEDIA_APP`` (the player); ``CABIN_OVERLAY`` is the overlay
+with the cabin signals VSS lacks. ``centre_screen(port, env)`` gives the centre screen's router (the companion's
+web server mounts it). Library API: ``Assistant`` turns English or Chinese text into VSS actions and a reply
+(``act`` carries them out), ``forecast`` says how long a scene can run, ``load_scenes`` reads scene files.
 """
 
-from evos.cabin._assistant import Answer, Assistant
+from evos.cabin._assistant import Answer, Assistant, act
 from evos.cabin._engine import Conditions, SceneEngine, SceneRefusedError, format_duration
 from evos.cabin._forecast import Forecast, forecast
-from evos.cabin._media import MediaLibrary, MediaService, Player, Track
+from evos.cabin._media import MEDIA_APP, MediaLibrary, MediaService, Player, Track
 from evos.cabin._scenes import Scene, SceneFileError, load_scene, load_scenes
+from evos.cabin._screen import CentreScreen, centre_screen
+from evos.cabin._service import CABIN_APP, CabinService
 from evos.cabin._service import OVERLAY as CABIN_OVERLAY
-from evos.cabin._service import CabinService
-from evos.cabin._web import cabin_router
 
 __all__ = [
+    "CABIN_APP",
     "CABIN_OVERLAY",
+    "MEDIA_APP",
     "Answer",
     "Assistant",
     "CabinService",
+    "CentreScreen",
     "Conditions",
     "Forecast",
     "MediaLibrary",
@@ -30,7 +34,8 @@ __all__ = [
     "SceneFileError",
     "SceneRefusedError",
     "Track",
-    "cabin_router",
+    "act",
+    "centre_screen",
     "forecast",
     "format_duration",
     "load_scene",

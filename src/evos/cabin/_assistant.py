@@ -1,9 +1,10 @@
 """The offline assistant: a request (English or Chinese) -> intent, VSS actions and a reply.
 
 ``Assistant.answer(text, values)`` is pure: ``values`` are the car's current signal values (for relative
-changes such as "a bit warmer" and for questions); the caller carries the actions out (``act_local`` on
-an in-process broker, ``act_remote`` through a ``BrokerClient``). What each intent does is tabled in
-docs/cabin.md. Safety: no seat recline and no parked-only scene while the car moves; the reply says why.
+changes such as "a bit warmer" and for questions); the caller carries the actions out (``act`` on a
+vehicle-data port). An answer about runtime runs the energy forecast: call it off the event loop. What
+each intent does is tabled in docs/cabin.md. Safety: no seat recline and no parked-only scene while the car
+moves; the reply says why.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from evos.broker import Broker, BrokerClient
+from evos.broker import VehiclePort
 from evos.cabin._engine import Conditions, not_parked_reason
 from evos.cabin._forecast import _number, forecast
 from evos.cabin._nlu import Parse, understand
@@ -381,22 +382,12 @@ def _tyres(values: Mapping[str, Value | None], zh: bool) -> str:
     return f"Tyre pressures (kPa): {listed}; the {' and '.join(low)} {verb} low, please check."
 
 
-def act_local(broker: Broker, answer: Answer) -> Answer:
-    """Carry ``answer``'s actions out on an in-process broker (all or nothing); the answer as carried out
-    (``Answer.refused`` with the car's reason if the car refused)."""
+async def act(port: VehiclePort, answer: Answer) -> Answer:
+    """Carry ``answer``'s actions out on the car (all or nothing); the answer as carried out (``Answer.refused``
+    with the car's reason if the car refused)."""
     try:
         if answer.actions:
-            broker.batch_actuate({a["path"]: a["value"] for a in answer.actions})  # type: ignore[misc]
-    except (RequestError, NoProviderError) as exc:
-        return answer.refused(str(exc))
-    return answer
-
-
-async def act_remote(client: BrokerClient, answer: Answer) -> Answer:
-    """Carry ``answer``'s actions out on a running car; as ``act_local``."""
-    try:
-        if answer.actions:
-            await client.actuate({a["path"]: a["value"] for a in answer.actions})  # type: ignore[misc]
+            await port.actuate({a["path"]: a["value"] for a in answer.actions})  # type: ignore[misc]
     except (RequestError, NoProviderError) as exc:
         return answer.refused(str(exc))
     return answer

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from functools import partial
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,26 +13,26 @@ from rich.table import Table
 
 from evos._connect import AddressOpt, CaOpt, Connection, TokenFileOpt, TokenOpt
 from evos._console import console, fail, run_async
-from evos.broker import DEFAULT_ADDRESS, Broker, BrokerClient
-from evos.cabin._assistant import READS, Answer, Assistant, act_local, act_remote
+from evos.broker import DEFAULT_ADDRESS, VehiclePort
+from evos.cabin._assistant import READS, Answer, Assistant, act
 from evos.cabin._engine import format_duration
 from evos.cabin._forecast import INPUTS, forecast
 from evos.cabin._media import ACTION, PLAYLIST, POSITION, VOLUME
 from evos.cabin._scenes import load_scenes
 from evos.cabin._service import (
-    DEFAULT_VEHICLE,
     OVERLAY,
     REASON,
     REMAINING,
     SCENE,
     STATUS,
     TWIN_VEHICLE,
-    CabinService,
+    body_actuators,
+    catalog_of,
     vehicle_for,
 )
 from evos.errors import EvosError, InvalidArgumentError, UnavailableError, UnknownSignalError
-from evos.twin import TWIN_OVERLAY, BodyProvider, Controls, TwinProvider, load_vehicle
-from evos.vss import Catalog, EntryType, Value, load_catalog
+from evos.twin import TWIN_OVERLAY
+from evos.vss import Catalog, Value, load_catalog
 
 app = typer.Typer(name="cabin", no_args_is_help=True,
                   help="The smart cabin: scenes (office, cinema, rest, camp, pet, living), energy forecast, media.")
@@ -46,6 +44,28 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 def _catalog() -> Catalog:
     return load_catalog(overlays=[TWIN_OVERLAY, OVERLAY])
+
+
+# A fresh parked car in this process, as a port: the car's assembly (evos.car) sets it when the CLI is put together.
+_local_car: list[Callable[[], AbstractAsyncContextManager[VehiclePort]]] = []
+
+
+def use_local_car(factory: Callable[[], AbstractAsyncContextManager[VehiclePort]]) -> None:
+    """Where the commands get a parked car when no ``--address`` is given (``evos.cli`` sets it)."""
+    _local_car[:] = [factory]
+
+
+@asynccontextmanager
+async def _car(car: Connection | None) -> AsyncIterator[VehiclePort]:
+    """A port to the running car at ``car``, or to a fresh parked car in this process."""
+    if car is not None:
+        async with car.client() as client:
+            yield client
+        return
+    if not _local_car:
+        raise UnavailableError("no car to ask: give --address of a running car")
+    async with _local_car[0]() as port:
+        yield port
 
 
 @app.command("scenes")
@@ -100,7 +120,7 @@ def status_command(address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None
 
 
 @asynccontextmanager
-async def _cabin_client(car: Connection) -> AsyncIterator[BrokerClient]:
+async def _cabin_client(car: Connection) -> AsyncIterator[VehiclePort]:
     """A client of ``car``; UnavailableError saying so when that broker has no cabin (a bare 'evos broker'
     or 'evos twin run' has none), not an unknown signal or a missing provider."""
     async with car.client() as client:
@@ -119,7 +139,7 @@ async def _actuate(car: Connection, targets: dict[str, Value]) -> None:
 
 async def _print_status(car: Connection) -> None:
     async with _cabin_client(car) as client:
-        v = {p: dp.value for p, dp in (await client.get([SCENE, STATUS, REASON, REMAINING])).items()}
+        v = {p: dp.value for p, dp in (await client.get_many([SCENE, STATUS, REASON, REMAINING])).items()}
     remaining = v[REMAINING]
     left = f", {format_duration(float(remaining))} to the reserve" \
         if isinstance(remaining, int | float) and v[SCENE] != "NONE" else ""
@@ -151,11 +171,8 @@ async def _forecast(name: str, car: Connection | None, reserve: float) -> Any:
     scenes = load_scenes(_catalog())
     if name not in scenes:
         raise InvalidArgumentError(f"unknown scene {name!r}; scenes: {', '.join(sorted(scenes))}")
-    if car is None:
-        async with fresh_car() as cabin:
-            return forecast(cabin.vehicle(), scenes[name], cabin.forecast_inputs(), reserve)
-    async with car.client() as client:
-        values = await _remote_values(client, (*INPUTS, TWIN_VEHICLE))
+    async with _car(car) as port:
+        values = await _car_values(port, (*INPUTS, TWIN_VEHICLE))
     return forecast(vehicle_for(values.get(TWIN_VEHICLE)), scenes[name], values, reserve)
 
 
@@ -202,45 +219,20 @@ def media_playlist_command(name: Annotated[str, typer.Argument(help="Playlist: '
 
 
 # ---- the assistant ------------------------------------------------------------------------------------------
-@asynccontextmanager
-async def fresh_car(vehicle: str = DEFAULT_VEHICLE) -> AsyncIterator[CabinService]:
-    """A parked car in this process (broker, twin, body, cabin) for as long as the context lasts."""
-    broker = Broker(_catalog())
-    twin = TwinProvider(broker, load_vehicle(vehicle), None, Controls(), vehicle_ref=vehicle)
-    body = BodyProvider(broker, None, on_load=twin.set_cabin_load)
-    cabin = CabinService(broker, None, vehicle=vehicle, on_load=partial(twin.set_cabin_load, source="media"))
-    stop = asyncio.Event()
-    tasks = [asyncio.create_task(part.run(stop)) for part in (twin, body, cabin)]
-    try:
-        await cabin.ready()
-        yield cabin
-    finally:
-        stop.set()
-        await asyncio.gather(*tasks)
-
-
-async def _remote_values(client: BrokerClient, paths: tuple[str, ...]) -> dict[str, Value | None]:
+async def _car_values(port: VehiclePort, paths: tuple[str, ...]) -> dict[str, Value | None]:
     """Values of ``paths`` the car knows, plus every body and cabin actuator (the forecast's load inputs)."""
-    signals = await client.signals("Vehicle")
-    known = {s.path for s in signals}
-    body = [s.path for s in signals
-            if s.entry_type is EntryType.ACTUATOR and s.path.startswith(("Vehicle.Cabin.", "Vehicle.Body."))]
-    wanted = list(dict.fromkeys([*(p for p in paths if p in known), *body]))
-    return {p: dp.value for p, dp in (await client.get(wanted)).items()}
+    catalog = await catalog_of(port)
+    wanted = list(dict.fromkeys([*(p for p in paths if p in catalog), *body_actuators(catalog)]))
+    return {p: dp.value for p, dp in (await port.get_many(wanted)).items()}
 
 
 async def _assist(text: str, dry_run: bool, car: Connection | None) -> Answer:
-    if car is None:
-        async with fresh_car() as cabin:
-            assistant = Assistant(cabin.scenes, cabin.vehicle, cabin.engine.reserve_soc_pct)
-            answer = assistant.answer(text, cabin.forecast_inputs() | cabin.values(READS))
-            return answer if dry_run else act_local(cabin.broker, answer)
-    async with car.client() as client:
-        values = await _remote_values(client, (*READS, *INPUTS, TWIN_VEHICLE))
+    async with _car(car) as port:
+        values = await _car_values(port, (*READS, *INPUTS, TWIN_VEHICLE))
         vehicle = vehicle_for(values.get(TWIN_VEHICLE))
         assistant = Assistant(load_scenes(_catalog()), lambda: vehicle)
         answer = assistant.answer(text, values)
-        return answer if dry_run else await act_remote(client, answer)
+        return answer if dry_run else await act(port, answer)
 
 
 def assistant_command(

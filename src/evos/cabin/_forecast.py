@@ -1,36 +1,31 @@
 """Energy forecast of a scene: how long the parked car can hold it from the current SoC down to a reserve.
 
-It asks the twin's own model (``evos.twin.parked_runtime_s``) with the climate the scene asks for and
-the electric load of the body devices it switches on (``evos.twin.body_load_w``) plus, while media plays,
-the audio and the centre screen (``media_load_w``), at the current ambient, cabin and battery temperatures
-read from the broker.
+It asks the twin's own model (``evos.twin.parked_runtime_s``) with the controls the car runs with, read from its
+signals by the twin's own codec (``evos.twin.controls_from_vss``: climate, charger, battery conditioning,
+ambient), changed as the scene would change them, and the electric load of the body devices on
+(``evos.twin.body_load_w``) plus, while media plays, the audio and the centre screen (``media_load_w``), from the
+current SoC and cabin and battery temperatures. Runtimes are cached by their inputs (rounded to 0.01 % SoC and
+0.1 K), so a screen asking again costs a lookup; a new one costs tens of milliseconds (run it off the event loop).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from evos.cabin._engine import format_duration
 from evos.cabin._scenes import Scene
-from evos.twin import Controls, TwinState, Vehicle, body_load_w, parked_runtime_s
+from evos.twin import CONTROL_SIGNALS, Controls, TwinState, Vehicle, body_load_w, controls_from_vss, parked_runtime_s
 from evos.vss import Value
 
 BAT = "Vehicle.Powertrain.TractionBattery"
-HVAC = "Vehicle.Cabin.HVAC"
 SOC = f"{BAT}.StateOfCharge.Current"
 BATTERY_TEMP = f"{BAT}.Temperature.Average"
 CABIN_TEMP = "Vehicle.Evos.Twin.CabinTemperature"
-AMBIENT = "Vehicle.Exterior.AirTemperature"
-HVAC_ON = f"{HVAC}.IsAirConditioningActive"
-SETPOINT = f"{HVAC}.Station.Row1.Driver.Temperature"
 MEDIA_ACTION = "Vehicle.Cabin.Infotainment.Media.Action"
 BRIGHTNESS = "Vehicle.Cabin.Infotainment.HMI.Brightness"
-CONDITIONING = f"{BAT}.BatteryConditioning.RequestedMode"  # a requested pack warming also drains a parked car
-CONDITIONING_TARGET = f"{BAT}.BatteryConditioning.TargetTemperature"
-INPUTS = (SOC, BATTERY_TEMP, CABIN_TEMP, AMBIENT, HVAC_ON, SETPOINT, MEDIA_ACTION, BRIGHTNESS, CONDITIONING,
-          CONDITIONING_TARGET)
-DEFAULT_AMBIENT_C = 20.0  # when the car publishes no temperature (the twin's default environment)
+INPUTS = (SOC, BATTERY_TEMP, CABIN_TEMP, MEDIA_ACTION, BRIGHTNESS, *CONTROL_SIGNALS)
 # Media load over the awake car's base load (the twin's ``Climate.aux_w``, which has the screen at its lowest
 # brightness and no playback). Both measured on the 12 V bus of a 2020 Tesla Model S over CAN, parked in P, by an
 # owner (teslamotorsclub.com/tmc/threads/demystifying-the-power-consumers-in-my-model-s.204247/post-4963351):
@@ -80,19 +75,18 @@ def forecast(vehicle: Vehicle, scene: Scene | None, values: Mapping[str, Value |
     after = dict(values)
     if scene is not None:
         after.update(scene.set)
-    ambient_c = _number(values, AMBIENT, DEFAULT_AMBIENT_C)
-    soc_pct = _number(values, SOC, 80.0)
-    hvac_on = after.get(HVAC_ON) is True
-    setpoint_c = _number(after, SETPOINT, 21.0)
     media_w = media_load_w(after)
     load_w = body_load_w({p: v for p, v in after.items() if v is not None}) + media_w
-    state = TwinState(soc=soc_pct / 100, battery_temp_c=_number(values, BATTERY_TEMP, ambient_c),
-                      cabin_temp_c=_number(values, CABIN_TEMP, ambient_c))
-    conditioning = after.get(CONDITIONING)
-    target = after.get(CONDITIONING_TARGET)
-    controls = Controls(hvac_on=hvac_on, cabin_setpoint_c=setpoint_c, ambient_c=ambient_c, cabin_load_w=load_w,
-                        battery_conditioning=conditioning if isinstance(conditioning, str) else "INACTIVE",
-                        battery_target_c=float(target) if isinstance(target, int | float) else None)
-    runtime_s = parked_runtime_s(vehicle, state, controls, reserve_pct / 100)
-    return Forecast(name or (scene.name if scene else "cabin"), runtime_s, soc_pct, reserve_pct, ambient_c, hvac_on,
-                    setpoint_c, load_w, media_w)
+    controls = replace(controls_from_vss(after), cabin_load_w=load_w)
+    soc_pct = _number(values, SOC, 80.0)
+    state = TwinState(soc=round(soc_pct / 100, 4),
+                      battery_temp_c=round(_number(values, BATTERY_TEMP, controls.ambient_c), 1),
+                      cabin_temp_c=round(_number(values, CABIN_TEMP, controls.ambient_c), 1))
+    runtime_s = _runtime_s(vehicle, state, controls, reserve_pct / 100)
+    return Forecast(name or (scene.name if scene else "cabin"), runtime_s, soc_pct, reserve_pct, controls.ambient_c,
+                    controls.hvac_on, controls.cabin_setpoint_c, load_w, media_w)
+
+
+@lru_cache(maxsize=256)
+def _runtime_s(vehicle: Vehicle, state: TwinState, controls: Controls, reserve_soc: float) -> float:
+    return parked_runtime_s(vehicle, state, controls, reserve_soc)

@@ -1,21 +1,23 @@
 """The media service: a library of local audio and video files, playlists and a player, as VSS signals.
 
 ``MediaLibrary`` scans a folder (audio tags read with tinytag, video files with PyAV, FFmpeg's libraries);
-``Player`` is the pure player state
-(queue, position, play/pause, volume, rate, source) advanced by ``advance(dt_s)``; ``MediaService``
-serves ``Vehicle.Cabin.Infotainment.Media.*`` actuators on the broker and publishes what is played.
-The service keeps the player's clock and state; sound and picture belong to the head unit's audio and video
-stack, which plays ``Played.URI`` from ``Vehicle.Evos.Cabin.Media.Position``.
+``Player`` is the pure player state (queue, position, play/pause, volume, rate, source) advanced by
+``advance(dt_s)``; ``MediaService`` (the media app) serves ``Vehicle.Cabin.Infotainment.Media.*`` and the phone's
+hand-over (``Vehicle.Evos.Cabin.Media.Handover``) on the vehicle-data port, and publishes what is played and what
+it draws (``Vehicle.Evos.Cabin.MediaLoadPower``). The service keeps the player's clock and state; sound and
+picture belong to the head unit's audio and video stack, which plays ``Played.URI`` from
+``Vehicle.Evos.Cabin.Media.Position``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,12 @@ from av.error import FFmpegError
 from av.stream import Disposition
 from tinytag import TinyTag, TinyTagException
 
-from evos.broker import Broker
+from evos.app import App, AppEnv, Grants, paths_in
+from evos.broker import Mirror, VehiclePort
+from evos.cabin._forecast import BRIGHTNESS, media_load_w
+from evos.cabin._service import OVERLAY
 from evos.errors import InvalidArgumentError
+from evos.twin import TWIN_OVERLAY
 from evos.vss import Value
 
 log = logging.getLogger("evos.cabin.media")
@@ -39,6 +45,8 @@ RATE, SOURCE = f"{MEDIA}.Played.PlaybackRate", f"{MEDIA}.Played.Source"
 POSITION, PLAYLIST, DURATION = f"{EVOS_MEDIA}.Position", f"{EVOS_MEDIA}.Playlist", f"{EVOS_MEDIA}.Duration"
 KIND, RESOLUTION = f"{EVOS_MEDIA}.Kind", f"{EVOS_MEDIA}.VideoResolution"
 FRAME_RATE, CODEC = f"{EVOS_MEDIA}.VideoFrameRate", f"{EVOS_MEDIA}.VideoCodec"
+HANDOVER = f"{EVOS_MEDIA}.Handover"
+MEDIA_LOAD = "Vehicle.Evos.Cabin.MediaLoadPower"
 ACTUATORS = (ACTION, VOLUME, SELECTED, RATE, SOURCE, POSITION, PLAYLIST)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aiff")
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".mpg", ".mpeg", ".ts", ".wmv", ".ogv")
@@ -230,14 +238,34 @@ class Player:
         }
 
 
-class MediaService:
-    """Serves the media actuators on an in-process broker and publishes the player's state."""
+def parse_handover(text: str) -> dict[str, Any]:
+    """The fields of a hand-over request (``HANDOVER``'s JSON); InvalidArgumentError naming what is wrong."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgumentError(f"{HANDOVER}: not JSON: {exc}", path=HANDOVER) from None
+    known = {"uri", "position_s", "title", "artist", "album", "duration_s"}
+    if not isinstance(data, dict) or not isinstance(data.get("uri"), str) or set(data) - known:
+        raise InvalidArgumentError(f"{HANDOVER}: expected an object with 'uri' and any of {sorted(known)}",
+                                   path=HANDOVER)
+    for key in ("position_s", "duration_s"):
+        if not isinstance(data.get(key, 0.0), int | float) or isinstance(data.get(key), bool):
+            raise InvalidArgumentError(f"{HANDOVER}: {key} must be a number of seconds", path=HANDOVER)
+    for key in ("title", "artist", "album"):
+        if not isinstance(data.get(key, ""), str):
+            raise InvalidArgumentError(f"{HANDOVER}: {key} must be text", path=HANDOVER)
+    return data
 
-    def __init__(self, broker: Broker, library: MediaLibrary) -> None:
-        self.broker = broker
+
+class MediaService:
+    """Serves the media actuators on a vehicle-data port and publishes the player's state."""
+
+    def __init__(self, port: VehiclePort, library: MediaLibrary) -> None:
+        self.port = port
         self.library = library
         self.player = Player().load(self._queue(ALL))
-        self._provision = broker.provide(ACTUATORS, self._on_actuate, check=self._check)
+        self._screen: Mirror | None = None
+        self._load_w: float | None = None
 
     def _queue(self, playlist: str) -> tuple[Track, ...]:
         return tuple(self.library.tracks[uri] for uri in self.library.playlists.get(playlist, ()))
@@ -252,6 +280,15 @@ class MediaService:
             raise InvalidArgumentError(f"{SELECTED}: {uri!r} is not in the media library", path=SELECTED)
 
     def _on_actuate(self, batch: dict[str, Any]) -> None:
+        if HANDOVER in batch:
+            h = parse_handover(batch[HANDOVER])
+            self.handover(h["uri"], float(h.get("position_s", 0.0)), h.get("title", ""), h.get("artist", ""),
+                          h.get("album", ""), float(h.get("duration_s", 0.0)))
+            self.port.publish_nowait({HANDOVER: batch[HANDOVER]})
+            batch = {p: v for p, v in batch.items() if p != HANDOVER}
+            if not batch:
+                return
+        self._check(batch)
         p = self.player
         if PLAYLIST in batch:
             p = p.load(self._queue(batch[PLAYLIST]), playlist=batch[PLAYLIST])
@@ -288,12 +325,14 @@ class MediaService:
         """Take over the phone's current track at ``position_s`` and play it: from the library if it is there,
         else streamed from the phone (source BLUETOOTH) with the tags the phone sent."""
         if not uri:
-            raise InvalidArgumentError("handover needs the track's URI")
+            raise InvalidArgumentError("handover needs the track's URI", path=HANDOVER)
         if not math.isfinite(position_s) or position_s < 0:
-            raise InvalidArgumentError(f"handover position {position_s} s: must be a finite number of seconds >= 0")
+            raise InvalidArgumentError(f"handover position {position_s} s: must be a finite number of seconds >= 0",
+                                       path=HANDOVER)
         if uri.lower().startswith("file:") and uri not in self.library.tracks:
             # the head unit plays Played.URI: a phone must not point it at any file of the car
-            raise InvalidArgumentError(f"handover URI {uri!r}: a file URI must be a track of the media library")
+            raise InvalidArgumentError(f"handover URI {uri!r}: a file URI must be a track of the media library",
+                                       path=HANDOVER)
         if uri in self.library.tracks:
             p = self._select(self.player, uri)
         else:
@@ -301,21 +340,30 @@ class MediaService:
                           duration_s=max(duration_s, 0.0))
             p = self.player.load((track,), 0, "phone", "BLUETOOTH")
         p = p.seek(position_s).play()
-        self.broker.set_many(p.signals())  # raises (changing nothing) if the broker refuses a value
+        self.port.publish_nowait(p.signals())  # raises (changing nothing) if a value does not fit its signal
         self.player = p
         return p
 
     def publish(self) -> None:
-        self.broker.set_many(self.player.signals())
+        values: dict[str, Value] = dict(self.player.signals())
+        screen = self._screen.values() if self._screen is not None else {}
+        load_w = media_load_w({ACTION: values[ACTION], **screen})
+        if load_w != self._load_w:
+            values[MEDIA_LOAD] = self._load_w = load_w
+        self.port.publish_nowait(values)
 
     def tick(self, dt_s: float) -> None:
         if self.player.playing:
             self.player = self.player.advance(dt_s)
             self.publish()
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:
         """Publish the player state, then keep its clock at 2 Hz until ``stop``."""
+        self._screen = await Mirror(self.port, (BRIGHTNESS,)).start()
+        self._screen.on_change(lambda _batch: self.publish())  # the screen's brightness changes the media load
+        await self.port.provide((*ACTUATORS, HANDOVER), self._on_actuate)
         self.publish()
+        ready()
         last = time.monotonic()
         try:
             while not stop.is_set():
@@ -325,5 +373,18 @@ class MediaService:
                 self.tick(now - last)
                 last = now
         finally:
-            self._provision.close()
+            await self._screen.stop()
 
+
+async def _main(port: VehiclePort, env: AppEnv) -> None:
+    media = MediaService(port, MediaLibrary(env.data_dir / "media" if env.data_dir is not None else None))
+    env.instance = media
+    await media.run(env.stop, env.ready)
+
+
+MEDIA_APP = App(
+    name="media", summary="the media player: the library, playlists, films, the phone's hand-over",
+    partition="comfort", main=_main, overlays=(TWIN_OVERLAY, OVERLAY),
+    grants=Grants(read=paths_in(BRIGHTNESS), provide=paths_in(MEDIA, EVOS_MEDIA, MEDIA_LOAD),
+                  actuate=paths_in(*ACTUATORS, HANDOVER)),
+)

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from evos.errors import DataError, EvosError
-from evos.vss import Catalog, EntryType, Value, validate
+from evos.vss import Catalog, EntryType, Value, compile_pattern, validate
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")  # the overlay's Vehicle.Evos.Cabin.Scene pattern, less NONE
 _KEYS = {"name", "title", "title_zh", "aliases", "requires_parked", "wake_after_min", "reserve_soc_pct", "set",
@@ -120,8 +120,23 @@ def load_scenes(catalog: Catalog, user_dir: Path | None = None) -> dict[str, Sce
     return scenes
 
 
+# What a scene may never set: locks and the openings of doors and trunks go through the owner's signed commands
+# (the companion), and the ADAS set points belong to driver assistance. The cabin's token does not grant them.
+FORBIDDEN = ("Vehicle.Cabin.Door.*.*.IsLocked", "Vehicle.Cabin.Door.*.*.IsOpen", "Vehicle.Cabin.Door.*.*.Switch",
+             "Vehicle.Body.Trunk", "Vehicle.ADAS", "Vehicle.Evos.ADAS")
+_FORBIDDEN = tuple(compile_pattern(pattern) for pattern in FORBIDDEN)
+
+
+def forbidden(path: str) -> bool:
+    """Whether a scene may not set ``path`` (``FORBIDDEN``)."""
+    return any(matches(path) for matches in _FORBIDDEN)
+
+
 def _check_value(catalog: Catalog, source: str, path: str, value: Any) -> Value:
     entry = f"set.{path}"
+    if forbidden(path):
+        raise SceneFileError(source, entry, "a scene may not set locks, doors, the trunk or driver assistance: "
+                                            "those go through the owner's signed commands and the ADAS")
     try:
         signal = catalog.get(path)
         if signal.entry_type is not EntryType.ACTUATOR:

@@ -1,9 +1,11 @@
-"""The cabin as part of the running car: the scene engine and the media service on an in-process broker.
+"""The cabin as an app of the running car: the scene engine on the vehicle-data port.
 
-``CabinService`` claims the overlay's cabin actuators (``Vehicle.Evos.Cabin.Scene``, do-not-disturb,
-hotspot, screen message) and the media actuators, follows the target requests of every path a scene
-sets (to tell the user's manual changes from its own), and at 5 Hz checks the scene's end conditions
-(moving, wake-up timer, reserve, empty cabin) and publishes its status and energy forecast.
+``CabinService`` claims the overlay's cabin actuators (``Vehicle.Evos.Cabin.Scene``, do-not-disturb, hotspot,
+screen message), follows the target requests of every path a scene sets (to tell the user's manual changes from
+its own), and at 5 Hz checks the scene's end conditions (moving, wake-up timer, reserve, empty cabin) and publishes
+its status and energy forecast. Entering a scene is checked at once (a scene that may not start now is refused,
+its reason published); its settings then go out as one actuation, answered once they did, and what the car
+refused of them is told in ``SceneReason``. The forecast runs off the event loop, cached by its inputs.
 """
 
 from __future__ import annotations
@@ -12,22 +14,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from evos.broker import Broker, Subscription
-from evos.cabin._engine import Conditions, SceneEngine, SceneRefusedError
-from evos.cabin._forecast import BRIGHTNESS, INPUTS, MEDIA_ACTION, SOC, Forecast, forecast, media_load_w
-from evos.cabin._media import MediaLibrary, MediaService
-from evos.cabin._scenes import Scene, load_scenes
-from evos.errors import EvosError, InvalidArgumentError, UnavailableError
+from evos.app import App, AppEnv, Grants, everything, paths_in
+from evos.broker import Mirror, VehiclePort
+from evos.cabin._engine import Conditions, SceneEngine, SceneRefusedError, same
+from evos.cabin._forecast import INPUTS, SOC, Forecast, forecast
+from evos.cabin._scenes import Scene, forbidden, load_scenes
+from evos.errors import EvosError, InvalidArgumentError
 from evos.twin import Vehicle, load_vehicle
-from evos.vss import EntryType, Value
-
-ACTUATOR = EntryType.ACTUATOR
+from evos.vss import Catalog, EntryType, Value
 
 log = logging.getLogger("evos.cabin")
 
@@ -35,7 +35,6 @@ OVERLAY = Path(str(resources.files("evos.cabin").joinpath("data", "cabin-overlay
 CABIN = "Vehicle.Evos.Cabin"
 SCENE, STATUS, REASON = f"{CABIN}.Scene", f"{CABIN}.SceneStatus", f"{CABIN}.SceneReason"
 REMAINING, TIMER = f"{CABIN}.SceneRemainingTime", f"{CABIN}.SceneTimerRemaining"
-MEDIA_LOAD = f"{CABIN}.MediaLoadPower"
 MESSAGE = f"{CABIN}.Screen.Message"
 MESSAGE_MAX_CHARS = 500  # what the centre screen can show for passers-by (assumed: a few lines of large text)
 FEATURES = (f"{CABIN}.DoNotDisturb", f"{CABIN}.Hotspot.IsEnabled", MESSAGE)
@@ -45,10 +44,7 @@ TWIN_VEHICLE = "Vehicle.Evos.Twin.Vehicle"
 TIME_SCALE = "Vehicle.Evos.Twin.TimeScale"
 DEFAULT_VEHICLE = "xiaomi-su7"
 RATE_HZ = 5.0
-# One signal each of the twin, the body hardware, the media service and this service: once all have values, the
-# car in this process has started (``CabinService.ready``).
-READY = (SOC, "Vehicle.Powertrain.Range", "Vehicle.Cabin.Seat.Row1.DriverSide.Backrest.Recline", MEDIA_ACTION, STATUS)
-FORECAST_EVERY_S = 10.0  # the forecast runs the twin's model (tens of ms): refresh it now and then
+FORECAST_EVERY_S = 10.0  # the active scene's forecast is refreshed this often (a cached one costs nothing)
 
 
 @lru_cache(maxsize=8)
@@ -66,50 +62,64 @@ def vehicle_for(published: Value | None, fallback: str = DEFAULT_VEHICLE) -> Veh
         return _vehicle(fallback)
 
 
-class CabinService:
-    """Scenes and media on an in-process broker whose catalog carries ``CABIN_OVERLAY``.
+async def catalog_of(port: VehiclePort) -> Catalog:
+    """The catalog as the car's broker serves it (its metadata), for checking scene files against."""
+    return Catalog({s.path: s for s in await port.signals()})
 
-    ``data_dir``: user scenes are read from ``data_dir/scenes`` and the media library is ``data_dir/media``
-    (``media_dir`` overrides it). ``reserve_soc_pct``: scenes end when the SoC falls to it. ``on_load``: called
-    with the media load in W (``media_load_w``) whenever it changes, for the twin's energy budget; the load is
-    also published as ``Vehicle.Evos.Cabin.MediaLoadPower``.
+
+def body_actuators(catalog: Catalog) -> tuple[str, ...]:
+    """The body and cabin actuators: what a scene may change and the forecast counts the loads of."""
+    return tuple(p for p, s in catalog.signals.items()
+                 if p.startswith(("Vehicle.Cabin.", "Vehicle.Body.")) and s.entry_type is EntryType.ACTUATOR)
+
+
+def conditions_of(values: dict[str, Value | None], runtime_s: float | None = None) -> Conditions:
+    """The engine's view of the car from its signals (``SPEED``, ``GEAR``, ``SOC``, ``OCCUPANCY``)."""
+    occupancy = [values.get(p) for p in OCCUPANCY]
+    speed, gear, soc = values.get(SPEED), values.get(GEAR), values.get(SOC)
+    return Conditions(
+        speed_kmh=float(speed) if isinstance(speed, int | float) else None,
+        gear=int(gear) if isinstance(gear, int) else None,
+        soc_pct=float(soc) if isinstance(soc, int | float) else None,
+        occupied=not all(o == "EMPTY" for o in occupancy), runtime_s=runtime_s)
+
+
+class CabinService:
+    """Scenes on a vehicle-data port whose car carries ``CABIN_OVERLAY``.
+
+    ``data_dir``: user scenes are read from ``data_dir/scenes``. ``reserve_soc_pct``: scenes end when the SoC
+    falls to it. ``vehicle``: the car to forecast for when the twin does not name one.
     """
 
-    def __init__(self, broker: Broker, data_dir: Path | None = None, reserve_soc_pct: float = 20.0,
-                 media_dir: Path | None = None, vehicle: str = DEFAULT_VEHICLE,
-                 on_load: Callable[[float], None] | None = None) -> None:
-        self.broker = broker
-        self.on_load = on_load
-        self.scenes = load_scenes(broker.catalog, data_dir / "scenes" if data_dir else None)
-        self.engine = SceneEngine(self.scenes, reserve_soc_pct)
-        self.library = MediaLibrary(media_dir or (data_dir / "media" if data_dir else None))
+    def __init__(self, port: VehiclePort, data_dir: Path | None = None, reserve_soc_pct: float = 20.0,
+                 vehicle: str = DEFAULT_VEHICLE) -> None:
+        self.port = port
+        self.data_dir = data_dir
+        self.reserve_soc_pct = reserve_soc_pct
         self.vehicle_name = vehicle
+        self.scenes: dict[str, Scene] = {}
+        self.engine = SceneEngine({}, reserve_soc_pct)
+        self._inputs: Mirror | None = None
         self._forecast: Forecast | None = None
+        self._forecasting: asyncio.Task[None] | None = None
         self._forecast_at = -float("inf")
         self._wall_s = time.monotonic()
         self._car_s = 0.0  # the car's clock: wall time times the twin's time scale
         self._published: dict[str, Value] = {}
-        self._targets: Subscription | None = None
-        self._scene_paths = tuple(sorted({p for s in self.scenes.values() for p in s.set}))
-        self._body_paths = tuple(p for p, s in broker.catalog.signals.items()
-                                 if p.startswith(("Vehicle.Cabin.", "Vehicle.Body.")) and s.entry_type is ACTUATOR)
-        self.media = MediaService(broker, self.library)
-        self._provision = broker.provide([SCENE, *FEATURES], self._on_actuate, check=self._check)
+        self._targets: asyncio.Queue[dict[str, Value]] = asyncio.Queue()  # target requests seen, to take in
+        self._last_targets: dict[str, Value] = {}  # the last target taken in, per scene path
+        self._changing = asyncio.Lock()  # one scene transition at a time
+        self._outgoing: asyncio.Queue[dict[str, Value]] = asyncio.Queue()  # the engine's requests, in order
+        self._scene_paths: tuple[str, ...] = ()
+        self._body_paths: tuple[str, ...] = ()
 
     # --- reading the car --------------------------------------------------------------------------------
     def values(self, paths: tuple[str, ...]) -> dict[str, Value | None]:
-        known = [p for p in paths if p in self.broker.catalog.signals]
-        return {p: dp.value for p, dp in self.broker.get_many(known).items()}
+        assert self._inputs is not None, "start() first"
+        return self._inputs.values(paths)
 
     def conditions(self, runtime_s: float | None = None) -> Conditions:
-        v = self.values((SPEED, GEAR, SOC, *OCCUPANCY))
-        occupancy = [v.get(p) for p in OCCUPANCY]
-        speed, gear, soc = v.get(SPEED), v.get(GEAR), v.get(SOC)
-        return Conditions(
-            speed_kmh=float(speed) if isinstance(speed, int | float) else None,
-            gear=int(gear) if isinstance(gear, int) else None,
-            soc_pct=float(soc) if isinstance(soc, int | float) else None,
-            occupied=not all(o == "EMPTY" for o in occupancy), runtime_s=runtime_s)
+        return conditions_of(self.values((SPEED, GEAR, SOC, *OCCUPANCY)), runtime_s)
 
     def now(self) -> float:
         """The car's time, s: wall time run at the twin's ``Vehicle.Evos.Twin.TimeScale``, so that a scene's
@@ -124,64 +134,82 @@ class CabinService:
         return vehicle_for(self.values((TWIN_VEHICLE,)).get(TWIN_VEHICLE), self.vehicle_name)
 
     def forecast(self, name: str | None = None) -> Forecast:
-        """Forecast for scene ``name`` (default: the active scene, else the cabin as it is)."""
+        """Forecast for scene ``name`` (default: the active scene, else the cabin as it is); blocks for as long
+        as the model runs (tens of ms, nothing when cached): call it off the event loop."""
         active = self.engine.active
         scene: Scene | None = self.engine.scene(name) if name else (active.scene if active else None)
         reserve = self.engine.reserve_for(scene) if scene else self.engine.reserve_soc_pct
         return forecast(self.vehicle(), scene, self.forecast_inputs(), reserve)
 
     def forecast_inputs(self) -> dict[str, Value | None]:
-        """The broker values a forecast starts from: battery, temperatures, climate and every body actuator."""
+        """The values a forecast starts from: battery, temperatures, controls and every body actuator."""
         return self.values((*INPUTS, *self._body_paths))
 
     # --- requests ----------------------------------------------------------------------------------------
-    def _check(self, batch: dict[str, Any]) -> None:
+    def _on_actuate(self, batch: dict[str, Any]) -> Awaitable[None] | None:
+        """Carry out a request for the cabin's actuators: a scene to enter (or ``NONE``: leave it) is answered once
+        its settings went out (what the car refused of them is told in ``SceneReason``)."""
         message = batch.get(MESSAGE)
         if isinstance(message, str) and len(message) > MESSAGE_MAX_CHARS:
             raise InvalidArgumentError(f"{MESSAGE}: {len(message)} characters, at most {MESSAGE_MAX_CHARS}",
                                        path=MESSAGE)
         name = batch.get(SCENE)
-        if name is None or name == "NONE":
-            return
-        scene = self.engine.scene(name)
-        refusal = self.engine.refusal(scene, self.conditions())
-        if refusal is not None:
-            self.engine.status, self.engine.reason = "REFUSED", refusal
-            self._publish_status()
-            raise SceneRefusedError(refusal, path=SCENE)
-        for path, value in scene.set.items():  # unknown paths, bad values, missing providers: refuse now
-            if path not in batch:
-                self.broker.check_target(path, value)
-
-    def _on_actuate(self, batch: dict[str, Any]) -> None:
+        if name is not None and name != "NONE":
+            scene = self.engine.scene(name)  # an unknown scene: refused, naming the scenes there are
+            refusal = self.engine.refusal(scene, self.conditions())
+            if refusal is not None:
+                self.engine.status, self.engine.reason = "REFUSED", refusal
+                self._publish_status()
+                raise SceneRefusedError(refusal, path=SCENE)
         features = {p: v for p, v in batch.items() if p in FEATURES}
         if features:
-            self.broker.set_many(features)
-        name = batch.get(SCENE)
-        if name is None:
-            return
-        self._take_targets()  # a manual change requested just before must count as one
-        if name == "NONE":
-            self._send(self.engine.exit())
-        else:
-            current = self.values(tuple(self.engine.scene(name).set))
-            before = {p: v if v is not None else self.broker.get_target(p).value for p, v in current.items()}
-            self._send(self.engine.enter(name, self.now(), before, self.conditions()))
-        # a first forecast now, so the status right after entering tells the time left, not 0 or the last scene's;
-        # the next tick refreshes it once the scene's settings have reached the hardware
-        self._forecast = self.forecast() if self.engine.active else None
-        self._forecast_at = -float("inf")
-        self._publish_status()
+            self.port.publish_nowait(features)
+        return None if name is None else self._transition(name)
+
+    async def _transition(self, name: str) -> None:
+        """Enter scene ``name`` (``NONE``: leave the scene) and send its settings."""
+        async with self._changing:
+            # the targets requested before this request count first: a manual change just before leaving is kept
+            targets = await self.port.get_targets(self._scene_paths)
+            self._take_targets({p: dp.value for p, dp in targets.items() if dp.value is not None})
+            if name == "NONE":
+                requests = self.engine.exit()
+            else:  # what the car has now (asked of the broker: a mirror may be a moment behind)
+                current = await self.port.get_many(self.engine.scene(name).set)
+                before = {p: dp.value if dp.value is not None else self._last_targets.get(p)
+                          for p, dp in current.items()}
+                requests = self.engine.enter(name, self.now(), before, self.conditions())
+            self._forecast = None
+            await self._carry_out(requests)
+            if self.engine.active is not None:  # the status right after entering tells the time left, not 0
+                try:
+                    self._forecast = await asyncio.to_thread(self.forecast)
+                except EvosError as exc:
+                    log.warning("cabin: no forecast for %s: %s", name, exc)
+                self._forecast_at = time.monotonic()
+            self._publish_status()
 
     def _send(self, requests: dict[str, Value]) -> None:
+        """Queue the engine's requests for the sender (the loop's: held paths, a scene that ended)."""
+        if requests:
+            self._outgoing.put_nowait(requests)
+
+    async def _carry_out(self, requests: dict[str, Value]) -> None:
+        """Send the engine's requests; what the car refuses is forgotten and said."""
         if not requests:
             return
         try:
-            self.broker.batch_actuate(requests)
+            await self.port.actuate(requests)
         except EvosError as exc:
             self.engine.forget(requests)
             self.engine.reason = f"{self.engine.reason}; some settings failed: {exc}"
             log.error("cabin: %s", exc)
+            self._publish_status()
+
+    async def _sender(self) -> None:
+        """Carry the engine's queued requests out, in order."""
+        while True:
+            await self._carry_out(await self._outgoing.get())
 
     # --- the loop -----------------------------------------------------------------------------------------
     def _publish_status(self) -> None:
@@ -195,64 +223,124 @@ class CabinService:
         timer = engine.timer_remaining_s(now)
         values[TIMER] = int(timer) if timer is not None else 0
         values[REMAINING] = int(self._forecast.runtime_s) if self._forecast and engine.active else 0
-        if MEDIA_LOAD in self.broker.catalog.signals:
-            values[MEDIA_LOAD] = media_load_w(self.values((MEDIA_ACTION, BRIGHTNESS)))
         changed = {p: v for p, v in values.items() if self._published.get(p) != v}
         if changed:
-            self.broker.set_many(changed)
+            self.port.publish_nowait(changed)
             self._published.update(changed)
-        if MEDIA_LOAD in changed and self.on_load is not None:
-            self.on_load(float(changed[MEDIA_LOAD]))  # type: ignore[arg-type]
 
-    def _take_targets(self) -> None:
-        """Take in the target requests made since the last look (manual changes, or echoes of the engine's)."""
-        while self._targets is not None and (batch := self._targets.get_nowait()) is not None:
-            for path, dp in batch.items():
-                if dp.value is not None:
-                    self._send(self.engine.on_target(path, dp.value))
+    def _take_targets(self, targets: dict[str, Value] | None = None) -> None:
+        """Take in target requests (``targets``, else those the follower saw since the last look): manual changes,
+        or echoes of the engine's own. A target taken in already (the same value again) is not a new request."""
+        batches = [targets] if targets is not None else []
+        while not self._targets.empty():
+            batches.append(self._targets.get_nowait())
+        for batch in batches:
+            for path, value in batch.items():
+                if path in self._last_targets and same(self._last_targets[path], value):
+                    continue
+                self._last_targets[path] = value
+                active = self.engine.active
+                kept = active is not None and path in active.kept
+                self._send(self.engine.on_target(path, value))
+                if active is not None and not kept and path in active.kept:
+                    log.info("cabin: %s set to %r by hand during %s: kept when it ends", path, value, active.scene.name)
+
+    async def _follow_targets(self) -> None:
+        async with self.port.subscribe(self._scene_paths, field="target") as updates:
+            first = True
+            async for batch in updates:
+                targets = {p: dp.value for p, dp in batch.items() if dp.value is not None}
+                if first:  # the targets as they were: not changes
+                    self._last_targets.update(targets)
+                    first = False
+                elif targets:
+                    self._targets.put_nowait(targets)
+
+    def _refresh_forecast(self) -> None:
+        """Start a new forecast of the active scene off the event loop, when one is due."""
+        wall = time.monotonic()
+        if self.engine.active is None or wall - self._forecast_at < FORECAST_EVERY_S or (
+                self._forecasting is not None and not self._forecasting.done()):
+            return
+        self._forecast_at = wall
+        name = self.engine.active.scene.name
+
+        async def run() -> None:
+            try:
+                result = await asyncio.to_thread(self.forecast, name)
+            except EvosError as exc:
+                log.warning("cabin: no forecast for %s: %s", name, exc)
+                return
+            if self.engine.active is not None and self.engine.active.scene.name == name:
+                self._forecast = result
+                self._publish_status()
+
+        self._forecasting = asyncio.create_task(run(), name="cabin forecast")
 
     def step(self) -> None:
         """One tick: take in manual target changes, refresh the forecast, check the end conditions."""
         self._take_targets()
-        wall = time.monotonic()
-        if self.engine.active is not None and wall - self._forecast_at >= FORECAST_EVERY_S:
-            self._forecast = self.forecast()
-            self._forecast_at = wall
+        self._refresh_forecast()
         runtime = self._forecast.runtime_s if self._forecast and self.engine.active else None
         self._send(self.engine.check(self.now(), self.conditions(runtime)))
         self._publish_status()
 
-    async def ready(self, timeout_s: float = 10.0) -> None:
-        """Wait (bounded) until the twin, the body hardware, the media service and this service have published
-        their first values. Raises UnavailableError naming the signals still missing after ``timeout_s``."""
-        deadline = time.monotonic() + timeout_s
-        while missing := [p for p, v in self.values(READY).items() if v is None]:
-            if time.monotonic() > deadline:
-                raise UnavailableError(f"the car did not start within {timeout_s:.0f} s: no value yet for "
-                                       f"{', '.join(missing)}")
-            await asyncio.sleep(0.01)
-
-    async def run(self, stop: asyncio.Event) -> None:
-        """Run the scene engine and the media service until ``stop`` is set."""
-        self.broker.set_many({p: v for p, v in ((f, False) for f in FEATURES[:2])
-                              if self.broker.get(p).value is None})
+    async def start(self) -> None:
+        """Load the scenes against the car's catalog, follow the inputs and claim the cabin's actuators."""
+        catalog = await catalog_of(self.port)
+        self.scenes = load_scenes(catalog, self.data_dir / "scenes" if self.data_dir else None)
+        self.engine = SceneEngine(self.scenes, self.reserve_soc_pct)
+        self._body_paths = body_actuators(catalog)
+        self._scene_paths = tuple(sorted({p for s in self.scenes.values() for p in s.set if p in catalog}))
+        wanted = (*INPUTS, *self._body_paths, *self._scene_paths, SPEED, GEAR, *OCCUPANCY, TWIN_VEHICLE, TIME_SCALE)
+        self._inputs = await Mirror(self.port, [p for p in dict.fromkeys(wanted) if p in catalog]).start()
+        await self.port.provide([SCENE, *FEATURES], self._on_actuate)
+        defaults = {p: False for p in FEATURES[:2] if (await self.port.get(p)).value is None}
+        if defaults:
+            self.port.publish_nowait(defaults)
         self._publish_status()
-        paths = tuple(p for p in self._scene_paths if p in self.broker.catalog.signals)
-        media = asyncio.create_task(self.media.run(stop))
+
+    async def run(self, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:
+        """Run the scene engine until ``stop`` is set; restore the cabin on the way out."""
+        await self.start()
+        tasks = [asyncio.create_task(self._follow_targets(), name="cabin targets"),
+                 asyncio.create_task(self._sender(), name="cabin requests")]
+        ready()
         try:
-            with self.broker.subscribe_paths(paths, field="target") as targets:
-                targets.get_nowait()  # the first batch is the targets as they were: not a change
-                self._targets = targets
-                while not stop.is_set():
-                    self.step()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), 1 / RATE_HZ)
+            while not stop.is_set():
+                self.step()
+                for task in tasks:
+                    if task.done():
+                        task.result()  # a follower that failed: the app stops and says why
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), 1 / RATE_HZ)
         finally:
-            self._targets = None
             if self.engine.active is not None:  # restore the cabin while its hardware is still there
                 try:
-                    self.broker.batch_actuate(self.engine.exit("the cabin service stopped"))
+                    await self.port.actuate(self.engine.exit("the cabin service stopped"))
                 except EvosError as exc:
                     log.info("cabin: the cabin could not be restored at shutdown: %s", exc)
-            await media
-            self._provision.close()
+            for task in tasks:
+                task.cancel()
+            if self._forecasting is not None:
+                self._forecasting.cancel()
+            if self._inputs is not None:
+                await self._inputs.stop()
+
+
+def _may_set(path: str) -> bool:
+    return path.startswith(("Vehicle.Cabin.", "Vehicle.Body.", "Vehicle.Evos.Cabin.")) and not forbidden(path)
+
+
+async def _main(port: VehiclePort, env: AppEnv) -> None:
+    cabin = CabinService(port, env.data_dir, vehicle=env.settings.vehicle)
+    env.instance = cabin
+    await cabin.run(env.stop, env.ready)
+
+
+CABIN_APP = App(
+    name="cabin", summary="the smart cabin: scenes and their energy forecasts", partition="comfort",
+    main=_main, overlays=(OVERLAY,),
+    grants=Grants(read=everything, provide=paths_in(SCENE, STATUS, REASON, REMAINING, TIMER, *FEATURES),
+                  actuate=lambda p: _may_set(p) or p in (SCENE, *FEATURES)),
+)

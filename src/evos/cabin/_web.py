@@ -1,9 +1,10 @@
 """The centre screen: a FastAPI router with the cabin's JSON API and its landscape page (plain JS/CSS).
 
-``cabin_router(service)`` serves, relative to where it is mounted (``/cabin`` in ``evos up``):
+``cabin_router(screen)`` serves, relative to where it is mounted (``/cabin`` in ``evos up``):
 ``GET /`` the page, ``GET /static/{file}``, ``GET /api/state``, ``GET /api/scenes``,
 ``GET /api/forecast/{scene}``, ``POST /api/scene``, ``POST /api/actuate``, ``POST /api/assistant`` and
-``POST /api/media/handover``. evos errors map to HTTP codes in one place (``_http_error``).
+``POST /api/media/handover``. evos errors map to HTTP codes in one place (``_http_error``). Every route is async
+and talks to the car through the screen's port (``CentreScreen``), never from a worker thread.
 """
 
 from __future__ import annotations
@@ -19,26 +20,14 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
-from evos.cabin._assistant import READS, Assistant, act_local
 from evos.cabin._engine import format_duration
-from evos.cabin._media import MEDIA
-from evos.cabin._service import REASON, REMAINING, SCENE, STATUS, TIMER, CabinService
+from evos.cabin._screen import STATE_PATHS, CentreScreen
+from evos.cabin._screen import Handover as HandoverRequest
 from evos.errors import EvosError, NotPermittedError, RequestError, UnavailableError, UnknownSignalError
 from evos.vss import Value
 
 STATIC = Path(str(resources.files("evos.cabin").joinpath("data", "static")))
 _FILES = {"app.js": "text/javascript", "app.css": "text/css"}
-MEDIA_PATHS = (f"{MEDIA}.Played.Track", f"{MEDIA}.Played.Artist", f"{MEDIA}.Played.Album", f"{MEDIA}.Played.URI",
-               f"{MEDIA}.Played.Source", f"{MEDIA}.Action", "Vehicle.Evos.Cabin.Media.Position",
-               "Vehicle.Evos.Cabin.Media.Duration", "Vehicle.Evos.Cabin.Media.Kind",
-               "Vehicle.Evos.Cabin.Media.VideoResolution")
-STATE_PATHS = (
-    SCENE, STATUS, REASON, REMAINING, TIMER, "Vehicle.Evos.Cabin.DoNotDisturb", "Vehicle.Evos.Cabin.Hotspot.IsEnabled",
-    "Vehicle.Evos.Cabin.Screen.Message", "Vehicle.Cabin.HVAC.IsAirConditioningActive", *MEDIA_PATHS, *READS,
-    *(f"Vehicle.Cabin.Seat.Row1.{side}.HeatingCooling" for side in ("DriverSide", "PassengerSide")),
-    # a phone being paired as a key (the companion's signals, when the car runs it): the screen shows the code
-    "Vehicle.Evos.Companion.PairingCode", "Vehicle.Evos.Companion.PairingCodeExpiresAt",
-)
 WRITABLE = ("Vehicle.Cabin.", "Vehicle.Evos.Cabin.")  # what the screen may actuate directly
 MAX_BODY_BYTES = 64 * 1024  # every request of the screen is a few hundred bytes; more is a mistake or an attack
 
@@ -95,39 +84,38 @@ def _http_error(exc: EvosError) -> HTTPException:
     return HTTPException(500, str(exc))
 
 
-def cabin_router(service: CabinService) -> APIRouter:
-    """The centre screen's routes for ``service`` (include it under any prefix; the page uses relative URLs)."""
+def cabin_router(screen: CentreScreen) -> APIRouter:
+    """The centre screen's routes for ``screen`` (include it under any prefix; the page uses relative URLs)."""
     router = APIRouter(route_class=_CheckedRoute)
-    assistant = Assistant(service.scenes, service.vehicle, service.engine.reserve_soc_pct)
 
     @router.get("", include_in_schema=False)
-    def bare(request: Request) -> RedirectResponse:
+    async def bare(request: Request) -> RedirectResponse:
         return RedirectResponse(request.url.path + "/")
 
     @router.get("/", include_in_schema=False)
-    def page() -> FileResponse:
+    async def page() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     @router.get("/static/{name}", include_in_schema=False)
-    def static(name: str) -> FileResponse:
+    async def static(name: str) -> FileResponse:
         if name not in _FILES:
             raise HTTPException(404, f"no static file {name!r}")
         return FileResponse(STATIC / name, media_type=_FILES[name])
 
     @router.get("/api/state")
-    def state() -> dict[str, Value | None]:
+    async def state() -> dict[str, Value | None]:
         """Current values of the signals the screen shows."""
-        return service.values(STATE_PATHS)
+        return screen.values(STATE_PATHS)
 
     @router.get("/api/scenes")
-    def scenes() -> list[dict[str, Any]]:
+    async def scenes() -> list[dict[str, Any]]:
         return [{"name": s.name, "title": s.title, "title_zh": s.title_zh, "requires_parked": s.requires_parked,
-                 "reserve_pct": service.engine.reserve_for(s)} for s in service.scenes.values()]
+                 "reserve_pct": screen.engine.reserve_for(s)} for s in screen.scenes.values()]
 
     @router.get("/api/forecast/{name}")
-    def scene_forecast(name: str) -> dict[str, Any]:
+    async def scene_forecast(name: str) -> dict[str, Any]:
         try:
-            result = service.forecast(name)
+            result = await screen.forecast(name)
         except EvosError as exc:
             raise _http_error(exc) from exc
         return {"scene": result.scene, "runtime_s": round(result.runtime_s), "text": result.text,
@@ -135,36 +123,33 @@ def cabin_router(service: CabinService) -> APIRouter:
                 "reserve_pct": result.reserve_pct, "soc_pct": result.soc_pct}
 
     @router.post("/api/scene")
-    def enter(request: SceneRequest) -> dict[str, Value | None]:
+    async def enter(request: SceneRequest) -> dict[str, Value | None]:
         try:
-            service.broker.actuate(SCENE, request.name)
+            return await screen.enter(request.name)
         except EvosError as exc:
             raise _http_error(exc) from exc
-        return service.values((SCENE, STATUS, REASON))
 
     @router.post("/api/actuate")
-    def actuate(targets: Annotated[dict[str, Any], Body(description="{VSS path: value}")]) -> dict[str, str]:
+    async def actuate(targets: Annotated[dict[str, Any], Body(description="{VSS path: value}")]) -> dict[str, str]:
         outside = [p for p in targets if not p.startswith(WRITABLE)]
         if outside:
             raise HTTPException(403, f"{outside[0]}: the cabin screen may only actuate cabin signals")
         try:
-            service.broker.batch_actuate(targets)
+            await screen.actuate(targets)
         except EvosError as exc:
             raise _http_error(exc) from exc
         return {"status": "ok"}
 
     @router.post("/api/assistant")
-    def ask(request: AssistantRequest) -> dict[str, Any]:
-        answer = assistant.answer(request.text, service.forecast_inputs() | service.values(READS))
-        return (answer if request.dry_run else act_local(service.broker, answer)).to_json()
+    async def ask(request: AssistantRequest) -> dict[str, Any]:
+        return (await screen.ask(request.text, request.dry_run)).to_json()
 
     @router.post("/api/media/handover")
-    def handover(request: Handover) -> dict[str, Value | None]:
+    async def handover(request: Handover) -> dict[str, Value | None]:
         try:
-            service.media.handover(request.uri, request.position_s, request.title, request.artist, request.album,
-                                   request.duration_s)
+            return await screen.handover(HandoverRequest(request.uri, request.position_s, request.title,
+                                                         request.artist, request.album, request.duration_s))
         except EvosError as exc:
             raise _http_error(exc) from exc
-        return service.values(MEDIA_PATHS)
 
     return router

@@ -30,7 +30,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from evos.broker import Broker
+from evos.broker import VehiclePort
 from evos.companion._accounts import Principal, authenticate, hash_token
 from evos.companion._config import OWNER, CompanionConfig
 from evos.companion._db import Database
@@ -174,10 +174,10 @@ class TokenCache:
 
 @dataclass
 class Context:
-    """What every route needs: the car's broker and state view, the settings, the database, the token cache and
+    """What every route needs: the car's port and state view, the settings, the database, the token cache and
     the rate limiters."""
 
-    broker: Broker
+    port: VehiclePort
     config: CompanionConfig
     db: Database
     limiter: RateLimiter

@@ -8,6 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from evos.app import CarSettings
 
 DB_NAME = "companion.sqlite"
 OVERLAY = Path(str(resources.files("evos.companion").joinpath("data", "companion-overlay.vspec")))
@@ -62,3 +66,15 @@ class CompanionConfig:
     def for_data_dir(cls, data_dir: Path, **changes: object) -> CompanionConfig:
         """The default configuration keeping its database in ``data_dir``."""
         return cls(database_url=default_database_url(data_dir), **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def for_car(cls, settings: CarSettings, data_dir: Path | None) -> CompanionConfig:
+        """The configuration of a car's companion: its web address and database from the car's settings (default:
+        SQLite in ``data_dir``). ValueError for an address that is not HOST:PORT."""
+        host, _, port = settings.http.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"http address {settings.http!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
+        if settings.database_url is None and data_dir is None:
+            raise ValueError("the companion needs a database: give a data directory or a database URL")
+        url = settings.database_url or default_database_url(data_dir)  # type: ignore[arg-type]
+        return cls(database_url=url, host=host.strip("[]"), port=int(port))

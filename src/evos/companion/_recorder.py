@@ -1,4 +1,4 @@
-"""Trips and charging sessions recorded from the broker's signals.
+"""Trips and charging sessions recorded from the car's signals.
 
 ``Recorder`` is the pure core: fed the car's values with the time, it says when a trip or a charging session starts,
 progresses and ends. A trip runs from the car starting to move until it has stood still for ``park_s``; a charging
@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from evos.broker import Broker
+from evos.broker import Mirror, VehiclePort
 from evos.companion._db import ChargingSession, Database, Trip
 from evos.companion._vehicle import BAT, CHG
 
@@ -184,13 +184,12 @@ def _store(session: Session, trip_id: int | None, trip: TripProgress | None, end
 
 
 class RecorderTask:
-    """Follows the broker and records trips and charging sessions into the database until stopped."""
+    """Follows the car and records trips and charging sessions into the database until stopped."""
 
-    def __init__(self, broker: Broker, db: Database, park_s: float) -> None:
-        self.broker = broker
+    def __init__(self, port: VehiclePort, db: Database, park_s: float) -> None:
+        self.port = port
         self.db = db
         self.recorder = Recorder(park_s)
-        self.paths = {name: path for name, path in SIGNALS.items() if path in broker.catalog.signals}
         self._trip_id: int | None = None
         self._session_id: int | None = None
         self._last_write = 0.0
@@ -199,20 +198,20 @@ class RecorderTask:
         closed = await self.db.run(close_open_rows)
         if closed:
             log.warning("companion: closed %d trip(s)/session(s) left open by an unclean stop", closed)
-        values: dict[str, Any] = {}
-        names = {path: name for name, path in self.paths.items()}
-        with self.broker.subscribe_paths(tuple(names)) as sub:
-            stopper = asyncio.create_task(stop.wait())
+        known = {s.path for s in await self.port.signals("Vehicle")}
+        names = {path: name for name, path in SIGNALS.items() if path in known}
+        stopper = asyncio.create_task(stop.wait())
+        async with Mirror(self.port, names) as mirror:
             try:
+                version = mirror.version
                 while not stop.is_set():
-                    getter = asyncio.create_task(sub.get())
-                    done, _ = await asyncio.wait({getter, stopper}, timeout=1.0,
-                                                 return_when=asyncio.FIRST_COMPLETED)
-                    if getter in done:
-                        values.update({names[p]: dp.value for p, dp in getter.result().items()})
+                    changed = asyncio.create_task(mirror.changed(since=version))
+                    done, _ = await asyncio.wait({changed, stopper}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                    if changed in done:
+                        version = changed.result()
                     else:
-                        getter.cancel()
-                    await self._observe(values, time.time())
+                        changed.cancel()
+                    await self._observe({names[p]: v for p, v in mirror.values().items()}, time.time())
             finally:
                 stopper.cancel()
                 await self._write(time.time(), None, None)

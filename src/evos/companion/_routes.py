@@ -32,7 +32,7 @@ from evos.companion._config import OWNER, SCOPES
 from evos.companion._db import AuditEntry
 from evos.companion._errors import CompanionError, ForbiddenError, GrantError, UnauthorizedError
 from evos.companion._recorder import list_sessions, list_trips
-from evos.companion._vehicle import COMMANDS, Command, command_targets, execute, group_values, state_paths
+from evos.companion._vehicle import COMMANDS, Command, command_targets, execute, group_values
 from evos.errors import EvosError
 
 API = "/api/v1"
@@ -241,14 +241,14 @@ async def run_command(ctx: ContextDep, principal: Principal, command: Command, b
                 raise ForbiddenError("an envelope needs its signature", code="signature_required")
             args = keys.parse_envelope(body.envelope).args
             checked = command.args.model_validate(args)
-            targets = command_targets(ctx.broker, command, checked)  # refuse before the key's counter is spent
+            targets = await command_targets(ctx.port, ctx.state.catalog, command, checked)  # before the counter
             envelope = await ctx.db.run(keys.verify_envelope, principal.user_id, command.name, body.envelope,
                                         body.signature, time.time(), ctx.config)
             key_id = envelope.key_id
         else:
             checked = body.args if body.args is not None else command.args.model_validate({})
-            targets = command_targets(ctx.broker, command, checked)
-        outcome = await execute(ctx.broker, targets, ctx.config.command_wait_s)
+            targets = await command_targets(ctx.port, ctx.state.catalog, command, checked)
+        outcome = await execute(ctx.port, targets, ctx.config.command_wait_s)
         if command.momentary_s > 0:
             ctx.momentary.schedule(tuple(targets), command.momentary_s)
     except (EvosError, ValueError) as exc:
@@ -300,45 +300,43 @@ async def stream(websocket: WebSocket, access_token: str = "") -> None:
     except EvosError as exc:
         await websocket.close(code=4401 if isinstance(exc, UnauthorizedError) else 4403, reason=str(exc))
         return
-    paths = state_paths(ctx.broker.catalog, "vehicle_location" in principal.scopes)
+    paths = ctx.state.paths("vehicle_location" in principal.scopes)
     loop = asyncio.get_running_loop()
-    with ctx.broker.subscribe_paths(tuple(paths)) as sub:
-        receiver = asyncio.create_task(websocket.receive())  # completes when the client goes away
-        getter: asyncio.Task[Any] | None = None
-        kind = "state"
-        check_at = loop.time() + STREAM_RECHECK_S
-        try:
-            while True:
-                getter = getter or asyncio.create_task(sub.get())
-                done, _ = await asyncio.wait({getter, receiver}, timeout=max(0.0, check_at - loop.time()),
-                                             return_when=asyncio.FIRST_COMPLETED)
-                if receiver in done:
+    changes = ctx.state.changes(paths)  # merged: what changed since the last message, latest value per signal
+    receiver = asyncio.create_task(websocket.receive())  # completes when the client goes away
+    getter: asyncio.Task[Any] | None = None
+    check_at = loop.time() + STREAM_RECHECK_S
+    try:
+        await websocket.send_json({"type": "state", "groups": group_values(paths, ctx.state.values(paths)),
+                                   "at": time.time()})
+        while True:
+            getter = getter or asyncio.create_task(changes.next())
+            done, _ = await asyncio.wait({getter, receiver}, timeout=max(0.0, check_at - loop.time()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if receiver in done:
+                return
+            if loop.time() >= check_at:
+                try:
+                    await verify_token(ctx, access_token)
+                except UnauthorizedError as exc:  # revoked or expired since the stream opened
+                    await websocket.close(code=4401, reason=str(exc))
                     return
-                if loop.time() >= check_at:
-                    try:
-                        await verify_token(ctx, access_token)
-                    except UnauthorizedError as exc:  # revoked or expired since the stream opened
-                        await websocket.close(code=4401, reason=str(exc))
-                        return
-                    check_at = loop.time() + STREAM_RECHECK_S
-                if getter not in done:
-                    continue
-                batch = getter.result()
-                getter = None
-                while (more := sub.get_nowait()) is not None:
-                    batch.update(more)
-                values = {path: dp.value for path, dp in batch.items()}
-                await websocket.send_json({"type": kind, "groups": group_values(paths, values), "at": time.time()})
-                kind = "update"
-                await asyncio.sleep(0.1)  # at most 10 messages a second; changes in between are merged
-        except WebSocketDisconnect:
-            return
-        finally:
-            for task in (getter, receiver):
-                if task is not None:
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
-                        await task
+                check_at = loop.time() + STREAM_RECHECK_S
+            if getter not in done:
+                continue
+            values = getter.result()
+            getter = None
+            await websocket.send_json({"type": "update", "groups": group_values(paths, values), "at": time.time()})
+            await asyncio.sleep(0.1)  # at most 10 messages a second; changes in between are merged
+    except WebSocketDisconnect:
+        return
+    finally:
+        changes.close()
+        for task in (getter, receiver):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, RuntimeError):
+                    await task
 
 
 # ---- history ----------------------------------------------------------------------------------------------------

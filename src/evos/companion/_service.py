@@ -1,15 +1,18 @@
-"""The companion as part of the running car: the web app and API on uvicorn, and the trip recorder, on the broker."""
+"""The companion as an app of the running car: the web app and API on uvicorn, and the trip recorder, on the
+vehicle-data port."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import TYPE_CHECKING
 
-from evos.broker import Broker
-from evos.companion._config import CompanionConfig
+from evos.app import App, AppEnv, Grants, everything, paths_in
+from evos.broker import VehiclePort
+from evos.companion._config import OVERLAY, CompanionConfig
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
@@ -25,12 +28,14 @@ PAIRING_RATE_PER_S = 1 / 60
 PAIRING_BURST = 5
 CODE_SIGNAL = "Vehicle.Evos.Companion.PairingCode"
 CODE_EXPIRY_SIGNAL = "Vehicle.Evos.Companion.PairingCodeExpiresAt"
+# A router the web server mounts under /cabin (the centre screen), made for its port while the server runs.
+RouterFactory = Callable[[VehiclePort, AppEnv], AbstractAsyncContextManager["APIRouter"]]
 
 
 class CompanionService:
-    """Serves the companion web app and API for ``broker`` until stopped; ``extra_routers`` go under ``/cabin``."""
+    """Serves the companion web app and API on ``port`` until stopped; ``routers`` go under ``/cabin``."""
 
-    def __init__(self, broker: Broker, config: CompanionConfig, extra_routers: Iterable[APIRouter] = ()) -> None:
+    def __init__(self, port: VehiclePort, config: CompanionConfig, routers: Sequence[APIRouter] = ()) -> None:
         # the web stack (FastAPI, SQLAlchemy, argon2: ~0.7 s) is imported here, not when every evos command starts
         from evos.companion._api import Context, TokenCache, create_app
         from evos.companion._db import Database
@@ -38,39 +43,40 @@ class CompanionService:
         from evos.companion._routes import ROUTERS
         from evos.companion._vehicle import Momentary, StateView
 
-        self.broker = broker
+        self.port = port
         self.config = config
         self.db: Database = Database(config.database_url)
-        self._state = StateView(broker)
-        self._momentary = Momentary(broker)
-        ctx = Context(broker, config, self.db, RateLimiter(config.rate_per_s, config.rate_burst),
+        self._state = StateView(port)
+        self._momentary = Momentary(port)
+        ctx = Context(port, config, self.db, RateLimiter(config.rate_per_s, config.rate_burst),
                       RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), RateLimiter(PAIRING_RATE_PER_S, PAIRING_BURST),
-                      self.show_code, self._state, TokenCache(),
-                      self._momentary)
-        self.app: FastAPI = create_app(ctx, ROUTERS, extra_routers)
-        self.port: int | None = None  # the port listened on, once serving (useful with port 0)
+                      self.show_code, self._state, TokenCache(), self._momentary)
+        self.app: FastAPI = create_app(ctx, ROUTERS, routers)
+        self.port_number: int | None = None  # the TCP port listened on, once serving (useful with port 0)
         self.started = asyncio.Event()
 
     def show_code(self, code: str, expires_at: float) -> None:
         """Put a pairing code on the car's screen (its signal, when the catalog has it) and in the log."""
         if code:
             log.warning("companion: pairing code %s (type it into the phone)", code)
-        if CODE_SIGNAL in self.broker.catalog.signals and CODE_EXPIRY_SIGNAL in self.broker.catalog.signals:
-            self.broker.set_many({CODE_SIGNAL: code, CODE_EXPIRY_SIGNAL: int(expires_at)})
+        if CODE_SIGNAL in self._state.catalog and CODE_EXPIRY_SIGNAL in self._state.catalog:
+            self.port.publish_nowait({CODE_SIGNAL: code, CODE_EXPIRY_SIGNAL: int(expires_at)})
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve on ``config.host:config.port`` and record trips until ``stop`` is set."""
         from evos.companion._api import listen, uvicorn_server
         from evos.companion._recorder import RecorderTask
 
+        await self._state.start()
         sock = listen(self.config.host, self.config.port)
-        self.port = sock.getsockname()[1]
+        self.port_number = sock.getsockname()[1]
         server = uvicorn_server(self.app)
-        recorder = asyncio.create_task(RecorderTask(self.broker, self.db, self.config.trip_park_s).run(stop))
+        recorder = asyncio.create_task(RecorderTask(self.port, self.db, self.config.trip_park_s).run(stop))
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         try:
             # the socket already listens: connections made now wait in its backlog until uvicorn accepts them
-            log.info("companion: http://%s:%d/", self.config.host, self.port)
+            log.warning("web: http://%s:%d/ (phone app), http://%s:%d/cabin/ (centre screen)", self.config.host,
+                        self.port_number, self.config.host, self.port_number)
             self.started.set()
             stopper = asyncio.create_task(stop.wait())
             done, _ = await asyncio.wait({stopper, serving, recorder}, return_when=asyncio.FIRST_COMPLETED)
@@ -85,7 +91,38 @@ class CompanionService:
                 recorder.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await recorder
-            self._momentary.close()
+            await self._momentary.close()
             self.db.close()
-            self._state.close()
+            await self._state.stop()
             sock.close()
+
+
+def companion_app(routers: Sequence[RouterFactory] = (), config: CompanionConfig | None = None) -> App:
+    """The companion app, serving ``routers`` under ``/cabin`` (the car's assembly gives it the centre screen).
+
+    ``config``: the companion's settings (default: from the car's settings and data directory)."""
+
+    async def main(port: VehiclePort, env: AppEnv) -> None:
+        settings = config or CompanionConfig.for_car(env.settings, env.data_dir)
+        async with AsyncExitStack() as stack:
+            extra = [await stack.enter_async_context(make(port, env)) for make in routers]
+            service = CompanionService(port, settings, extra)
+            env.instance = service
+            running = asyncio.create_task(service.run(env.stop))
+            started = asyncio.create_task(service.started.wait())
+            await asyncio.wait({running, started}, return_when=asyncio.FIRST_COMPLETED)
+            if service.started.is_set():
+                env.ready()
+            started.cancel()
+            await running
+
+    return App(
+        name="companion", summary="the owner's phone: web app, remote API, accounts, phone keys, history; the "
+        "centre screen's server", partition="comfort", main=main, overlays=(OVERLAY,),
+        # the phone commands what its owner may (each command checked by scope and signature), reads the state
+        grants=Grants(read=everything, provide=paths_in(CODE_SIGNAL, CODE_EXPIRY_SIGNAL),
+                      actuate=paths_in("Vehicle.Cabin", "Vehicle.Body", "Vehicle.Evos.Cabin",
+                                       "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit",
+                                       "Vehicle.Powertrain.TractionBattery.Charging.StartStopCharging",
+                                       "Vehicle.Powertrain.TractionBattery.BatteryConditioning.RequestedMode")),
+    )

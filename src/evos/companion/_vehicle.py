@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from evos.broker import Broker
+from evos.broker import Mirror, VehiclePort
 from evos.companion._errors import NotFoundError
 from evos.errors import EvosError
 from evos.vss import Catalog
@@ -114,31 +114,76 @@ class StateView:
     """The state groups as JSON text, kept from one read to the next until a state signal changes.
 
     A read costs a dictionary lookup while the car is still; the twin updates a few signals ten times a second, so
-    the JSON is rebuilt at most that often rather than for every request. Close it when done (it subscribes).
+    the JSON is rebuilt at most that often rather than for every request. ``start`` it (it follows the signals
+    with a mirror) and ``stop`` it when done.
     """
 
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-        self._paths = {located: state_paths(broker.catalog, located) for located in (False, True)}
-        self._changes = broker.subscribe_paths(tuple(self._paths[True]))
+    def __init__(self, port: VehiclePort) -> None:
+        self._port = port
+        self._paths: dict[bool, dict[str, tuple[str, str]]] = {}
+        self._mirror: Mirror | None = None
         self._json: dict[bool, str] = {}
+        self._version = -1
+        self.catalog = Catalog({})
+
+    async def start(self) -> None:
+        self.catalog = Catalog({s.path: s for s in await self._port.signals()})
+        self._paths = {located: state_paths(self.catalog, located) for located in (False, True)}
+        self._mirror = await Mirror(self._port, tuple(self._paths[True])).start()
+
+    async def stop(self) -> None:
+        if self._mirror is not None:
+            await self._mirror.stop()
+
+    def paths(self, with_location: bool) -> dict[str, tuple[str, str]]:
+        return self._paths[with_location]
+
+    def values(self, paths: Mapping[str, tuple[str, str]]) -> dict[str, Any]:
+        assert self._mirror is not None, "start() first"
+        return self._mirror.values(paths)
+
+    def changes(self, paths: Mapping[str, tuple[str, str]]) -> Changes:
+        """The changes of ``paths`` from now on, merged between reads (``Changes.next``); close it when done."""
+        assert self._mirror is not None, "start() first"
+        return Changes(self._mirror, frozenset(paths))
 
     def groups_json(self, with_location: bool) -> str:
         """``{group: {field: value}}`` as JSON (the location group only ``with_location``)."""
-        if self._changes.get_nowait() is not None:
-            while self._changes.get_nowait() is not None:
-                pass
+        assert self._mirror is not None, "start() first"
+        if self._mirror.version != self._version:
+            self._version = self._mirror.version
             self._json.clear()
         text = self._json.get(with_location)
         if text is None:
             paths = self._paths[with_location]
-            values = {path: dp.value for path, dp in self._broker.get_many(paths).items()}
+            values = self._mirror.values(paths)
             text = self._json[with_location] = json.dumps(group_values(paths, values), ensure_ascii=False,
                                                           allow_nan=False, separators=(",", ":"))
         return text
 
-    def close(self) -> None:
-        self._changes.close()
+
+class Changes:
+    """Changed values of some signals of a mirror, merged until taken (latest value per signal)."""
+
+    def __init__(self, mirror: Mirror, paths: frozenset[str]) -> None:
+        self._pending: dict[str, Any] = {}
+        self._event = asyncio.Event()
+        self._paths = paths
+        self.close = mirror.on_change(self._take)
+
+    def _take(self, batch: Mapping[str, Any]) -> None:
+        for path, dp in batch.items():
+            if path in self._paths:
+                self._pending[path] = dp.value
+                self._event.set()
+
+    async def next(self) -> dict[str, Any]:
+        """Wait for a change; every change since the last call."""
+        while not self._pending:
+            self._event.clear()
+            await self._event.wait()
+        taken, self._pending = self._pending, {}
+        return taken
 
 
 # ---- command arguments (validated by FastAPI; they also document the API in /openapi.json) --------------------
@@ -234,17 +279,18 @@ COMMANDS: dict[str, Command] = {c.name: c for c in (
 )}
 
 
-def command_targets(broker: Broker, command: Command, args: NoArgs) -> dict[str, Any]:
-    """The checked actuator targets of a command on this car (the errors an actuation would raise, nothing sent).
+async def command_targets(port: VehiclePort, catalog: Catalog, command: Command, args: NoArgs) -> dict[str, Any]:
+    """The checked actuator targets of a command on this car (the errors an actuation would raise before it
+    reaches a provider; nothing sent).
 
     NotFoundError when the car has none of the command's actuators (a car without cabin scenes, say).
     """
     wanted = command.targets(args)
-    present = {path: value for path, value in wanted.items() if path in broker.catalog.signals}
+    present = {path: value for path, value in wanted.items() if path in catalog.signals}
     if not present:
         raise NotFoundError(f"this car cannot {command.name}: it has no {', '.join(wanted)} signal",
                             code="not_supported")
-    return {path: broker.check_target(path, value) for path, value in present.items()}
+    return await port.check(present)
 
 
 class Momentary:
@@ -254,28 +300,32 @@ class Momentary:
     (when the companion stops) switches off at once whatever is still on, so nothing stays on by accident.
     """
 
-    def __init__(self, broker: Broker) -> None:
-        self._broker = broker
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+    def __init__(self, port: VehiclePort) -> None:
+        self._port = port
+        self._timers: dict[str, asyncio.Task[None]] = {}
 
     def schedule(self, paths: tuple[str, ...], after_s: float) -> None:
-        loop = asyncio.get_running_loop()
         for path in paths:
             if (timer := self._timers.pop(path, None)) is not None:
                 timer.cancel()
-            self._timers[path] = loop.call_later(after_s, self._off, path)
+            self._timers[path] = asyncio.create_task(self._off_after(path, after_s))
 
-    def _off(self, path: str) -> None:
+    async def _off_after(self, path: str, after_s: float) -> None:
+        await asyncio.sleep(after_s)
         self._timers.pop(path, None)
+        await self._off(path)
+
+    async def _off(self, path: str) -> None:
         try:
-            self._broker.actuate(path, False)
+            await self._port.actuate({path: False})
         except EvosError as exc:  # the car refused or its provider is gone: nothing to undo, say so
             log.warning("companion: could not switch %s off again: %s", path, exc)
 
-    def close(self) -> None:
+    async def close(self) -> None:
         for path, timer in list(self._timers.items()):
             timer.cancel()
-            self._off(path)
+            await self._off(path)
+        self._timers.clear()
 
 
 def _same(actual: Any, target: Any) -> bool:
@@ -284,25 +334,29 @@ def _same(actual: Any, target: Any) -> bool:
     return bool(actual == target)
 
 
-async def execute(broker: Broker, targets: Mapping[str, Any], wait_s: float) -> dict[str, Any]:
+async def execute(port: VehiclePort, targets: Mapping[str, Any], wait_s: float) -> dict[str, Any]:
     """Actuate ``targets`` in one batch and wait up to ``wait_s`` for the car to report each value.
 
     Returns ``{"result": "completed" | "in_progress", "values": {path: value now}}``; "in_progress" means a motor
-    is still on its way (a window, the trunk) when the wait ended. Errors of the actuation propagate, nothing sent.
+    is still on its way (a window, the trunk) when the wait ended. Errors of the actuation propagate.
     """
     paths = tuple(targets)
     reached: set[str] = set()
-    with broker.subscribe_paths(paths) as sub:
-        sub.get_nowait()  # the current values, before the actuation
-        broker.batch_actuate(targets)
+    latest: dict[str, Any] = {}
+    async with port.subscribe(paths) as updates:
+        stream = aiter(updates)
+        await anext(stream)  # the current values, before the actuation
+        await port.actuate(targets)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait_s
         while len(reached) < len(paths) and (remaining := deadline - loop.time()) > 0:
             try:
-                batch = await asyncio.wait_for(sub.get(), remaining)
+                batch = await asyncio.wait_for(anext(stream), remaining)
             except TimeoutError:
                 break
+            latest.update((p, dp.value) for p, dp in batch.items())
             reached.update(p for p, dp in batch.items() if _same(dp.value, targets[p]))
+    now = {p: dp.value for p, dp in (await port.get_many(p for p in paths if p not in latest)).items()}
     return {"result": "completed" if len(reached) == len(paths) else "in_progress",
-            "values": {path: broker.get(path).value for path in paths}}
+            "values": {path: latest[path] if path in latest else now[path] for path in paths}}
 

@@ -1,13 +1,13 @@
 """The car's body and cabin hardware: locks, doors, windows, shades, seats, lights, horn, HVAC zones, screens.
 
-``BodyProvider`` claims every actuator under ``Vehicle.Cabin`` and ``Vehicle.Body`` that no other provider (such as
-the powertrain twin, ``TwinProvider``) serves yet, except the media player's (``Vehicle.Cabin.Infotainment.Media``,
-served by the cabin's media service). It carries requests out like the hardware would: switches and set points take
-effect at once, motors (windows, shades, seat adjusters) move toward their target at a fixed rate and publish their
-position as they go, the horn sounds for half a second. Requests the hardware would refuse are refused before
-anything changes: a locked door or trunk cannot be opened, nor any of them while the car moves, nor may a front seat
-recline far while it moves. The electric load of what is switched on (seat heaters, rear defroster, blower, lights)
-is added to the twin's auxiliary load. Positions and switch states persist in ``body.sqlite`` so a restarted car is
+``BodyProvider`` claims every actuator under ``Vehicle.Cabin`` and ``Vehicle.Body`` but those the powertrain twin
+(``TwinProvider``: climate set points) and the media app (``Vehicle.Cabin.Infotainment.Media``) serve. It carries
+requests out like the hardware would: switches and set points take effect at once, motors (windows, shades, seat
+adjusters) move toward their target at a fixed rate and publish their position as they go, the horn sounds for half
+a second. Requests the hardware would refuse are refused before anything changes: a locked door or trunk cannot be
+opened, nor any of them while the car moves, nor may a front seat recline far while it moves. The electric load of
+what is switched on (seat heaters, rear defroster, blower, lights) is published as ``Vehicle.Evos.Body.LoadPower``,
+which the twin drains from the battery. Positions and switch states persist in ``body.sqlite`` so a restarted car is
 as it was left.
 """
 
@@ -23,13 +23,19 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from evos.broker import Broker
+from evos.app import App, AppEnv, Grants, paths_in
+from evos.broker import Mirror, VehiclePort
 from evos.errors import DataError, EvosError, NotPermittedError
-from evos.vss import Catalog, Datatype, EntryType, Kind, Signal, compile_pattern, validate
+from evos.twin._codec import ACTUATORS as TWIN_ACTUATORS
+from evos.twin._provider import OVERLAY
+from evos.vss import Datatype, EntryType, Kind, Signal, Value, compile_pattern, validate
 
 log = logging.getLogger("evos.twin.body")
 
-SERVED_ELSEWHERE = ("Vehicle.Cabin.Infotainment.Media.**",)
+SERVED_ELSEWHERE = ("Vehicle.Cabin.Infotainment.Media.**",)  # the media app's
+LOAD = "Vehicle.Evos.Body.LoadPower"
+SPEED = "Vehicle.Speed"
+BRANCHES = ("Vehicle.Cabin", "Vehicle.Body")
 RATE_HZ = 10.0
 HORN_S = 0.5  # a honk from the app or a lock confirmation is a short beep (assumed)
 
@@ -69,14 +75,14 @@ MAX_RECLINE_MOVING_DEG = 35.0  # assumed limit: the usual driving posture (20-25
 _SWITCH_TARGETS = {"OPEN": 100, "ONE_SHOT_OPEN": 100, "CLOSE": 0, "ONE_SHOT_CLOSE": 0}
 
 
-def body_actuators(catalog: Catalog) -> tuple[str, ...]:
-    """The actuator paths the body hardware may serve in ``catalog`` (all but the media player's)."""
-    elsewhere = [compile_pattern(pattern) for pattern in SERVED_ELSEWHERE]
-    return tuple(sorted(
-        path for path, signal in catalog.signals.items()
-        if signal.entry_type is EntryType.ACTUATOR and path.startswith(("Vehicle.Cabin.", "Vehicle.Body."))
-        and not any(matches(path) for matches in elsewhere)
-    ))
+def serves(path: str, signal: Signal) -> bool:
+    """Whether the body hardware serves this signal: an actuator under ``Vehicle.Cabin`` or ``Vehicle.Body`` that
+    neither the twin nor the media app serves."""
+    return (signal.entry_type is EntryType.ACTUATOR and path.startswith(("Vehicle.Cabin.", "Vehicle.Body."))
+            and path not in TWIN_ACTUATORS and not any(matches(path) for matches in _ELSEWHERE))
+
+
+_ELSEWHERE = tuple(compile_pattern(pattern) for pattern in SERVED_ELSEWHERE)
 
 
 def motion_rate(path: str, signal: Signal) -> float | None:
@@ -152,19 +158,28 @@ class BodyStore:
 
 
 class BodyProvider:
-    """The body hardware on an in-process broker, until stopped."""
+    """The body hardware on a vehicle-data port, until stopped (``run``)."""
 
-    def __init__(self, broker: Broker, store_path: Path | None = None,
-                 on_load: Callable[[float], None] | None = None) -> None:
-        self.broker = broker
-        self.on_load = on_load
-        catalog = broker.catalog
-        self.paths = tuple(p for p in body_actuators(catalog) if broker.provider_of(p) is None)
-        self._signals = {p: catalog.signals[p] for p in self.paths}
-        self._rates = {p: r for p in self.paths if (r := motion_rate(p, self._signals[p])) is not None}
+    def __init__(self, port: VehiclePort, store_path: Path | None = None) -> None:
+        self.port = port
         self.store = BodyStore(store_path) if store_path is not None else None
-        saved = self.store.load() if self.store is not None else {}
+        self.paths: tuple[str, ...] = ()
+        self._signals: dict[str, Signal] = {}
+        self._rates: dict[str, float] = {}
         self.values: dict[str, Any] = {}
+        self.moving: dict[str, float] = {}  # path -> target of a motor on its way
+        self._horn_off_at: float | None = None
+        self._dirty: dict[str, Any] = {}
+        self._speed: Mirror | None = None
+        self._load_w: float | None = None
+
+    async def start(self) -> None:
+        """Claim the body's actuators, with their values as saved (or a fresh car's), and publish them."""
+        found = [s for branch in BRANCHES for s in await self.port.signals(branch)]
+        self._signals = {s.path: s for s in found if serves(s.path, s)}
+        self.paths = tuple(sorted(self._signals))
+        self._rates = {p: r for p in self.paths if (r := motion_rate(p, self._signals[p])) is not None}
+        saved = self.store.load() if self.store is not None else {}
         for path, signal in self._signals.items():
             self.values[path] = default_value(path, signal)
             if path in saved:
@@ -172,15 +187,15 @@ class BodyProvider:
                     self.values[path] = validate(signal, saved[path])
                 except EvosError:  # a value the catalog no longer takes: keep the default
                     log.warning("body: ignoring saved %s = %r", path, saved[path])
-        self.moving: dict[str, float] = {}  # path -> target of a motor on its way
-        self._horn_off_at: float | None = None
-        self._dirty: dict[str, Any] = {}
-        self._provision = broker.provide(self.paths, self._on_actuate, check=self.check)
+        self._speed = await Mirror(self.port, (SPEED,)).start()
+        await self.port.provide(self.paths, self._on_actuate)
+        self._publish(dict(self.values))
 
     # --- requests -------------------------------------------------------------------------------------------
     def check(self, batch: Mapping[str, Any]) -> None:
         """Refuse what the hardware would refuse (before anything changes)."""
-        moving = _speed_kmh(self.broker) > 0.5
+        speed = self._speed.value(SPEED) if self._speed is not None else None
+        moving = isinstance(speed, int | float) and abs(speed) > 0.5
         for path, value in batch.items():
             if moving and path.startswith("Vehicle.Cabin.Seat.Row1.") and path.endswith(".Backrest.Recline") \
                     and float(value) > MAX_RECLINE_MOVING_DEG:
@@ -196,7 +211,8 @@ class BodyProvider:
                 if batch.get(lock, self.values.get(lock)) is True:
                     raise NotPermittedError(f"{path}: locked ({lock} is true); unlock it first", path=path)
 
-    def _on_actuate(self, batch: dict[str, Any]) -> None:
+    def _on_actuate(self, batch: dict[str, Value]) -> None:
+        self.check(batch)
         now: dict[str, Any] = {}
         for path, value in batch.items():
             name = path.rsplit(".", 1)[-1]
@@ -204,7 +220,7 @@ class BodyProvider:
             position = f"{base}.Position"
             if path in self._rates:
                 low, high = _RANGES.get(_suffix(path), (-float("inf"), float("inf")))
-                self.moving[path] = min(max(float(value), low), high)
+                self.moving[path] = min(max(float(value), low), high)  # type: ignore[arg-type]
                 continue
             if name == "Switch" and position in self._rates:
                 if value in _SWITCH_TARGETS:
@@ -243,11 +259,13 @@ class BodyProvider:
     def _publish(self, changes: Mapping[str, Any]) -> None:
         if not changes:
             return
-        self.broker.set_many(changes)
         self.values.update(changes)
         self._dirty.update(changes)
-        if self.on_load is not None and any(path.endswith(_LOAD_SUFFIXES) for path in changes):
-            self.on_load(body_load_w(self.values))  # only when something that draws power changed
+        load_w = body_load_w(self.values)
+        if load_w != self._load_w:  # only when something that draws power changed
+            self._load_w = load_w
+            changes = {**changes, LOAD: load_w}
+        self.port.publish_nowait(changes)
 
     def save(self) -> None:
         if self.store is not None and self._dirty:
@@ -257,12 +275,13 @@ class BodyProvider:
         dirty, self._dirty = self._dirty, {}
         return dirty
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
+    async def run(self, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:
         """Publish every actuator's value, then move motors at 10 Hz until ``stop``; save once a second and on exit."""
-        self._publish(dict(self.values))
+        await self.start()
+        ready()
         last = last_save = time.monotonic()
         try:
-            while stop is None or not stop.is_set():
+            while not stop.is_set():
                 await asyncio.sleep(1 / RATE_HZ)
                 now = time.monotonic()
                 self.tick(now - last)
@@ -273,7 +292,8 @@ class BodyProvider:
                     last_save = now
         finally:
             self.save()
-            self._provision.close()
+            if self._speed is not None:
+                await self._speed.stop()
             if self.store is not None:
                 self.store.close()
 
@@ -282,9 +302,20 @@ def _suffix(path: str) -> str:
     return next((s for s in _RANGES if path.endswith(s)), "")
 
 
-def _speed_kmh(broker: Broker) -> float:
-    value = broker.get("Vehicle.Speed").value
-    return abs(value) if isinstance(value, int | float) else 0.0
+async def _main(port: VehiclePort, env: AppEnv) -> None:
+    body = env.instance = BodyProvider(port, env.data_dir / "body.sqlite" if env.data_dir is not None else None)
+    await body.run(env.stop, env.ready)
 
 
-__all__ = ["BodyProvider", "body_actuators", "body_load_w"]
+def _served(path: str) -> bool:
+    return path.startswith(("Vehicle.Cabin.", "Vehicle.Body.")) and path not in TWIN_ACTUATORS and not any(
+        matches(path) for matches in _ELSEWHERE)
+
+
+BODY_APP = App(
+    name="body", summary="the body hardware: locks, doors, windows, shades, seats, lights, horn", partition="vehicle",
+    main=_main, overlays=(OVERLAY,),
+    grants=Grants(read=paths_in(SPEED), provide=lambda p: _served(p) or p == LOAD, actuate=_served),
+)
+
+__all__ = ["BODY_APP", "BodyProvider", "body_load_w", "serves"]

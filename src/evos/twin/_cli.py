@@ -354,47 +354,6 @@ def _parity_plot(report: dict[str, Any], title: str, path: Path) -> None:
     plt.close(fig)
 
 
-@app.command("run")
-def run_command(
-    vehicle: VehicleOpt = "xiaomi-su7",
-    address: Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
-                                         help="Broker to provide the twin's signals to (started with "
-                                              "'evos broker --twin-overlay').")] = "127.0.0.1:55555",
-    token: Annotated[str | None, typer.Option("--token", envvar="EVOS_TOKEN",
-                                              help="JWT with 'provide' and 'actuate' for the twin's signals.")] = None,
-    token_file: TokenFileOpt = None,
-    tls_ca: CaOpt = None,
-    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Where the twin keeps its state (default: "
-                                                                     "$EVOS_DATA_DIR or the user data dir).",
-                                                  file_okay=False)] = None,
-    plugged_in: Annotated[bool, typer.Option("--plugged-in", help="Park it plugged in to a charger.")] = False,
-    charger_kw: Annotated[float, typer.Option("--charger-kw", help="Charger power, kW (up to 22: AC).",
-                                              min=1, max=500)] = 11.0,
-    ambient: Annotated[float, typer.Option("--ambient", help="Ambient temperature, °C.", min=-40, max=55)] = 20.0,
-) -> None:
-    """Run the twin alone, as a provider of a broker in another process (KUKSA gRPC)."""
-    import asyncio
-    import signal
-
-    from evos import datadir
-    from evos.twin._provider import run_remote
-    from evos.twin._realtime import Controls
-    from evos.twin._store import StateStore
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        with datadir.claim(datadir.resolve(data_dir)) as directory:
-            car = load_vehicle(vehicle)
-            console.print(f"twin: {car.name} providing to {address}", highlight=False)
-            await run_remote(Connection.of(address, token, token_file, tls_ca), car,
-                             Controls(charger_connected=plugged_in, charger_kw=charger_kw, ambient_c=ambient),
-                             StateStore(directory / "twin.sqlite"), stop, vehicle_ref=vehicle)
-
-    run_async(main())
-
-
 def drive_command(
     cycle: Annotated[str, typer.Option("--cycle", "-c", help=f"Built-in cycle ({', '.join(BUILTIN)}) or a CSV.")],
     speedup: Annotated[float, typer.Option("--speedup", help="Run the cycle this many times faster than real time "
@@ -417,23 +376,27 @@ def drive_command(
 
     async def main() -> dict[str, float]:
         trace = load_cycle(cycle)
+        # the speed trace's acceleration from each sample to the next, which the driver model anticipates
+        accel = [float((b - a) / (tb - ta)) for a, b, ta, tb in zip(trace.speed_mps[:-1], trace.speed_mps[1:],
+                                                                     trace.time_s[:-1], trace.time_s[1:], strict=True)]
         async with Connection.of(address, token, token_file, tls_ca).client() as client:
-            before = await client.get(watched)
+            before = await client.get_many(watched)
             await client.actuate({f"{twin}.ChargerConnected": False, f"{twin}.TimeScale": speedup})
             start = asyncio.get_running_loop().time()
             try:
                 with Progress(console=err_console, transient=True) as progress:
                     task = progress.add_task(f"driving {trace.name} at {speedup:g}×", total=trace.duration_s)
-                    for t_s, speed_mps in zip(trace.time_s, trace.speed_mps, strict=True):
+                    for t_s, speed_mps, accel_mps2 in zip(trace.time_s, trace.speed_mps, [*accel, 0.0], strict=True):
                         due = start + (t_s - trace.time_s[0]) / speedup
                         await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
-                        await client.actuate({f"{twin}.Driver.TargetSpeed": float(speed_mps * 3.6)})
+                        await client.actuate({f"{twin}.Driver.TargetSpeed": float(speed_mps * 3.6),
+                                              f"{twin}.Driver.TargetAcceleration": max(min(accel_mps2, 10.0), -10.0)})
                         progress.update(task, completed=t_s - trace.time_s[0])
             finally:
                 await client.actuate({f"{twin}.Driver.TargetSpeed": 0.0})
                 await asyncio.sleep(max(1.0, 5.0 / speedup))
                 await client.actuate({f"{twin}.Driver.TargetSpeed": -1.0, f"{twin}.TimeScale": 1.0})
-            after = await client.get(watched)
+            after = await client.get_many(watched)
         def delta(path: str) -> float:
             return float(after[path].value or 0) - float(before[path].value or 0)  # type: ignore[arg-type]
 

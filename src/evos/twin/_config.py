@@ -171,6 +171,16 @@ class Climate:
 
 
 @dataclass(frozen=True)
+class Chassis:
+    """The car's geometry and brakes, as the twin, driver assistance and the scenario engine all use them."""
+
+    wheelbase_m: float = field(default=2.9, metadata=POSITIVE)  # typical mid-size car when the file gives none
+    length_m: float = field(default=4.8, metadata=POSITIVE)
+    max_brake_mps2: float = field(default=9.0, metadata=POSITIVE)  # full brake pedal: the tyre limit, dry asphalt
+    coast_regen_mps2: float = field(default=0.5, metadata=NON_NEGATIVE)  # both pedals released: gentle regen
+
+
+@dataclass(frozen=True)
 class Vehicle:
     """A vehicle for the twin. ``body`` or ``road_load`` (with ``test_mass_kg``) defines the road load."""
 
@@ -183,6 +193,7 @@ class Vehicle:
     drivetrain: Drivetrain = Drivetrain()
     charging: Charging = Charging()
     climate: Climate = Climate()
+    chassis: Chassis = Chassis()
     max_speed_kmh: float | None = None
     sources: Mapping[str, str] = field(default_factory=dict, hash=False)  # provenance, not a property
 
@@ -217,7 +228,7 @@ class Vehicle:
 # ---- loading ----------------------------------------------------------------------------------------
 _SECTIONS: dict[str, type] = {
     "body": Body, "road_load": RoadLoad, "drivetrain": Drivetrain, "battery": Battery,
-    "charging": Charging, "climate": Climate,
+    "charging": Charging, "climate": Climate, "chassis": Chassis,
 }
 
 

@@ -1,9 +1,11 @@
-"""The twin as part of the running car: a provider on the broker, stepping the model at 10 Hz.
+"""The twin as an app of the running car: a provider on the vehicle-data port, stepping the model at 10 Hz.
 
 It claims the actuators a car's hardware would serve (charge limit, start/stop charging, HVAC, and the
-twin's driver and environment inputs from ``data/twin-overlay.vspec``), carries out each request
-and publishes the actual value, and publishes the measured signals every tick. Units are SI inside and
-converted to VSS units here, at the boundary. State is saved to the data directory every second.
+twin's driver and environment inputs from ``data/twin-overlay.vspec``), carries out each request and
+publishes the actual value, and publishes the measured signals every tick. What the other apps' devices
+draw (``LOADS``: the body hardware, the media) it reads from their signals and drains from the battery.
+Units are SI inside and converted to VSS units here, at the boundary (``_codec`` for the controls). State
+is saved to the data directory every second.
 """
 
 from __future__ import annotations
@@ -13,20 +15,35 @@ import functools
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from evos._connect import Connection
-from evos.broker import Broker, ProviderStream
+from evos.app import App, AppEnv, Grants, paths_in
+from evos.broker import Mirror, VehiclePort
 from evos.errors import EvosError
 from evos.twin import _physics as phys
+from evos.twin._codec import (
+    ACTUATORS,
+    BAT,
+    CHG,
+    CONDITIONING_TARGET,
+    HVAC,
+    LOADS,
+    POWER_STATE,
+    TIME_SCALE,
+    TWIN,
+    apply_actuation,
+    controls_to_vss,
+)
 from evos.twin._config import Vehicle
 from evos.twin._procedures import wltp
 from evos.twin._realtime import Controls, TwinState, conditioning_target_c, step
 from evos.twin._store import StateStore
+from evos.twin._vehicles import load_vehicle
+from evos.vss import Value
 
 log = logging.getLogger("evos.twin")
 OVERLAY = Path(str(resources.files("evos.twin").joinpath("data", "twin-overlay.vspec")))
@@ -36,33 +53,10 @@ MAX_STEP_S = 0.1  # the model's step; faster-than-real-time ticks are split into
 # for a night of camping cheap enough to leave the rest of the car responsive.
 MAX_PARKED_STEP_S = 1.0
 SAVE_INTERVAL_S = 1.0
+# A car left standing with no drive input switches itself off after this long (car time), unless a load keeps it
+# awake: assumed, of the order cars go to sleep after (10-15 min reported for several makes).
+SLEEP_AFTER_S = 600.0
 UINT32_MAX = 2**32 - 1
-
-BAT = "Vehicle.Powertrain.TractionBattery"
-CHG = f"{BAT}.Charging"
-TWIN = "Vehicle.Evos.Twin"
-HVAC = "Vehicle.Cabin.HVAC"
-
-CONDITIONING_TARGET = f"{BAT}.BatteryConditioning.TargetTemperature"
-# actuator path -> (Controls field, conversion from the VSS value)
-ACTUATORS: dict[str, tuple[str, Any]] = {
-    f"{CHG}.ChargeLimit": ("charge_limit_pct", float),
-    f"{CHG}.StartStopCharging": ("charging_enabled", lambda v: v == "START"),
-    f"{HVAC}.IsAirConditioningActive": ("hvac_on", bool),  # climate on/off (heating or cooling)
-    f"{HVAC}.Station.Row1.Driver.Temperature": ("cabin_setpoint_c", float),
-    f"{HVAC}.Station.Row1.Passenger.Temperature": ("cabin_setpoint_c", float),
-    f"{TWIN}.Driver.AcceleratorPedal": ("accelerator_pct", float),
-    f"{TWIN}.Driver.BrakePedal": ("brake_pct", float),
-    f"{TWIN}.Driver.SteeringAngle": ("steering_deg", float),
-    f"{TWIN}.Driver.TargetSpeed": ("target_speed_kmh", lambda v: None if v < 0 else float(v)),
-    f"{TWIN}.ChargerConnected": ("charger_connected", bool),
-    f"{TWIN}.ChargerPower": ("charger_kw", float),
-    f"{TWIN}.AmbientTemperature": ("ambient_c", float),
-    f"{BAT}.BatteryConditioning.RequestedMode": ("battery_conditioning", str),
-    CONDITIONING_TARGET: ("battery_target_c", float),
-}
-TIME_SCALE = f"{TWIN}.TimeScale"
-
 
 _MEASURED = (
     "Vehicle.Speed",
@@ -95,7 +89,10 @@ _MEASURED = (
     f"{TWIN}.CabinLoadPower",
     f"{BAT}.BatteryConditioning.IsActive",
     f"{BAT}.BatteryConditioning.IsOngoing",
+    POWER_STATE,
 )
+_ATTRIBUTES = (f"{TWIN}.Vehicle", "Vehicle.VehicleIdentification.Model",
+               "Vehicle.Powertrain.TractionBattery.GrossCapacity", f"{BAT}.NetCapacity")
 
 
 def _parked_for(vehicle: Vehicle, state: TwinState, ambient_c: float, seconds: float) -> TwinState:
@@ -107,59 +104,12 @@ def _parked_for(vehicle: Vehicle, state: TwinState, ambient_c: float, seconds: f
                    cabin_temp_c=ambient_c + (state.cabin_temp_c - ambient_c) * cabin)
 
 
-class Claim(Protocol):
-    def close(self) -> None: ...
-
-
-class SignalPort(Protocol):
-    """What the twin needs of a broker: claim actuators and publish values (in-process ``Broker`` or remote)."""
-
-    def provide(self, paths: Iterable[str], handler: Callable[[dict[str, Any]], None]) -> Claim: ...
-
-    def set_many(self, updates: Mapping[str, Any]) -> None: ...
-
-
-class RemotePort:
-    """A ``SignalPort`` over an open provider stream to a remote broker (``evos twin run``)."""
-
-    def __init__(self) -> None:
-        self.stream: ProviderStream | None = None
-        self._handler: Callable[[dict[str, Any]], None] | None = None
-
-    def forward(self, batch: dict[str, Any]) -> None:
-        if self._handler is not None:
-            self._handler(batch)
-
-    def provide(self, paths: Iterable[str], handler: Callable[[dict[str, Any]], None]) -> Claim:
-        self._handler = handler  # the stream already claimed the actuators when it opened
-        return self
-
-    def set_many(self, updates: Mapping[str, Any]) -> None:
-        assert self.stream is not None
-        self.stream.publish(updates)
-
-    def close(self) -> None:
-        self._handler = None
-
-
-async def run_remote(car: Connection, vehicle: Vehicle, controls: Controls, store: StateStore | None,
-                     stop: asyncio.Event | None = None, vehicle_ref: str | None = None) -> None:
-    """Run the twin as a provider of the broker of ``car`` (which must carry the twin overlay); ``vehicle_ref``
-    is the preset name or file the car was loaded from, published so that other apps can load it too."""
-    port = RemotePort()
-    async with car.client() as client:
-        signals = list(TwinProvider.published_paths())
-        async with client.provide([*ACTUATORS, TIME_SCALE], port.forward, publishes=signals) as stream:
-            port.stream = stream
-            await TwinProvider(port, vehicle, store, controls, vehicle_ref=vehicle_ref).run(stop)
-
-
 class TwinProvider:
-    """Runs a vehicle's twin on a broker (in-process, or remote through a ``SignalPort``) until stopped."""
+    """Runs a vehicle's twin on a vehicle-data port until stopped (``run``)."""
 
-    def __init__(self, broker: SignalPort | Broker, vehicle: Vehicle, store: StateStore | None = None,
+    def __init__(self, port: VehiclePort, vehicle: Vehicle, store: StateStore | None = None,
                  controls: Controls | None = None, rate_hz: float = 10.0, vehicle_ref: str | None = None) -> None:
-        self.broker = broker
+        self.port = port
         self.vehicle = vehicle
         self.vehicle_ref = vehicle_ref or vehicle.name  # what `load_vehicle` takes to load this car again
         self.store = store
@@ -171,29 +121,22 @@ class TwinProvider:
         if saved is not None and store is not None and store.saved_at_s is not None:
             saved = _parked_for(vehicle, saved, ambient, time.time() - store.saved_at_s)
         self.state = saved or TwinState(battery_temp_c=ambient, cabin_temp_c=ambient)
-        self._provision = broker.provide([*ACTUATORS, TIME_SCALE], self._on_actuate)
+        self._loads: Mirror | None = None
+        self._idle_s = 0.0  # car time standing with no drive input (toward switching off)
         self._last_save = -math.inf
         self._last_error = ""
-        self._cabin_loads_w: dict[str, float] = {}
         self.steps = 0
 
-    def _on_actuate(self, batch: dict[str, Any]) -> None:
-        changes: dict[str, Any] = {}
-        for path, value in batch.items():
-            if path == TIME_SCALE:
-                self.time_scale = float(value)
-                continue
-            name, convert = ACTUATORS[path]
-            changes[name] = convert(value)
-            if name in ("accelerator_pct", "brake_pct"):
-                changes.setdefault("target_speed_kmh", None)  # a pedal takes over from the driver model
-            if name == "battery_conditioning":
-                changes.setdefault("battery_target_c", None)  # a new request heats to its mode's own target
-        self.controls = replace(self.controls, **changes)
+    def _on_actuate(self, batch: dict[str, Value]) -> None:
+        if TIME_SCALE in batch:
+            self.time_scale = float(batch[TIME_SCALE])  # type: ignore[arg-type]
+        self.controls = apply_actuation(self.controls, batch)
         reported = dict(batch)  # the twin carries requests out at once: report the actual values
-        if "battery_conditioning" in changes and (target_c := conditioning_target_c(self.controls)) is not None:
+        if f"{BAT}.BatteryConditioning.RequestedMode" in batch and (
+                target_c := conditioning_target_c(self.controls)) is not None:
             reported[CONDITIONING_TARGET] = target_c
-        self.broker.set_many(reported)
+        reported[POWER_STATE] = "ON" if self.controls.power_on else "OFF"
+        self.port.publish_nowait(reported)
 
     @functools.cached_property
     def _kwh_per_m(self) -> float:
@@ -201,27 +144,39 @@ class TwinProvider:
         first needed, not while the car starts)."""
         return float(wltp(self.vehicle).details["battery_kwh_per_100km"]) / 1e5
 
-    def set_cabin_load(self, load_w: float, source: str = "body") -> None:
-        """The body and cabin devices of ``source`` (``BodyProvider(on_load=...)``: "body"; the cabin's media:
-        "media") now draw ``load_w``; the twin drains the sum of all sources."""
-        self._cabin_loads_w[source] = load_w
-        self.controls = replace(self.controls, cabin_load_w=sum(self._cabin_loads_w.values()))
-
     def _parked(self) -> bool:
         c = self.controls
         return (self.state.speed_mps == 0.0 and c.accelerator_pct == 0.0 and c.target_speed_kmh is None
                 and self.time_scale > 1.0)
 
+    def _take_loads(self) -> None:
+        """The other apps' loads, from their signals (the body hardware's, the media's)."""
+        if self._loads is not None:
+            load_w = sum(float(v) for v in self._loads.values().values() if isinstance(v, int | float))
+            if load_w != self.controls.cabin_load_w:
+                self.controls = replace(self.controls, cabin_load_w=load_w)
+
+    def _power(self, dt_s: float) -> None:
+        """Switch the car off once it stood long enough with no drive input (a load still keeps it awake)."""
+        c = self.controls
+        driving = (self.state.speed_mps > 0 or c.target_speed_kmh is not None or c.accelerator_pct > 0
+                   or c.brake_pct > 0)
+        self._idle_s = 0.0 if driving else self._idle_s + dt_s
+        if c.power_on and self._idle_s >= SLEEP_AFTER_S:
+            self.controls = replace(c, power_on=False)
+
     def tick(self, wall_dt_s: float) -> None:
         """Advance by ``wall_dt_s`` of wall time (times the time scale) and publish the signals."""
+        self._take_loads()
         remaining = wall_dt_s * self.time_scale
         while remaining > 1e-9:
             dt = min(remaining, MAX_PARKED_STEP_S if self._parked() else MAX_STEP_S)
             self.state = step(self.vehicle, self.state, self.controls, dt)
+            self._power(dt)
             remaining -= dt
             self.steps += 1
         try:
-            self.broker.set_many(self.signals())
+            self.port.publish_nowait(self.signals())
         except EvosError as exc:  # a value the catalog refuses must not stop the car: report it, go on
             if str(exc) != self._last_error:
                 log.error("twin: publishing failed: %s", exc)
@@ -230,8 +185,12 @@ class TwinProvider:
     @staticmethod
     def published_paths() -> tuple[str, ...]:
         """Every path the twin publishes (measurements and the actual values of its actuators)."""
-        return (*_MEASURED, *ACTUATORS, TIME_SCALE, f"{TWIN}.Vehicle", "Vehicle.VehicleIdentification.Model",
-                "Vehicle.Powertrain.TractionBattery.GrossCapacity", f"{BAT}.NetCapacity")
+        return (*_MEASURED, *ACTUATORS, TIME_SCALE, *_ATTRIBUTES)
+
+    @staticmethod
+    def served_paths() -> tuple[str, ...]:
+        """The actuators the twin serves."""
+        return (*ACTUATORS, TIME_SCALE)
 
     def signals(self) -> dict[str, Any]:
         """The twin's measurements in VSS paths and units."""
@@ -272,28 +231,20 @@ class TwinProvider:
             f"{TWIN}.CabinLoadPower": c.cabin_load_w,
             f"{BAT}.BatteryConditioning.IsActive": c.battery_conditioning != "INACTIVE",  # requested
             f"{BAT}.BatteryConditioning.IsOngoing": s.battery_heater_w > 0,  # the heater is running
+            POWER_STATE: "ON" if c.power_on else "OFF",
         }
 
-    def publish_settings(self) -> None:
-        """Publish the current value of every actuator the twin serves (at start)."""
-        c = self.controls
-        self.broker.set_many({
-            f"{CHG}.ChargeLimit": round(c.charge_limit_pct),
-            f"{CHG}.StartStopCharging": "START" if c.charging_enabled else "STOP",
-            f"{HVAC}.IsAirConditioningActive": c.hvac_on,
-            f"{HVAC}.Station.Row1.Driver.Temperature": c.cabin_setpoint_c,
-            f"{HVAC}.Station.Row1.Passenger.Temperature": c.cabin_setpoint_c,
-            f"{TWIN}.ChargerConnected": c.charger_connected,
-            f"{TWIN}.ChargerPower": c.charger_kw,
-            f"{TWIN}.AmbientTemperature": c.ambient_c,
-            f"{BAT}.BatteryConditioning.RequestedMode": c.battery_conditioning,
-            f"{TWIN}.TimeScale": self.time_scale,
+    def settings(self) -> dict[str, Value]:
+        """The value of every actuator the twin serves, and what the car is (published at start)."""
+        return {
+            **controls_to_vss(self.controls),
+            TIME_SCALE: self.time_scale,
             f"{TWIN}.Vehicle": self.vehicle_ref,
             # what the car is, in VSS's own attributes (apps show these, e.g. the phone app's title)
             "Vehicle.VehicleIdentification.Model": self.vehicle.name,
             "Vehicle.Powertrain.TractionBattery.GrossCapacity": round(self.vehicle.battery.gross_kwh),
             f"{BAT}.NetCapacity": round(self.vehicle.battery.usable_kwh),
-        })
+        }
 
     def save(self, now_s: float) -> None:
         """Persist the state (``now_s`` is the monotonic time of the save)."""
@@ -301,22 +252,54 @@ class TwinProvider:
             self.store.save(self.vehicle.name, self.state, time.time())
         self._last_save = now_s
 
-    async def run(self, stop: asyncio.Event | None = None) -> None:
-        """Tick at ``rate_hz`` (faster when time is sped up, so each tick covers at most 1 s of car time)
-        until ``stop`` is set or the task is cancelled; save on the way out."""
-        self.publish_settings()
+    async def start(self) -> None:
+        """Claim the twin's actuators, follow the other apps' loads and publish the settings and a first tick."""
+        await self.port.provide(self.served_paths(), self._on_actuate)
+        self._loads = await Mirror(self.port, LOADS).start()
         await asyncio.to_thread(lambda: self._kwh_per_m)  # the range estimate's cycle run, off the event loop
+        self.port.publish_nowait(self.settings())
         self.tick(0.0)
+
+    async def stop(self) -> None:
+        """Save the state and stop following the loads."""
+        self.save(time.monotonic())
+        if self._loads is not None:
+            await self._loads.stop()
+
+    async def run(self, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:
+        """Tick at ``rate_hz`` (faster when time is sped up, so each tick covers at most 1 s of car time) until
+        ``stop`` is set or the task is cancelled; save on the way out."""
+        await self.start()
+        ready()
         last = time.monotonic()
         try:
-            while stop is None or not stop.is_set():
+            while not stop.is_set():
                 period = 1.0 / (self.rate_hz * min(max(self.time_scale, 1.0), 10.0))
                 await asyncio.sleep(max(0.0, last + period - time.monotonic()))
                 now = time.monotonic()
                 self.tick(now - last)
                 last = now
                 if now - self._last_save >= SAVE_INTERVAL_S:
-                    await asyncio.to_thread(self.save, now)  # an fsync must not stall the car's event loop
+                    await asyncio.to_thread(self.save, now)  # an fsync must not stall the app's event loop
         finally:
-            self.save(time.monotonic())
-            self._provision.close()
+            await self.stop()
+
+
+async def _main(port: VehiclePort, env: AppEnv) -> None:
+    s = env.settings
+    vehicle = load_vehicle(s.vehicle)
+    store = StateStore(env.data_dir / "twin.sqlite") if env.data_dir is not None else None
+    twin = TwinProvider(port, vehicle, store, Controls(charger_connected=s.plugged_in, charger_kw=s.charger_kw,
+                                                        ambient_c=s.ambient_c), vehicle_ref=s.vehicle)
+    env.instance = twin
+    log.info("twin: %s, SoC %.0f %%, odometer %.1f km", vehicle.name, twin.state.soc * 100,
+             twin.state.odometer_m / 1e3)
+    await twin.run(env.stop, env.ready)
+
+
+TWIN_APP = App(
+    name="twin", summary="the digital twin: dynamics, motor, battery, charging, climate", partition="vehicle",
+    main=_main, overlays=(OVERLAY,),
+    grants=Grants(read=paths_in(*LOADS), provide=paths_in(*TwinProvider.published_paths()),
+                  actuate=paths_in(*TwinProvider.served_paths())),
+)

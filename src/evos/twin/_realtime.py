@@ -16,15 +16,32 @@ from evos.twin._charge import HEATER_HYSTERESIS_K, accepted_power_w, supply_w, t
 from evos.twin._config import Vehicle
 
 EARTH_RADIUS_M = 6_371_000.0
-WHEELBASE_M = 2.9  # for the kinematic steering model when the vehicle file gives none
-MAX_BRAKE_MPS2 = 9.0  # full brake pedal: about the tyre limit on dry asphalt
-COAST_REGEN_MPS2 = 0.5  # gentle regenerative deceleration with both pedals released
-DRIVER_GAIN_PER_S = 0.8  # driver model: desired acceleration per m/s of speed error
-DRIVER_ACCEL_MPS2 = (-3.5, 2.0)  # driver model limits (comfortable, as ISO 15622 for ACC)
 HVAC_GAIN_W_PER_K = 950.0  # FASTSim 3.1 Model 3 cabin controller proportional gain (949.875 W/K)
 RECHARGE_HYSTERESIS_PCT = 1.0
-STOPPING_MPS2 = 1.5  # the driver model's final braking to a standstill
 PARKED_LOAD_W = 30.0  # a parked car asleep (telematics, alarm): ~0.7 kWh a day, typical "vampire drain"
+
+
+@dataclass(frozen=True)
+class DriverModel:
+    """A driver holding a target speed, as the twin's built-in driver and the scenario engine's ego both drive:
+    the target's own acceleration (what the driver anticipates) plus a correction proportional to the speed
+    error, within comfortable limits, braking firmly to a full stop at a zero target."""
+
+    gain_per_s: float = 0.8  # desired acceleration per m/s of speed error (a time constant of 1.25 s)
+    min_accel_mps2: float = -3.5  # comfortable limits, as ISO 15622 sets for ACC
+    max_accel_mps2: float = 2.0
+    stopping_mps2: float = 1.5  # the final braking to a standstill, not an asymptotic crawl
+
+    def accel_mps2(self, target_mps: float, speed_mps: float, target_accel_mps2: float = 0.0) -> float:
+        """The acceleration the driver asks for (m/s²)."""
+        desired = target_accel_mps2 + self.gain_per_s * (target_mps - speed_mps)
+        desired = min(max(desired, self.min_accel_mps2), self.max_accel_mps2)
+        if target_mps < 0.14:  # 0.5 km/h: come to a full stop
+            desired = min(desired, -self.stopping_mps2)
+        return desired
+
+
+DRIVER_MODEL = DriverModel()
 
 
 @dataclass(frozen=True)
@@ -35,6 +52,9 @@ class Controls:
     brake_pct: float = 0.0
     steering_deg: float = 0.0  # road-wheel angle, positive left
     target_speed_kmh: float | None = None  # when set, the driver model drives (pedals ignored)
+    # the target speed's rate of change, which the driver model anticipates; None: from how the target changed
+    target_accel_mps2: float | None = None
+    power_on: bool = False  # the car is switched on (VSS LowVoltageSystemState ON): awake, even standing still
     charger_connected: bool = False
     charger_kw: float = 11.0  # up to 22 kW: AC wallbox; above: DC fast charger
     charging_enabled: bool = True  # StartStopCharging
@@ -76,6 +96,7 @@ class TwinState:
     hvac_power_w: float = 0.0
     battery_heater_w: float = 0.0
     motor_rpm: float = 0.0
+    driver_target_mps: float | None = None  # the driver model's target in the last step (its rate: anticipated)
 
 
 def drive_force_limit_n(vehicle: Vehicle, speed_mps: float) -> float:
@@ -107,19 +128,27 @@ def _climate(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> tu
     return cabin, electric_w
 
 
-def _driver(c: Controls, v: float, m_inertial: float, limit_n: float, resist_n: float) -> tuple[float, float]:
+def _target_accel_mps2(c: Controls, state: TwinState, dt_s: float) -> float:
+    """The acceleration the driver model anticipates: the given one, else the target's change since the last step."""
+    if c.target_accel_mps2 is not None:
+        return c.target_accel_mps2
+    if c.target_speed_kmh is None or state.driver_target_mps is None:
+        return 0.0
+    return (c.target_speed_kmh / 3.6 - state.driver_target_mps) / dt_s
+
+
+def _driver(vehicle: Vehicle, c: Controls, v: float, m_inertial: float, limit_n: float, resist_n: float,
+            target_accel_mps2: float) -> tuple[float, float]:
     """(traction, brake) force in N from the pedals, or from the driver model when a target speed is set."""
     if c.target_speed_kmh is not None:
-        low, high = DRIVER_ACCEL_MPS2
-        desired = min(max(DRIVER_GAIN_PER_S * (c.target_speed_kmh / 3.6 - v), low), high)
-        if c.target_speed_kmh < 0.5:
-            desired = min(desired, -STOPPING_MPS2)  # come to a full stop, not an asymptotic crawl
+        desired = DRIVER_MODEL.accel_mps2(c.target_speed_kmh / 3.6, v, target_accel_mps2)
         needed_n = m_inertial * desired + resist_n
         return min(max(needed_n, 0.0), limit_n), max(-needed_n, 0.0)
+    chassis = vehicle.chassis
     traction_n = limit_n * min(max(c.accelerator_pct, 0.0), 100.0) / 100
     brake_pct = min(max(c.brake_pct, 0.0), 100.0)
-    brake_n = m_inertial * (MAX_BRAKE_MPS2 * brake_pct / 100 if brake_pct else
-                            COAST_REGEN_MPS2 if c.accelerator_pct <= 0 and v > 0 else 0.0)
+    brake_n = m_inertial * (chassis.max_brake_mps2 * brake_pct / 100 if brake_pct else
+                            chassis.coast_regen_mps2 if c.accelerator_pct <= 0 and v > 0 else 0.0)
     return traction_n, brake_n
 
 
@@ -163,9 +192,9 @@ def _charging(vehicle: Vehicle, state: TwinState, c: Controls, conditioning_w: f
     return into_battery_w, heater_w
 
 
-def _move(state: TwinState, steering_deg: float, distance_m: float) -> tuple[float, float, float]:
+def _move(state: TwinState, steering_deg: float, distance_m: float, wheelbase_m: float) -> tuple[float, float, float]:
     """(latitude, longitude, heading) after ``distance_m`` with a kinematic bicycle model."""
-    yaw_rad = distance_m / WHEELBASE_M * math.tan(math.radians(min(max(steering_deg, -40.0), 40.0)))
+    yaw_rad = distance_m / wheelbase_m * math.tan(math.radians(min(max(steering_deg, -40.0), 40.0)))
     heading = (state.heading_deg + math.degrees(yaw_rad)) % 360.0
     north = distance_m * math.cos(math.radians(heading))
     east = distance_m * math.sin(math.radians(heading))
@@ -227,7 +256,8 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     battery_w = _mech_power_for_bus_w(
         vehicle, max(available_power_w(vehicle, state.soc, state.battery_temp_c) - driving_loads_w, 0.0), v)
     limit_n = 0.0 if at_top else min(motor_n, battery_w / max(v, 1.0))
-    traction_n, brake_n = _driver(c, v, m_inertial, limit_n, road_n + grade_n)
+    traction_n, brake_n = _driver(vehicle, c, v, m_inertial, limit_n, road_n + grade_n,
+                                  _target_accel_mps2(c, state, dt_s))
     accel = (traction_n - brake_n - road_n - grade_n) / m_inertial
     if v == 0.0 and traction_n == 0.0:
         accel = 0.0  # standing still without drive: the brakes hold it (no rolling away on a slope)
@@ -251,7 +281,9 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     if mech_w < 0:
         loss_w = min(loss_w, regen_w)
     charging_w, heater_w = _charging(vehicle, state, c, conditioning_w) if v_new == 0.0 else (0.0, conditioning_w)
-    awake = v > 0 or v_new > 0 or c.hvac_on or charging_w > 0 or c.cabin_load_w > 0 or heater_w > 0
+    # awake: switched on (a car waiting at a red light draws its auxiliary load), driven, or serving a load
+    driven = c.target_speed_kmh is not None or c.accelerator_pct > 0 or c.brake_pct > 0
+    awake = c.power_on or driven or c.hvac_on or charging_w > 0 or c.cabin_load_w > 0 or heater_w > 0
     # plugged in, the charger runs the pack heater (as far as it can)
     shore_w = min(heater_w, supply_w(vehicle, c.charger_kw, c.dc_charger)) if c.charger_connected and v_new == 0.0 \
         else 0.0
@@ -263,7 +295,7 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
     if charging_w and soc * 100 > c.charge_limit_pct:
         soc = c.charge_limit_pct / 100
     distance = v_avg * dt_s
-    lat, lon, heading = _move(state, c.steering_deg, distance)
+    lat, lon, heading = _move(state, c.steering_deg, distance, vehicle.chassis.wheelbase_m)
     motor = vehicle.motors[-1]
     return replace(
         state, soc=soc, battery_temp_c=temp, cabin_temp_c=cabin_c, odometer_m=state.odometer_m + distance,
@@ -272,26 +304,49 @@ def step(vehicle: Vehicle, state: TwinState, c: Controls, dt_s: float) -> TwinSt
         accel_mps2=accel, motor_power_w=mech_w, battery_power_w=bus_w, current_a=current, voltage_v=voltage,
         charging_power_w=charging_w, hvac_power_w=hvac_w, battery_heater_w=heater_w,
         motor_rpm=v_new * motor.gear_ratio / dt.wheel_radius_m * 60 / (2 * math.pi),
+        driver_target_mps=None if c.target_speed_kmh is None else c.target_speed_kmh / 3.6,
     )
 
 
-PARKED_STEP_S = 60.0  # stable for the cabin controller: 60 s x 950 W/K / 80 kJ/K = 0.7 < 2
+# The parked forecast steps adaptively: long steps while nothing switches, down to the running twin's 1 s around
+# every switch (the pack heater's on/off within its hysteresis, charging starting or stopping, the reserve). The
+# longest step keeps the cabin controller stable and smooth: 60 s x 950 W/K / 80 kJ/K = 0.7 < 1 with the climate
+# on; 600 s x 120 W/K / 80 kJ/K = 0.9 for a cabin drifting to ambient with it off.
+PARKED_MIN_STEP_S = 1.0
+PARKED_MAX_STEP_S = (60.0, 600.0)  # climate on, off
+
+
+def _switched(vehicle: Vehicle, before: TwinState, after: TwinState, c: Controls, reserve_soc: float) -> bool:
+    """Whether something switched within a step: the pack heater or charging was on (off) through it but would be
+    off (on) at its end, charging started or stopped, or the reserve was reached. The step's decisions are taken at
+    its start: a long step that crosses a switching point carries a wrong one to its end."""
+    conditioning_w = _heater_w(vehicle, after, c)
+    charging_w, heater_w = _charging(vehicle, after, c, conditioning_w)
+    return ((heater_w > 0) != (after.battery_heater_w > 0) or (charging_w > 0) != (after.charging_power_w > 0)
+            or (before.charging_power_w > 0) != (after.charging_power_w > 0) or after.soc <= reserve_soc)
 
 
 def parked_runtime_s(vehicle: Vehicle, state: TwinState, controls: Controls, reserve_soc: float,
                      max_s: float = 7 * 86_400.0) -> float:
     """Seconds a parked car can keep ``controls`` (climate, cabin loads) going from ``state`` until its state of
     charge falls to ``reserve_soc``, from the same model the running twin steps; ``max_s`` if it lasts longer
-    (or the charger carries the load)."""
+    (or the charger carries the load). Steps adapt: long while nothing switches, 1 s (the running twin's parked
+    step) around every switch, so the answer agrees with stepping the twin second by second."""
     if state.soc <= reserve_soc:
         return 0.0
-    parked = replace(controls, accelerator_pct=0.0, brake_pct=0.0, target_speed_kmh=None)
+    parked = replace(controls, accelerator_pct=0.0, brake_pct=0.0, target_speed_kmh=None, target_accel_mps2=None)
     state = replace(state, speed_mps=0.0)
+    longest_s = PARKED_MAX_STEP_S[0] if parked.hvac_on else PARKED_MAX_STEP_S[1]
+    dt_s = PARKED_MIN_STEP_S
     elapsed_s = 0.0
     while elapsed_s < max_s:
-        new = step(vehicle, state, parked, PARKED_STEP_S)
-        if new.soc <= reserve_soc:  # interpolate within the step
+        new = step(vehicle, state, parked, dt_s)
+        if dt_s > PARKED_MIN_STEP_S and _switched(vehicle, state, new, parked, reserve_soc):
+            dt_s = max(dt_s / 8, PARKED_MIN_STEP_S)  # something switched within it: find where, in shorter steps
+            continue
+        if new.soc <= reserve_soc:  # interpolate within the (1 s) step
             used = state.soc - new.soc
-            return elapsed_s + PARKED_STEP_S * (state.soc - reserve_soc) / used
-        state, elapsed_s = new, elapsed_s + PARKED_STEP_S
+            return elapsed_s + dt_s * (state.soc - reserve_soc) / used
+        state, elapsed_s = new, elapsed_s + dt_s
+        dt_s = min(dt_s * 2, longest_s)
     return max_s

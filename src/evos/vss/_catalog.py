@@ -100,8 +100,9 @@ class Catalog:
         return f"unknown {what} {path!r}: nothing in the catalog matches it{hint}"
 
 
-def load_catalog(path: str | Path | None = None, overlays: Iterable[str | Path] = ()) -> Catalog:
-    """Load a catalog file (default: the VSS 6.0 catalog shipped with evos) and apply overlays in order.
+def load_catalog(path: str | Path | None = None, overlays: Iterable[str | Path | Mapping[str, Any]] = ()) -> Catalog:
+    """Load a catalog file (default: the VSS 6.0 catalog shipped with evos) and apply overlays in order (files, or
+    mappings shaped like a vspec-style YAML overlay's content).
 
     Raises CatalogError naming the file and entry when a file or an entry is invalid.
     """
@@ -115,6 +116,9 @@ def load_catalog(path: str | Path | None = None, overlays: Iterable[str | Path] 
     entries: dict[str, _Entry] = {}
     _merge(entries, _flatten(tree, source), source, base=True)
     for overlay in overlays:
+        if isinstance(overlay, Mapping):
+            _merge(entries, _flatten(dict(overlay), "<overlay>"), "<overlay>", base=False)
+            continue
         overlay_source = str(overlay)
         _merge(entries, _flatten(_read_file(Path(overlay)), overlay_source), overlay_source, base=False)
     return _build(entries)

@@ -1,0 +1,36 @@
+"""The wire conventions shared by the broker's server and its client port: addresses, keepalive, the evos
+extension header of provider streams."""
+
+from __future__ import annotations
+
+from evos.errors import InvalidArgumentError
+
+DEFAULT_ADDRESS = "127.0.0.1:55555"  # the KUKSA databroker's default
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# Request metadata of a provider stream whose provider answers every actuation (see evos.broker._remote).
+ACK_HEADER = "evos-actuation-ack"
+# HTTP/2 keepalive: a client pings every 10 s and gives up on a peer silent for 5 s more; the server pings its
+# clients too, so a frozen provider (SIGSTOPped, or a machine gone) is dropped and its actuators freed.
+KEEPALIVE_MS = 10_000
+KEEPALIVE_TIMEOUT_MS = 5_000
+CLIENT_KEEPALIVE = (
+    ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0),
+)
+SERVER_KEEPALIVE = (
+    ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0),
+    # accept clients' pings as often as every 5 s (gRPC's default of 5 min would answer ours with GOAWAY)
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS // 2), ("grpc.http2.max_ping_strikes", 0),
+)
+
+
+def check_address(address: str) -> None:
+    """InvalidArgumentError unless ``address`` is HOST:PORT (port 0 to 65535) or ``unix:/absolute/path``."""
+    if address.startswith("unix:"):
+        if not address[5:].startswith("/"):
+            raise InvalidArgumentError(f"address {address!r}: a Unix socket address is unix:/absolute/path")
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise InvalidArgumentError(f"address {address!r} is not HOST:PORT, e.g. {DEFAULT_ADDRESS}")

@@ -1,0 +1,44 @@
+"""The car: its apps put together, in one process (``local_car``) or each in its own (``Supervisor``, ``evos up``).
+
+``car_apps()`` is the one assembly of the car: the twin, the body hardware, driver assistance, the media player,
+the cabin and the companion (with the centre screen on its web server), in the order they start. The CLI, the
+assistant's parked car and the tests all take the car from here. ``app_named`` imports only the app asked for, so
+an app's process loads nothing of the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from evos.app import App
+from evos.car._local import LocalCar, local_car, permissions_of
+from evos.car._supervisor import AppKeys, Supervisor, apps_overlay, notify
+from evos.errors import InvalidArgumentError
+
+# name -> (module, attribute) of every app of the car, in the order they start
+APPS = {
+    "twin": ("evos.twin._provider", "TWIN_APP"),
+    "body": ("evos.twin._body", "BODY_APP"),
+    "adas": ("evos.adas._service", "ADAS_APP"),
+    "media": ("evos.cabin._media", "MEDIA_APP"),
+    "cabin": ("evos.cabin._service", "CABIN_APP"),
+    "companion": ("evos.car._companion", "COMPANION_APP"),
+}
+
+
+def app_named(name: str) -> App:
+    """The car's app ``name``; InvalidArgumentError naming the apps there are."""
+    if name not in APPS:
+        raise InvalidArgumentError(f"no app {name!r}; the car's apps: {', '.join(APPS)}")
+    module, attribute = APPS[name]
+    app: App = getattr(importlib.import_module(module), attribute)
+    return app
+
+
+def car_apps() -> list[App]:
+    """Every app of the car, in the order they start."""
+    return [app_named(name) for name in APPS]
+
+
+__all__ = ["APPS", "AppKeys", "LocalCar", "Supervisor", "app_named", "apps_overlay", "car_apps", "local_car",
+           "notify", "permissions_of"]

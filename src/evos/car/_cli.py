@@ -1,0 +1,258 @@
+"""The car's commands: ``evos up`` (the supervisor), ``evos apps`` (what runs), ``evos app run NAME`` (one app
+alone, against any KUKSA-compatible broker) and ``evos broker`` (the broker alone)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from evos import datadir
+from evos._connect import AddressOpt, CaOpt, Connection, TokenFileOpt, TokenOpt
+from evos._console import console, fail, run_async
+from evos.app import App, AppEnv, CarSettings, overlays_of, run_app
+from evos.broker import DEFAULT_ADDRESS, Broker, ServerConfig
+from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, serve, serve_command
+from evos.car import app_named, car_apps
+from evos.car._supervisor import ALIVE, APPS, READY, AppKeys, Supervisor, app_socket, apps_overlay, notify
+from evos.errors import EvosError, InvalidArgumentError
+from evos.vss import load_catalog
+
+VehicleOpt = Annotated[str, typer.Option("--vehicle", help="The car: a preset ('evos twin vehicles') or a vehicle "
+                                                           "file.")]
+PluggedOpt = Annotated[bool, typer.Option("--plugged-in", help="Park it plugged in to a charger.")]
+ChargerOpt = Annotated[float, typer.Option("--charger-kw", help="Charger power, kW (up to 22: AC).", min=1, max=500)]
+AmbientOpt = Annotated[float, typer.Option("--ambient", help="Ambient temperature, °C.", min=-40, max=55)]
+HttpOpt = Annotated[str, typer.Option("--http", envvar="EVOS_HTTP_ADDRESS",
+                                      help="HOST:PORT of the web server: the owner's app at /, its API at /api/v1, "
+                                           "the cabin's centre screen at /cabin/.")]
+DatabaseOpt = Annotated[str | None, typer.Option(
+    "--database-url", envvar="EVOS_DATABASE_URL",
+    help="The companion's database (default: SQLite in the data directory; a postgresql:// URL also works; "
+         "'evos users' and 'evos pair' read the same variable).")]
+DataDirOpt = Annotated[Path | None, typer.Option(
+    "--data-dir", help=f"Where the car keeps its state (default: ${datadir.ENV_VAR} or the user data dir).",
+    file_okay=False)]
+
+
+def _settings(vehicle: str, plugged_in: bool, charger_kw: float, ambient: float, http: str,
+              database_url: str | None) -> CarSettings:
+    host, _, port = http.rpartition(":")
+    if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise fail(f"--http {http!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
+    from evos.twin import load_vehicle
+
+    try:
+        load_vehicle(vehicle)
+    except EvosError as exc:
+        raise fail(str(exc)) from None
+    return CarSettings(vehicle=vehicle, plugged_in=plugged_in, charger_kw=charger_kw, ambient_c=ambient, http=http,
+                       database_url=database_url)
+
+
+def _chosen(names: str | None) -> list[App]:
+    """The apps ``--apps`` names (all by default), in the car's start order."""
+    apps = car_apps()
+    if names is None or names.strip() == "all":
+        return apps
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    known = {app.name for app in apps}
+    unknown = [n for n in wanted if n not in known]
+    if unknown or not wanted:
+        raise typer.BadParameter(f"{unknown[0] if unknown else names!r} is not an app of the car; apps: "
+                                 f"{', '.join(a.name for a in apps)} (or all)", param_hint="--apps")
+    return [app for app in apps if app.name in wanted]
+
+
+def up_command(
+    address: Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
+                                         help="gRPC address of the car's broker, HOST:PORT.")] = DEFAULT_ADDRESS,
+    data_dir: DataDirOpt = None,
+    vehicle: VehicleOpt = "xiaomi-su7",
+    plugged_in: PluggedOpt = False,
+    charger_kw: ChargerOpt = 11.0,
+    ambient: AmbientOpt = 20.0,
+    http: HttpOpt = "127.0.0.1:8000",
+    database_url: DatabaseOpt = None,
+    apps: Annotated[str | None, typer.Option(
+        "--apps", help="Which apps run, comma-separated (default: all): twin, body, adas, media, cabin, "
+                       "companion.")] = None,
+    vss: VssOpt = None,
+    overlay: OverlayOpt = None,
+    jwt_public_key: JwtOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+) -> None:
+    """Run the car: the broker, and every app in a process of its own, supervised.
+
+    The broker with the VSS 6.0 catalog on ADDRESS (and on a Unix socket for the apps, each with a token of
+    only what it may do), then the digital twin (parked), its body hardware, driver assistance, the media
+    player, the cabin and the web server (the owner's phone app and the centre screen). A crashed app is
+    restarted; Ctrl-C stops them all in order. 'evos apps' lists them."""
+    settings = _settings(vehicle, plugged_in, charger_kw, ambient, http, database_url)
+    chosen = _chosen(apps)
+    directory = datadir.resolve(data_dir)
+    every = car_apps()
+
+    async def main() -> None:
+        begun = time.monotonic()
+        with datadir.claim(directory):
+            console.print(f"data directory: {directory}", highlight=False)
+            keys = AppKeys.generate()
+            socket = app_socket()
+            try:
+                names = ["Broker", *(app.signal_name for app in every)]
+                broker = Broker(load_catalog(vss, [*overlays_of(every), apps_overlay(names), *(overlay or [])]))
+                config = ServerConfig(address=address, jwt_public_key=jwt_public_key, tls_cert=tls_cert,
+                                      tls_key=tls_key, app_socket=socket, app_key=keys.public_pem)
+                supervisor = Supervisor(broker, chosen, f"unix:{socket}", keys, settings, directory)
+                started = asyncio.Event()
+
+                async def announce(stop: asyncio.Event) -> None:
+                    """Say when the car is ready (and which apps are not); run until ``stop``."""
+                    waiting, stopping = asyncio.create_task(started.wait()), asyncio.create_task(stop.wait())
+                    await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    waiting.cancel()
+                    if started.is_set():
+                        states = {c.app.name: c.state for c in supervisor.children.values()}
+                        console.print(f"car ready in {time.monotonic() - begun:.1f} s: "
+                                      + ", ".join(f"{n} {s.lower()}" for n, s in states.items()), highlight=False)
+                    await stopping
+
+                await serve(broker, config, "evos car",
+                            [lambda stop: supervisor.run(stop, started), announce])
+            finally:
+                shutil.rmtree(socket.parent, ignore_errors=True)
+
+    run_async(main())
+
+
+def apps_command(address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+                 tls_ca: CaOpt = None,
+                 as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+                 ) -> None:
+    """The apps of a running car: state, restarts, CPU and memory of each process."""
+
+    async def main() -> dict[str, dict[str, Any]]:
+        async with Connection.of(address, token, token_file, tls_ca).client() as client:
+            try:
+                signals = await client.signals(APPS)
+            except EvosError:
+                raise InvalidArgumentError(f"the broker at {address} runs no supervised apps (start the car with "
+                                           "'evos up')") from None
+            values = await client.get_many([s.path for s in signals])
+        apps: dict[str, dict[str, Any]] = {}
+        for path, dp in values.items():
+            name, field = path[len(APPS) + 1:].split(".", 1)
+            apps.setdefault(name, {})[field] = dp.value
+        return apps
+
+    apps = run_async(main())
+    if as_json:
+        print(json.dumps(apps, indent=1))
+        return
+    table = Table(title="apps of the car")
+    for column in ("app", "state", "restarts", "CPU %", "memory MiB", "last error"):
+        table.add_column(column)
+    for name, v in apps.items():
+        cpu, memory = v.get("CpuUsage"), v.get("MemoryUsage")
+        table.add_row(name, str(v.get("State") or "n/a"), str(v.get("Restarts") or 0),
+                      f"{cpu:.1f}" if isinstance(cpu, float) else "", f"{memory:.0f}" if isinstance(memory, float)
+                      else "", str(v.get("LastError") or ""))
+    console.print(table)
+
+
+app_cli = typer.Typer(name="app", no_args_is_help=True, help="One app of the car, alone.")
+
+
+@app_cli.callback()
+def app_group() -> None:
+    """One app of the car, alone (a group even with one command: ``evos app run`` is started by itself too)."""
+
+
+@app_cli.command("run")
+def app_run_command(
+    name: Annotated[str, typer.Argument(help="The app: twin, body, adas, media, cabin or companion.")],
+    address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
+    tls_ca: CaOpt = None, data_dir: DataDirOpt = None, vehicle: VehicleOpt = "xiaomi-su7",
+    plugged_in: PluggedOpt = False, charger_kw: ChargerOpt = 11.0, ambient: AmbientOpt = 20.0,
+    http: HttpOpt = "127.0.0.1:8000", database_url: DatabaseOpt = None,
+) -> None:
+    """Run one app against a broker (evos's, or any KUKSA-compatible one carrying the app's signals: 'evos broker
+    --apps NAME'), until Ctrl-C. 'evos up' runs each app this way."""
+    try:
+        app = app_named(name)
+    except InvalidArgumentError as exc:
+        raise typer.BadParameter(str(exc), param_hint="NAME") from None
+    settings = _settings(vehicle, plugged_in, charger_kw, ambient, http, database_url)
+    car = Connection.of(address, token, token_file, tls_ca)
+    directory = datadir.resolve(data_dir)
+    run_async(_run_one(app, car, settings, directory))
+    # the app saved and closed what it keeps: skip the interpreter's teardown of every module (about half a second
+    # for the companion's web stack), so that the car stops within its bound
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+async def _run_one(app: App, car: Connection, settings: CarSettings, directory: Path) -> None:
+    import logging
+    import signal
+
+    logging.getLogger("evos").setLevel(logging.INFO)  # an app's process says what it does (its supervisor shows it)
+    env = AppEnv(settings, directory, on_ready=lambda: notify(READY))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, env.stop.set)
+    beat = asyncio.create_task(_alive(env.stop))
+    try:
+        with datadir.claim(directory, app.name):
+            async with car.client(name=app.name) as port:
+                await port.signals()  # every signal's metadata, once: publishing then needs no request for it
+                await run_app(app, port, env)
+    finally:
+        beat.cancel()
+    if not os.environ.get("EVOS_SUPERVISED"):
+        console.print(f"{app.name} stopped", style="dim")
+
+
+async def _alive(stop: asyncio.Event) -> None:
+    """Tell the supervisor once a second that this app's event loop runs."""
+    while not stop.is_set():
+        notify(ALIVE)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+
+
+def broker_command(
+    address: Annotated[str, typer.Option("--address", "-a", envvar="EVOS_BROKER_ADDRESS",
+                                         help="Listen on HOST:PORT (port 0 picks a free one).")] = DEFAULT_ADDRESS,
+    vss: VssOpt = None,
+    overlay: OverlayOpt = None,
+    jwt_public_key: JwtOpt = None,
+    tls_cert: TlsCertOpt = None,
+    tls_key: TlsKeyOpt = None,
+    apps: Annotated[str | None, typer.Option(
+        "--apps", help="Add the signals these apps need (comma-separated, or all), to run them against this broker "
+                       "with 'evos app run NAME'.")] = None,
+) -> None:
+    """Run the vehicle data broker alone (KUKSA-compatible gRPC, kuksa.val.v1 and v2)."""
+    overlays: list[Any] = [*(overlays_of(_chosen(apps)) if apps else []), *(overlay or [])]
+    serve_command("evos broker", address, vss, overlays, jwt_public_key, tls_cert, tls_key)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the car's commands to the evos CLI."""
+    app.command("up")(up_command)
+    app.command("apps")(apps_command)
+    app.add_typer(app_cli)
+    app.command("broker")(broker_command)
