@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -55,8 +56,10 @@ async def eventually(predicate: Callable[[], object], timeout_s: float = 2.0) ->
         await asyncio.sleep(0.01)
 
 
-# `evos up` in tests serves its web app on an ephemeral port unless a test names one (never 8000)
-ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "EVOS_HTTP_ADDRESS": "127.0.0.1:0"}
+# `evos up` in tests serves its web app on an ephemeral port unless a test names one (never 8000); every process
+# runs its event loop in asyncio's debug mode, which logs each callback slower than 100 ms (`stop` fails on one)
+ENV = {**os.environ, "COLUMNS": "250", "NO_COLOR": "1", "EVOS_HTTP_ADDRESS": "127.0.0.1:0", "EVOS_LOOP_DEBUG": "1"}
+SLOW_CALLBACK = re.compile(r"slow callback: .* used (\d+\.\d+) s of CPU")
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -95,7 +98,7 @@ def wait_listening(proc: subprocess.Popen[str], address: str) -> None:
         if apps.returncode != 0:  # a broker alone: no apps to wait for
             return
         states = {name: app.get("State") for name, app in json.loads(apps.stdout).items()}
-        if all(state == "RUNNING" for state in states.values()):
+        if all(state in ("RUNNING", None) for state in states.values()):  # None: an app `--apps` left out
             return
         if proc.poll() is not None:
             pytest.fail(f"the car exited early: {proc.stdout.read() if proc.stdout else ''}")
@@ -109,8 +112,14 @@ def start(*args: str) -> subprocess.Popen[str]:
 
 
 def stop(proc: subprocess.Popen[str]) -> str:
+    """Stop a server started with ``start`` (SIGTERM); its output. Fails the test if any of its event loops held a
+    callback longer than 100 ms (asyncio's debug mode logged it)."""
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=15)
+    slow = SLOW_CALLBACK.findall(out)
+    if slow:
+        worst_s = max(map(float, slow))
+        pytest.fail(f"an event loop of the car ran a callback for {worst_s:.3f} s of CPU (> 0.1 s):\n{out}")
     return out
 
 

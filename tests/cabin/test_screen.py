@@ -141,12 +141,11 @@ async def test_bad_and_huge_inputs_get_a_clear_4xx_and_change_nothing(car, scree
         assert r.status_code == 422 and r.json()["detail"] == "body.text: Input should be a valid string"
         # a phone may not point the head unit at a file of the car outside the media library
         r = await http.post("api/media/handover", json={"uri": "file:///etc/passwd", "position_s": 0})
-        assert r.status_code == 400 and "must be a track of the media library" in r.json()["detail"]
+        assert r.status_code == 400 and "is not one a phone may hand over" in r.json()["detail"]
         r = await http.post("api/media/handover", json={"uri": "spotify:track:2", "position_s": 1e308})
         assert r.status_code == 400 and "Position" in r.json()["detail"]
         r = await http.post("api/actuate", json={"Vehicle.Evos.Cabin.Screen.Message": "x" * 501})
         assert r.status_code == 400 and "501 characters, at most 500" in r.json()["detail"]
-        r = await http.post("api/actuate", json={"Vehicle.Evos.Cabin.Screen.Message": "x" * 100_000})
-        assert r.status_code == 413 and "at most 65536 bytes" in r.json()["detail"]
+        # (a body over the web server's limit is refused before it is read: tests/security/test_bodies.py)
     assert car.value(played) == before and car.media.player.track.uri == before  # type: ignore[union-attr]
     assert car.value("Vehicle.Evos.Cabin.Screen.Message") != "x" * 501

@@ -56,7 +56,7 @@ async def test_cabin_api_needs_the_owner_off_loopback(tmp_path: Path) -> None:
 
 
 async def _owner_only_off_loopback(service: CompanionService) -> None:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://car") as http:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=service.app), base_url="http://127.0.0.1") as http:
         assert (await http.get("/cabin/")).status_code == 200  # the page loads
         anonymous = await http.get("/cabin/api/state")
         assert anonymous.status_code == 401 and anonymous.json()["error"] == "invalid_token"

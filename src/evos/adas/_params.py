@@ -1,8 +1,8 @@
 """Parameters of the driver-assistance components: frozen dataclasses, SI units in the names, checked once.
 
 Real-world limits carry their source: ISO 15622:2018 (ACC) for the comfort limits, Euro NCAP AEB car-to-car
-test protocol v3.0.2 for the test conditions, ~9 m/s² as the tyre limit on dry asphalt (as the twin's
-``MAX_BRAKE_MPS2``).
+test protocol v3.0.2 for the test conditions. The ego car's own size and full braking are the vehicle's
+(``evos.twin.Chassis``), not repeated here.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import math
 from dataclasses import dataclass
 
 from evos.errors import InvalidArgumentError
+from evos.twin import Chassis
 
 LANE_WIDTH_M = 3.5  # motorway lane width (EU, typical)
-CAR_WIDTH_M = 1.9
+CAR_WIDTH_M = 1.9  # the other cars (targets, traffic): a typical passenger car
 CAR_LENGTH_M = 4.7
 G_MPS2 = 9.80665
 
@@ -94,7 +95,7 @@ class AebParams:
     partial_decel_mps2: float = 4.0
     full_ttc_s: float = 1.0
     full_required_mps2: float = 5.0  # partial braking would not be enough (with margin for the brake build-up)
-    full_decel_mps2: float = 9.0  # about the tyre limit on dry asphalt
+    full_decel_mps2: float = Chassis().max_brake_mps2  # full braking: the car's (its chassis gives it)
     margin_m: float = 1.0  # stop this far short of the object
     overlap_margin_m: float = 0.1  # lateral: object must overlap the ego's body width plus this
     hold_s: float = 2.0  # keep the car braked this long after it stops
@@ -110,15 +111,11 @@ class AebParams:
 
 @dataclass(frozen=True)
 class EgoLimits:
-    """The ego's longitudinal actuators: a first-order lag on the acceleration demand, and brake limit."""
+    """The ego's actuators: first-order lags on the acceleration demand and on steering (its size and brake limit
+    are the vehicle's chassis)."""
 
     actuator_tau_s: float = 0.25  # brake/drive torque build-up (typical 0.2-0.3 s)
-    max_brake_mps2: float = 9.0  # tyre limit, dry asphalt
-    width_m: float = CAR_WIDTH_M
-    length_m: float = CAR_LENGTH_M
-    wheelbase_m: float = 3.0  # Xiaomi SU7 spec sheet: wheelbase 3000 mm
     steer_tau_s: float = 0.1  # assumed: electric power steering follows the demand with ~0.1 s lag
 
     def __post_init__(self) -> None:
-        _check(self, {"actuator_tau_s": (0.01, 2.0), "max_brake_mps2": (1.0, 12.0), "width_m": (0.5, 3.0),
-                      "length_m": (1.0, 20.0), "wheelbase_m": (1.0, 10.0), "steer_tau_s": (0.01, 1.0)})
+        _check(self, {"actuator_tau_s": (0.01, 2.0), "steer_tau_s": (0.01, 1.0)})

@@ -43,7 +43,7 @@ from typing import Any
 from evos.adas._acc import AccMode, Observation
 from evos.adas._aeb import AebController, AebStage
 from evos.adas._lateral import LaneFrame
-from evos.adas._params import AccParams, _check
+from evos.adas._params import AccParams, AebParams, _check
 from evos.adas._pilot import HighwayPilot
 from evos.adas._sensor import SensorFrame
 from evos.app import App, AppEnv, Grants, paths_in
@@ -251,6 +251,8 @@ class AdasService:
             log.warning("adas: using a default chassis: the twin's vehicle %r cannot be loaded here: %s", name, exc)
             return
         self.chassis = vehicle.chassis
+        self.aeb = AebController(AebParams(full_decel_mps2=vehicle.chassis.max_brake_mps2),
+                                 ego_width_m=vehicle.chassis.width_m)
 
     def step(self, wall_now_s: float) -> None:
         """One control step at wall-clock ``wall_now_s`` (``time.time()``); car time advances by the twin's scale."""

@@ -24,7 +24,7 @@ from evos.adas._pilot import HighwayPilot, PilotParams
 from evos.adas._scenario import Scenario
 from evos.adas._sensor import ObjectTruth, RadarSensor, visible
 from evos.adas._traffic import Fleet, place_traffic
-from evos.twin import DRIVER_MODEL, Vehicle, drive_force_limit_n, load_vehicle
+from evos.twin import DRIVER_MODEL, Chassis, Vehicle, drive_force_limit_n, load_vehicle
 
 FORCE_TABLE_STEP_MPS = 0.25
 FORCE_TABLE_SIZE = 321  # up to 80 m/s
@@ -143,7 +143,7 @@ class _Ego:
         v = self.v_mps
         f0, f1, f2 = self._road_n
         max_accel = (self.drive_limit_n(v) - (f0 + f1 * v + f2 * v * v)) / self._mass_kg
-        target = min(max(demand_mps2, -self.limits.max_brake_mps2), max_accel)
+        target = min(max(demand_mps2, -self.car.chassis.max_brake_mps2), max_accel)
         self.a_act_mps2 += (target - self.a_act_mps2) * self.lag
         v_new = max(v + self.a_act_mps2 * dt_s, 0.0)
         self.a_mps2 = (v_new - v) / dt_s  # zero at standstill whatever the brakes do
@@ -165,8 +165,9 @@ class _Ego:
 class _Functions:
     """ACC or the highway pilot, AEB and the driver, arbitrated: AEB wins, then the pilot/ACC, then the driver."""
 
-    def __init__(self, scenario: Scenario, oracle: bool) -> None:
+    def __init__(self, scenario: Scenario, oracle: bool, chassis: Chassis) -> None:
         ego = scenario.ego
+        self.chassis = chassis
         self.ego = ego
         self.oracle = oracle
         self.set_speed_mps = ego.set_speed_mps if ego.set_speed_mps is not None else ego.speed_mps
@@ -175,13 +176,14 @@ class _Functions:
         self.pilot: HighwayPilot | None = None
         if ego.pilot and not oracle:
             self.pilot = HighwayPilot(acc_params, pilot=PilotParams(auto_lane_change=ego.auto_lane_change),
-                                      ego_length_m=ego.limits.length_m)
+                                      ego_length_m=chassis.length_m)
             self.pilot.switch_on()
             self.pilot.engage()
         elif ego.acc and not oracle:
             self.acc.switch_on()
             self.acc.engage()
-        self.aeb = AebController(AebParams(), ego_width_m=ego.limits.width_m) if ego.aeb and not oracle else None
+        self.aeb = AebController(AebParams(full_decel_mps2=chassis.max_brake_mps2), ego_width_m=chassis.width_m) \
+            if ego.aeb and not oracle else None
         self.driver_lateral = LaneCentring()  # the driver keeps the lane when no function steers
         self.requests = sorted(ego.lane_change_requests)
 
@@ -211,7 +213,7 @@ class _Functions:
             curvature = self.driver_lateral.command(now, obs.speed_mps, lane_truth)
         holding = DRIVER_MODEL.accel_mps2(self.ego.speed_mps, obs.speed_mps)  # the driver holding the set speed
         if self.oracle:
-            return (-self.ego.limits.max_brake_mps2 if oracle_brake else holding), curvature, 0, False, False, state
+            return (-self.chassis.max_brake_mps2 if oracle_brake else holding), curvature, 0, False, False, state
         alone = acc_cmd.mode is AccMode.ACTIVE and aeb_accel is None and acc_cmd.accel_mps2 is not None
         if aeb_accel is not None:
             accel = aeb_accel
@@ -229,22 +231,23 @@ class _Scene:
 
     def __init__(self, scenario: Scenario, vehicle: Vehicle) -> None:
         road, limits, w = scenario.road, scenario.ego.limits, scenario.road.lane_width_m
+        chassis = self.chassis = vehicle.chassis
         dt = 1.0 / scenario.rate_hz
-        self.road, self.limits = road, limits
+        self.road = road
         self.ego = _Ego(vehicle, limits, 1.0 - math.exp(-dt / limits.actuator_tau_s), scenario.ego.speed_mps,
                         1.0 - math.exp(-dt / limits.steer_tau_s))
         rng = np.random.default_rng(scenario.seed)
         targets = scenario.targets
         bg = place_traffic(scenario.traffic, tuple(range(road.lowest_lane, road.highest_lane + 1)), w,
-                           limits.length_m, np.random.default_rng([scenario.seed, 1]))
+                           chassis.length_m, np.random.default_rng([scenario.seed, 1]))
         arrays = {
-            "s": np.concatenate([[-limits.length_m], [t.gap_m for t in targets], bg["s"]]),
-            "d": np.concatenate([[0.0], [t.lateral_m(limits.width_m, w) for t in targets], bg["d"]]),
+            "s": np.concatenate([[-chassis.length_m], [t.gap_m for t in targets], bg["s"]]),
+            "d": np.concatenate([[0.0], [t.lateral_m(chassis.width_m, w) for t in targets], bg["d"]]),
             "v": np.concatenate([[scenario.ego.speed_mps], [t.speed_mps for t in targets], bg["v"]]),
             "v0": np.concatenate([[max(scenario.ego.speed_mps, 1.0)], [max(t.speed_mps, 1.0) for t in targets],
                                   bg["v0"]]),
-            "length": np.concatenate([[limits.length_m], [t.length_m for t in targets], bg["length"]]),
-            "width": np.concatenate([[limits.width_m], [t.width_m for t in targets], bg["width"]]),
+            "length": np.concatenate([[chassis.length_m], [t.length_m for t in targets], bg["length"]]),
+            "width": np.concatenate([[chassis.width_m], [t.width_m for t in targets], bg["width"]]),
         }
         idm_mask = np.zeros(len(arrays["s"]), dtype=bool)
         self.first_idm = 1 + len(targets)  # the ego, the scripted targets, then the IDM vehicles
@@ -256,10 +259,10 @@ class _Scene:
         self.traffic = bool(idm_mask.any())
         self.curved = road.curved  # a property that walks the segments: read once
         self.lateral = self.curved or scenario.ego.pilot or self.traffic
-        self.half_widths = (limits.width_m + arrays["width"][1:]) / 2
-        self.reach_m = limits.length_m + arrays["length"][1:]  # bodies touch at ranges in (-reach, 0]
+        self.half_widths = (chassis.width_m + arrays["width"][1:]) / 2
+        self.reach_m = chassis.length_m + arrays["length"][1:]  # bodies touch at ranges in (-reach, 0]
         self.ids = np.arange(len(arrays["s"]) - 1)
-        self.sensor = RadarSensor(scenario.sensor, rng, limits.length_m)
+        self.sensor = RadarSensor(scenario.sensor, rng, chassis.length_m)
         self.camera = LaneSensor(scenario.lane_sensor, np.random.default_rng([scenario.seed, 2]))
 
     def truth(self) -> ObjectTruth:
@@ -277,7 +280,7 @@ class _Scene:
     def step(self, now_s: float, dt_s: float, demand: float, curvature: float | None) -> None:
         e, f = self.ego, self.fleet
         e.step(demand, curvature if self.lateral else None, self.road.curvature(e.x_m), dt_s)
-        f.s[0], f.d[0], f.v[0], f.a[0] = e.x_m - self.limits.length_m, e.d_m, e.v_mps, e.a_mps2
+        f.s[0], f.d[0], f.v[0], f.a[0] = e.x_m - self.chassis.length_m, e.d_m, e.v_mps, e.a_mps2
         if self.traffic:
             index = f.index()
             acc = f.idm_accelerations(index)
@@ -358,7 +361,7 @@ def simulate(scenario: Scenario, *, oracle: bool = False, vehicle: Vehicle | Non
     """
     dt = 1.0 / scenario.rate_hz
     scene = _Scene(scenario, vehicle or load_vehicle(scenario.ego.vehicle))
-    functions = _Functions(scenario, oracle)
+    functions = _Functions(scenario, oracle, scene.chassis)
     ego, w = scene.ego, scenario.road.lane_width_m
     rows: list[tuple[float, ...]] = []
     tgt_rows: list[tuple[float, ...]] = []
@@ -414,7 +417,7 @@ def simulate(scenario: Scenario, *, oracle: bool = False, vehicle: Vehicle | Non
 def _threat_visible(scenario: Scenario, truth: ObjectTruth, scene: _Scene) -> bool:
     """Whether the sensor can see an object in the ego's path that the ego closes in on or that brakes (truth)."""
     braking = scene.fleet.a[1:] < -0.01
-    return bool(np.any(visible(scenario.sensor, truth, scene.limits.length_m)
+    return bool(np.any(visible(scenario.sensor, truth, scene.chassis.length_m)
                        & (np.abs(truth.lateral_m) < scene.half_widths)
                        & ((truth.range_rate_mps < -0.01) | braking)))
 

@@ -5,14 +5,15 @@ Apps are written against the vehicle-data port (``VehiclePort``): ``LocalPort`` 
 KUKSA-compatible broker). ``Mirror`` keeps the latest values of the signals an app reads often.
 """
 
-from evos.broker._auth import ALLOW_ALL, Permissions, parse_scope
-from evos.broker._core import NOT_AVAILABLE, Broker, BrokerConfig, Datapoint, Provision, Subscription
+from evos.broker._auth import ALLOW_ALL, APP_ISSUER, Permissions, parse_scope
+from evos.broker._core import NOT_AVAILABLE, Broker, BrokerConfig, Datapoint, Field, Provision, Subscription
 from evos.broker._port import ActuationHandler, LocalPort, Mirror, VehiclePort
 from evos.broker._remote import RemotePort
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
 
 __all__ = [
     "ALLOW_ALL",
+    "APP_ISSUER",
     "DEFAULT_ADDRESS",
     "NOT_AVAILABLE",
     "ActuationHandler",
@@ -20,6 +21,7 @@ __all__ = [
     "BrokerConfig",
     "BrokerServer",
     "Datapoint",
+    "Field",
     "LocalPort",
     "Mirror",
     "Permissions",

@@ -5,17 +5,20 @@ the broker was given (``--jwt-public-key``). Its ``scope`` claim is a space-sepa
 ``ACTION[:PATTERN]``, ACTION one of ``read``, ``actuate``, ``provide`` (``create`` is accepted and
 ignored: evos does not create signals at run time); without a pattern the grant covers every signal.
 Patterns are KUKSA path patterns (``Vehicle.Cabin.*``). ``actuate`` and ``provide`` also allow
-reading the signals they cover, as in KUKSA. Tokens must carry ``exp`` and the audience ``kuksa.val``.
+reading the signals they cover, as in KUKSA. Tokens must carry ``exp`` and the audience ``kuksa.val``, and,
+where the broker is given one (``--jwt-issuer``), name its issuer (``iss``); the apps' tokens on the Unix socket
+must name ``APP_ISSUER``.
 Publishing values needs ``provide``; actuating and claiming actuators as a provider need ``actuate``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -24,9 +27,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from evos.errors import InvalidArgumentError, NotPermittedError, UnauthenticatedError
 from evos.vss import compile_pattern
 
+T = TypeVar("T")
 Action = Literal["read", "actuate", "provide"]
 _ACTIONS = ("read", "actuate", "provide", "create")
 AUDIENCE = "kuksa.val"  # KUKSA databroker tokens must name this audience
+APP_ISSUER = "evos-supervisor"  # the issuer of the tokens `evos up` mints for its apps (the Unix socket takes no other)
 LEEWAY_S = 60  # clock skew allowed on `exp`, as KUKSA's decoder
 # an action is also allowed by these grants
 _IMPLIED_BY: dict[str, tuple[str, ...]] = {
@@ -60,6 +65,27 @@ class Permissions:
         if self.expires_s is not None and time.time() > self.expires_s:
             raise UnauthenticatedError("token expired")
 
+    async def until_expiry(self, awaitable: Awaitable[T]) -> T:
+        """Await ``awaitable``, or raise UnauthenticatedError when the token expires first (a stream waiting for its
+        next message ends at the expiry, not at the next message after it)."""
+        if self.expires_s is None:
+            return await awaitable
+        self.check_fresh()
+        try:
+            return await asyncio.wait_for(awaitable, max(self.expires_s - time.time(), 0.0))
+        except TimeoutError:
+            raise UnauthenticatedError("token expired") from None
+
+    async def expiring(self, items: AsyncIterator[T]) -> AsyncIterator[T]:
+        """``items``, until the token expires (then UnauthenticatedError, even while no item comes)."""
+        iterator = aiter(items)
+        while True:
+            try:
+                item = await self.until_expiry(anext(iterator))
+            except StopAsyncIteration:
+                return
+            yield item
+
     def check(self, action: Action, path: str) -> None:
         """Raise NotPermittedError naming the action and path unless the token grants it."""
         if not self.allows(action, path):
@@ -89,8 +115,9 @@ def parse_scope(scope: str) -> dict[str, tuple[Callable[[str], bool], ...]]:
 class TokenVerifier:
     """Checks bearer tokens against one RS256 public key and turns them into Permissions."""
 
-    def __init__(self, public_key_pem: str, leeway_s: float = LEEWAY_S) -> None:
+    def __init__(self, public_key_pem: str, leeway_s: float = LEEWAY_S, issuer: str | None = None) -> None:
         self.leeway_s = leeway_s
+        self.issuer = issuer  # when given, a token must name it as its `iss`
         try:
             key = serialization.load_pem_public_key(public_key_pem.encode())
         except ValueError as exc:
@@ -100,9 +127,9 @@ class TokenVerifier:
         self._key = key
 
     @classmethod
-    def from_file(cls, path: str | Path) -> TokenVerifier:
+    def from_file(cls, path: str | Path, issuer: str | None = None) -> TokenVerifier:
         try:
-            return cls(Path(path).read_text("utf-8"))
+            return cls(Path(path).read_text("utf-8"), issuer=issuer)
         except OSError as exc:
             raise InvalidArgumentError(f"cannot read JWT public key {path}: {exc.strerror or exc}") from exc
         except InvalidArgumentError as exc:
@@ -118,7 +145,7 @@ class TokenVerifier:
         try:
             claims = jwt.decode(
                 token.strip(), self._key, algorithms=["RS256"], audience=AUDIENCE, leeway=self.leeway_s,
-                options={"require": ["exp", "scope"]},
+                issuer=self.issuer, options={"require": ["exp", "scope", *(["iss"] if self.issuer else [])]},
             )
         except jwt.ExpiredSignatureError as exc:
             raise UnauthenticatedError("token expired") from exc

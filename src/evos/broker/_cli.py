@@ -33,6 +33,9 @@ OverlayOpt = Annotated[list[Path] | None, typer.Option(
 JwtOpt = Annotated[Path | None, typer.Option(
     "--jwt-public-key", help="PEM public key (RS256) that signs client tokens; turns authorization on.",
     exists=True, dir_okay=False)]
+JwtIssuerOpt = Annotated[str | None, typer.Option(
+    "--jwt-issuer", envvar="EVOS_JWT_ISSUER",
+    help="Accept only client tokens whose issuer (the 'iss' claim) is this (with --jwt-public-key).")]
 TlsCertOpt = Annotated[Path | None, typer.Option(
     "--tls-cert", help="PEM server certificate: serve TLS (needs --tls-key).", exists=True, dir_okay=False)]
 TlsKeyOpt = Annotated[Path | None, typer.Option(
@@ -66,16 +69,22 @@ async def serve(broker: Broker, config: ServerConfig, banner: str,
     finally:
         console.print("stopping", style="dim")
         stop.set()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        results = await asyncio.gather(*tasks, return_exceptions=True)
         await server.stop()
+    # what failed while stopping is an error too, not dropped
+    failures = [r for r in results if isinstance(r, BaseException) and not isinstance(r, asyncio.CancelledError)]
+    if failures:
+        raise failures[0]
 
 
 def serve_command(banner: str, address: str, vss: Path | None, overlay: Sequence[Any] | None,
-                  jwt_public_key: Path | None, tls_cert: Path | None, tls_key: Path | None) -> None:
+                  jwt_public_key: Path | None, jwt_issuer: str | None, tls_cert: Path | None,
+                  tls_key: Path | None) -> None:
     """Run a broker server from command-line options until SIGINT/SIGTERM."""
 
     async def main() -> None:
-        config = ServerConfig(address=address, jwt_public_key=jwt_public_key, tls_cert=tls_cert, tls_key=tls_key)
+        config = ServerConfig(address=address, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
+                              tls_cert=tls_cert, tls_key=tls_key)
         await serve(Broker(load_catalog(vss, overlay or ())), config, banner)
 
     run_async(main())

@@ -23,6 +23,7 @@ from evos.broker._auth import Permissions
 from evos.broker._convert import datapoint_to_v1, metadata_to_v1, value_from_v1
 from evos.broker._core import Broker, Datapoint
 from evos.broker._status import classify, permissions_or_abort, streaming, unary
+from evos.broker._wire import check_entries
 from evos.errors import EvosError, InvalidArgumentError
 from evos.vss import Signal, validate
 
@@ -84,6 +85,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
         perms = self._access.permissions(context)
         if not request.entries:
             raise InvalidArgumentError("no datapoints requested")
+        check_entries(len(request.entries), "entries")
         entries: list[t1.DataEntry] = []
         errors: list[t1.DataEntryError] = []
         for req in request.entries:
@@ -140,15 +142,20 @@ class ValV1Servicer(v1_grpc.VALServicer):
         perms = self._access.permissions(context)
         if not request.updates:
             raise InvalidArgumentError("no updates given")
+        check_entries(len(request.updates), "updates")
         return v1.SetResponse(errors=await self._apply(request.updates, perms))
 
     async def StreamedUpdate(
         self, request_iterator: AsyncIterator[v1.StreamedUpdateRequest], context: Any
     ) -> AsyncIterator[v1.StreamedUpdateResponse]:
         perms = await permissions_or_abort(self._access, context)
-        async for request in request_iterator:
+        requests = aiter(perms.expiring(request_iterator))
+        while True:
             try:
-                perms.check_fresh()
+                request = await anext(requests)
+                check_entries(len(request.updates), "updates")
+            except StopAsyncIteration:
+                return
             except EvosError as exc:
                 await context.abort(classify(exc)[0], str(exc))
             errors = await self._apply(request.updates, perms) if request.updates else []
@@ -162,6 +169,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
         perms = self._access.permissions(context)
         if not request.entries:
             raise InvalidArgumentError("a subscription needs at least one entry")
+        check_entries(len(request.entries), "entries")
         value_paths: dict[str, None] = {}
         target_paths: dict[str, None] = {}
         for entry in request.entries:
@@ -193,8 +201,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
             # then whichever subscription has a batch next; each keeps its own bounded, conflating queue
             waiting.update((asyncio.ensure_future(sub.get()), sub) for sub in subs)
             while waiting:
-                done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                perms.check_fresh()
+                done, _ = await perms.until_expiry(asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED))
                 for task in done:
                     sub = waiting.pop(task)
                     batch = task.result()

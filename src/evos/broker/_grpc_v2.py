@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import grpc
@@ -19,7 +19,7 @@ from evos.broker._access import Access
 from evos.broker._convert import datapoint_to_v2, metadata_to_v2, timestamp_from, value_from_v2, value_to_v2
 from evos.broker._core import Broker, Datapoint, Provision, Subscription
 from evos.broker._status import classify, log, permissions_or_abort, streaming, unary
-from evos.broker._wire import ACK_HEADER
+from evos.broker._wire import ACK_HEADER, check_entries
 from evos.errors import (
     AlreadyProvidedError,
     EvosError,
@@ -71,6 +71,7 @@ class ValV2Servicer(v2_grpc.VALServicer):
     @unary
     async def GetValues(self, request: v2.GetValuesRequest, context: Any) -> v2.GetValuesResponse:
         perms = self._access.permissions(context)
+        check_entries(len(request.signal_ids), "signal ids")
         signals = [self._signal(sid) for sid in request.signal_ids]
         for signal in signals:
             perms.check("read", signal.path)
@@ -92,6 +93,7 @@ class ValV2Servicer(v2_grpc.VALServicer):
     @streaming
     async def Subscribe(self, request: v2.SubscribeRequest, context: Any) -> AsyncIterator[v2.SubscribeResponse]:
         perms = self._access.permissions(context)
+        check_entries(len(request.signal_paths), "signal paths")
         signals = [self._catalog.get(path) for path in request.signal_paths]
         async for batch in self._feed(signals, perms, request.buffer_size, request.filter):
             yield v2.SubscribeResponse(entries=batch)
@@ -101,6 +103,7 @@ class ValV2Servicer(v2_grpc.VALServicer):
         self, request: v2.SubscribeByIdRequest, context: Any
     ) -> AsyncIterator[v2.SubscribeByIdResponse]:
         perms = self._access.permissions(context)
+        check_entries(len(request.signal_ids), "signal ids")
         signals = [self._catalog.by_signal_id(i) for i in request.signal_ids]
         ids = {s.path: s.id for s in signals}
         async for batch in self._feed(signals, perms, request.buffer_size, request.filter):
@@ -118,12 +121,12 @@ class ValV2Servicer(v2_grpc.VALServicer):
         datatypes = {s.path: s.datatype for s in signals}
         interval_s = filter_.min_sample_interval.interval_ms / 1000.0 if filter_ is not None else 0.0
         with self._broker.subscribe_paths(tuple(datatypes), "value", buffer_size or None) as sub:
-            async for batch in _throttled(sub, interval_s):
-                perms.check_fresh()
+            async for batch in perms.expiring(_throttled(sub, interval_s)):
                 yield {path: datapoint_to_v2(datatypes[path], dp) for path, dp in batch.items()}
 
     # ---- actuation -----------------------------------------------------------------------------
-    def _targets(self, requests: Iterable[v2.ActuateRequest], perms: Any) -> dict[str, Any]:
+    def _targets(self, requests: Sequence[v2.ActuateRequest], perms: Any) -> dict[str, Any]:
+        check_entries(len(requests), "actuations")
         targets: dict[str, Any] = {}
         for req in requests:
             signal = self._signal(req.signal_id)
@@ -148,8 +151,7 @@ class ValV2Servicer(v2_grpc.VALServicer):
     ) -> v2.ActuateResponse:
         try:
             perms = self._access.permissions(context)
-            async for request in request_iterator:
-                perms.check_fresh()
+            async for request in perms.expiring(request_iterator):
                 await self._broker.actuate(self._targets([request], perms))
         except EvosError as exc:
             await context.abort(classify(exc)[0], str(exc))
@@ -175,14 +177,13 @@ class ValV2Servicer(v2_grpc.VALServicer):
             # The stream (and the provider's claims) lives until the client cancels it or an error
             # ends it, even after the client half-closes its side (kuksa-client does so at once).
             while True:
-                item = await session.outbox.get()
+                try:
+                    item = await perms.until_expiry(session.outbox.get())
+                except EvosError as exc:
+                    item = exc
                 if isinstance(item, EvosError) or session.ending is not None:
                     error = item if isinstance(item, EvosError) else session.ending
                     await context.abort(classify(error)[0], str(error))  # type: ignore[arg-type]
-                try:
-                    perms.check_fresh()
-                except EvosError as exc:
-                    await context.abort(classify(exc)[0], str(exc))
                 yield item
         finally:
             reader.cancel()
@@ -259,6 +260,7 @@ class _ProviderSession:
         allows = self._perms.allows
         entries: list[tuple[str, t2.Datapoint]] = []
         status: dict[int, t2.Error] = {}
+        check_entries(len(req.data_points), "values")
         for signal_id, dp in req.data_points.items():
             signal = by_id.get(signal_id)
             if signal is None:

@@ -47,7 +47,7 @@ from evos.broker._convert import (
 from evos.broker._core import Datapoint, Field
 from evos.broker._port import ActuationHandler, Batch
 from evos.broker._wire import ACK_HEADER, CLIENT_KEEPALIVE, DEFAULT_ADDRESS, check_address
-from evos.vss import EntryType, Signal, Value, validate
+from evos.vss import Catalog, EntryType, Signal, Value, validate
 
 log = logging.getLogger("evos.broker")
 _DATATYPE = {code: dt for dt, code in V2_DATATYPE.items()}
@@ -126,6 +126,7 @@ class RemotePort:
         self._stub: Any = None
         self._v1: Any = None
         self._signals: dict[str, Signal] = {}
+        self._catalog: Catalog | None = None  # the broker's whole catalog, once asked for
         self._stream: _ProviderStream | None = None
         self.failure: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -170,9 +171,16 @@ class RemotePort:
         return info.name, info.version
 
     async def signals(self, pattern: str = "") -> list[Signal]:
-        """Metadata of the signals a pattern matches (all by default); cached for value conversion."""
+        """Metadata of the signals a pattern matches (all by default); cached for value conversion. Once all were
+        asked for, every pattern is matched here, as the broker would (its catalog does not change while it runs)."""
+        if self._catalog is not None:
+            return self._catalog.match(pattern)
         response = await self._call("ListMetadata", v2.ListMetadataRequest(root=pattern))
-        found = [signal_from_v2(meta) for meta in response.metadata]
+        if pattern:
+            found = [signal_from_v2(meta) for meta in response.metadata]
+        else:  # the whole catalog: a thousand signals take a fifth of a second to read, off the event loop
+            found = await asyncio.to_thread(lambda: [signal_from_v2(meta) for meta in response.metadata])
+            self._catalog = Catalog({s.path: s for s in found})
         self._signals.update((s.path, s) for s in found)
         return found
 

@@ -12,7 +12,7 @@ from kuksa.val.v1 import val_pb2_grpc as v1_grpc
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
 from evos.broker._access import Access
-from evos.broker._auth import TokenVerifier
+from evos.broker._auth import APP_ISSUER, TokenVerifier
 from evos.broker._core import Broker
 from evos.broker._grpc_v1 import ValV1Servicer
 from evos.broker._grpc_v2 import ValV2Servicer
@@ -27,6 +27,7 @@ class ServerConfig:
     """Where and how the broker listens.
 
     ``jwt_public_key``: PEM file of the RS256 key that signs client tokens; None turns authorization off.
+    ``jwt_issuer``: with it, a client token must name this issuer (``iss``).
     ``tls_cert``/``tls_key``: PEM server certificate and key; None serves plaintext.
     ``app_socket``: also listen on this Unix socket (plaintext); with ``app_key`` (PEM text of an RS256 public
     key) calls there must carry a token it signed: the apps of ``evos up``, each with its own token.
@@ -34,6 +35,7 @@ class ServerConfig:
 
     address: str = DEFAULT_ADDRESS
     jwt_public_key: Path | None = None
+    jwt_issuer: str | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
     app_socket: Path | None = None
@@ -43,6 +45,9 @@ class ServerConfig:
         check_address(self.address)
         if (self.tls_cert is None) != (self.tls_key is None):
             raise InvalidArgumentError("TLS needs both a certificate and a key (--tls-cert and --tls-key)")
+        if self.jwt_issuer is not None and self.jwt_public_key is None:
+            raise InvalidArgumentError("a JWT issuer (--jwt-issuer) needs the key that signs the tokens "
+                                       "(--jwt-public-key)")
         if self.app_key is not None and self.app_socket is None:
             raise InvalidArgumentError("an app key needs the app socket it guards")
 
@@ -67,8 +72,9 @@ class BrokerServer:
     def __init__(self, broker: Broker, config: ServerConfig | None = None) -> None:
         self.broker = broker
         self.config = config or ServerConfig()
-        verifier = TokenVerifier.from_file(self.config.jwt_public_key) if self.config.jwt_public_key else None
-        apps = TokenVerifier(self.config.app_key) if self.config.app_key else None
+        verifier = (TokenVerifier.from_file(self.config.jwt_public_key, self.config.jwt_issuer)
+                    if self.config.jwt_public_key else None)
+        apps = TokenVerifier(self.config.app_key, issuer=APP_ISSUER) if self.config.app_key else None
         self.access = Access(verifier, apps)
         tls = self.config.tls_cert, self.config.tls_key
         self._tls = _read_tls(tls[0], tls[1]) if tls[0] and tls[1] else None

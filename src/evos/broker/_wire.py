@@ -7,6 +7,9 @@ from evos.errors import InvalidArgumentError
 
 DEFAULT_ADDRESS = "127.0.0.1:55555"  # the KUKSA databroker's default
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# Entries (signals, ids, updates) in one request: several times the whole catalog (VSS 6.0 has 1,263 signals), so
+# a request for every signal passes and one of a million ids is refused before any work (it once ran 23 s).
+MAX_ENTRIES = 10_000
 # Request metadata of a provider stream whose provider answers every actuation (see evos.broker._remote).
 ACK_HEADER = "evos-actuation-ack"
 # HTTP/2 keepalive: a client pings every 10 s and gives up on a peer silent for 5 s more; the server pings its
@@ -34,3 +37,9 @@ def check_address(address: str) -> None:
     host, sep, port = address.rpartition(":")
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise InvalidArgumentError(f"address {address!r} is not HOST:PORT, e.g. {DEFAULT_ADDRESS}")
+
+
+def check_entries(count: int, what: str) -> None:
+    """InvalidArgumentError when a request holds more than ``MAX_ENTRIES`` ``what`` (signal ids, updates ...)."""
+    if count > MAX_ENTRIES:
+        raise InvalidArgumentError(f"{count:,} {what} in one request: at most {MAX_ENTRIES:,}")

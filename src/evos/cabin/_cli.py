@@ -122,7 +122,7 @@ def status_command(address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None
 @asynccontextmanager
 async def _cabin_client(car: Connection) -> AsyncIterator[VehiclePort]:
     """A client of ``car``; UnavailableError saying so when that broker has no cabin (a bare 'evos broker'
-    or 'evos twin run' has none), not an unknown signal or a missing provider."""
+    or 'evos broker --apps twin' has none), not an unknown signal or a missing provider."""
     async with car.client() as client:
         try:
             await client.signals(SCENE)

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import logging
 import math
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
+from urllib.parse import unquote, urlparse, urlsplit
 
 import av
 from av.error import FFmpegError
@@ -46,6 +48,9 @@ POSITION, PLAYLIST, DURATION = f"{EVOS_MEDIA}.Position", f"{EVOS_MEDIA}.Playlist
 KIND, RESOLUTION = f"{EVOS_MEDIA}.Kind", f"{EVOS_MEDIA}.VideoResolution"
 FRAME_RATE, CODEC = f"{EVOS_MEDIA}.VideoFrameRate", f"{EVOS_MEDIA}.VideoCodec"
 HANDOVER = f"{EVOS_MEDIA}.Handover"
+# Music services whose track URIs a phone may hand over (opaque: scheme, kind, id; the services' share format)
+SERVICE_SCHEMES = ("spotify", "deezer", "tidal", "qobuz", "soundcloud", "applemusic")
+_SERVICE_TRACK = re.compile(r"[a-z]+:[A-Za-z0-9:._-]{1,256}")
 MEDIA_LOAD = "Vehicle.Evos.Cabin.MediaLoadPower"
 ACTUATORS = (ACTION, VOLUME, SELECTED, RATE, SOURCE, POSITION, PLAYLIST)
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".m4a", ".aac", ".wma", ".aiff")
@@ -238,6 +243,39 @@ class Player:
         }
 
 
+def check_phone_uri(uri: str) -> None:
+    """InvalidArgumentError unless ``uri`` is what a phone may hand over besides a track of the car's library: a
+    music service's track URI (``spotify:track:ID``, as the services' apps share them) or an https URL of a public
+    host. The head unit plays ``Played.URI``: a phone must not point it at the car itself (a file, a device,
+    ffmpeg's ``pipe:`` or ``concat:``) or into its network (loopback, link-local metadata services, private hosts)."""
+    def refuse(why: str) -> InvalidArgumentError:
+        return InvalidArgumentError(f"handover URI {uri[:100]!r}: {why}; a phone hands over a track of the media "
+                                    f"library, a music service's track ({', '.join(SERVICE_SCHEMES)}) or an https "
+                                    "URL of a public host", path=HANDOVER)
+
+    if any(ord(c) <= 32 or ord(c) == 127 for c in uri):
+        raise refuse("it holds spaces or control characters")
+    scheme = uri.partition(":")[0].lower()
+    if scheme in SERVICE_SCHEMES:
+        if _SERVICE_TRACK.fullmatch(uri) is None:
+            raise refuse(f"not a {scheme} track URI")
+        return
+    if scheme != "https":
+        raise refuse(f"the scheme {scheme!r} is not one a phone may hand over" if ":" in uri else "not a URI")
+    parts = urlsplit(uri)
+    host = parts.hostname or ""
+    if parts.username is not None or parts.password is not None:
+        raise refuse("it carries a user name or password")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if "." not in host or host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+            raise refuse(f"{host!r} is not a public host name") from None
+        return
+    if not address.is_global:
+        raise refuse(f"{host} is not a public address")
+
+
 def parse_handover(text: str) -> dict[str, Any]:
     """The fields of a hand-over request (``HANDOVER``'s JSON); InvalidArgumentError naming what is wrong."""
     try:
@@ -329,10 +367,8 @@ class MediaService:
         if not math.isfinite(position_s) or position_s < 0:
             raise InvalidArgumentError(f"handover position {position_s} s: must be a finite number of seconds >= 0",
                                        path=HANDOVER)
-        if uri.lower().startswith("file:") and uri not in self.library.tracks:
-            # the head unit plays Played.URI: a phone must not point it at any file of the car
-            raise InvalidArgumentError(f"handover URI {uri!r}: a file URI must be a track of the media library",
-                                       path=HANDOVER)
+        if uri not in self.library.tracks:
+            check_phone_uri(uri)
         if uri in self.library.tracks:
             p = self._select(self.player, uri)
         else:
@@ -377,7 +413,9 @@ class MediaService:
 
 
 async def _main(port: VehiclePort, env: AppEnv) -> None:
-    media = MediaService(port, MediaLibrary(env.data_dir / "media" if env.data_dir is not None else None))
+    # scanning the library opens every file: off the event loop
+    library = await asyncio.to_thread(MediaLibrary, env.data_dir / "media" if env.data_dir is not None else None)
+    media = MediaService(port, library)
     env.instance = media
     await media.run(env.stop, env.ready)
 

@@ -81,9 +81,12 @@ class CentreScreen:
 
     async def start(self) -> None:
         catalog = await catalog_of(self.port)
-        self.scenes = load_scenes(catalog, self.data_dir / "scenes" if self.data_dir else None)
+        def load() -> tuple[dict[str, Scene], Assistant]:  # scene files and the assistant's language data: a thread's
+            scenes = load_scenes(catalog, self.data_dir / "scenes" if self.data_dir else None)
+            return scenes, Assistant(scenes, self.vehicle, self.engine.reserve_soc_pct)
+
+        self.scenes, self.assistant = await asyncio.to_thread(load)
         self.engine = SceneEngine(self.scenes, self.engine.reserve_soc_pct)
-        self.assistant = Assistant(self.scenes, self.vehicle, self.engine.reserve_soc_pct)
         self._body_paths = body_actuators(catalog)
         wanted = dict.fromkeys((*STATE_PATHS, *INPUTS, *READS, *self._body_paths, TWIN_VEHICLE))
         self._mirror = await Mirror(self.port, [p for p in wanted if p in catalog]).start()
@@ -130,11 +133,14 @@ class CentreScreen:
 @asynccontextmanager
 async def centre_screen(port: VehiclePort, env: AppEnv) -> AsyncIterator[APIRouter]:
     """The centre screen's router (for the web server of ``evos.companion``), for as long as the context lasts."""
-    from evos.cabin._web import cabin_router
+    def router() -> APIRouter:  # the web stack's import and its routes' models take a while: off the event loop
+        from evos.cabin._web import cabin_router
+
+        return cabin_router(screen)
 
     screen = CentreScreen(port, env.data_dir, vehicle=env.settings.vehicle)
     await screen.start()
     try:
-        yield cabin_router(screen)
+        yield await asyncio.to_thread(router)
     finally:
         await screen.stop()

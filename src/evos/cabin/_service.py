@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evos.app import App, AppEnv, Grants, everything, paths_in
-from evos.broker import Mirror, VehiclePort
+from evos.broker import Datapoint, Mirror, VehiclePort
 from evos.cabin._engine import Conditions, SceneEngine, SceneRefusedError, same
 from evos.cabin._forecast import INPUTS, SOC, Forecast, forecast
 from evos.cabin._scenes import Scene, forbidden, load_scenes
@@ -106,8 +106,9 @@ class CabinService:
         self._wall_s = time.monotonic()
         self._car_s = 0.0  # the car's clock: wall time times the twin's time scale
         self._published: dict[str, Value] = {}
-        self._targets: asyncio.Queue[dict[str, Value]] = asyncio.Queue()  # target requests seen, to take in
+        self._targets: asyncio.Queue[dict[str, Datapoint]] = asyncio.Queue()  # target requests seen, to take in
         self._last_targets: dict[str, Value] = {}  # the last target taken in, per scene path
+        self._last_target_s: dict[str, float] = {}  # and when it was requested (an older one seen later: stale)
         self._changing = asyncio.Lock()  # one scene transition at a time
         self._outgoing: asyncio.Queue[dict[str, Value]] = asyncio.Queue()  # the engine's requests, in order
         self._scene_paths: tuple[str, ...] = ()
@@ -171,7 +172,7 @@ class CabinService:
         async with self._changing:
             # the targets requested before this request count first: a manual change just before leaving is kept
             targets = await self.port.get_targets(self._scene_paths)
-            self._take_targets({p: dp.value for p, dp in targets.items() if dp.value is not None})
+            self._take_targets({p: dp for p, dp in targets.items() if dp.value is not None})
             if name == "NONE":
                 requests = self.engine.exit()
             else:  # what the car has now (asked of the broker: a mirror may be a moment behind)
@@ -207,9 +208,11 @@ class CabinService:
             self._publish_status()
 
     async def _sender(self) -> None:
-        """Carry the engine's queued requests out, in order."""
+        """Carry the engine's queued requests out, in order; then say the status they lead to (a scene that ended
+        is ENDED once its restore went out, not before)."""
         while True:
             await self._carry_out(await self._outgoing.get())
+            self._publish_status()
 
     # --- the loop -----------------------------------------------------------------------------------------
     def _publish_status(self) -> None:
@@ -228,30 +231,43 @@ class CabinService:
             self.port.publish_nowait(changed)
             self._published.update(changed)
 
-    def _take_targets(self, targets: dict[str, Value] | None = None) -> None:
-        """Take in target requests (``targets``, else those the follower saw since the last look): manual changes,
-        or echoes of the engine's own. A target taken in already (the same value again) is not a new request."""
-        batches = [targets] if targets is not None else []
+    def _take_targets(self, snapshot: dict[str, Datapoint] | None = None) -> None:
+        """Take in target requests (those the follower saw since the last look, then the broker's ``snapshot``):
+        manual changes, or echoes of the engine's own. A target taken in already (the same value again), or one
+        older than a target taken in (the follower is behind a snapshot), is not a new request."""
+        batches = []
         while not self._targets.empty():
             batches.append(self._targets.get_nowait())
+        if snapshot is not None:
+            batches.append(snapshot)
         for batch in batches:
-            for path, value in batch.items():
-                if path in self._last_targets and same(self._last_targets[path], value):
+            for path, dp in batch.items():
+                value, requested_s = dp.value, dp.timestamp_s
+                assert value is not None
+                if path in self._last_targets and (same(self._last_targets[path], value) or (
+                        requested_s is not None and requested_s < self._last_target_s.get(path, requested_s))):
                     continue
-                self._last_targets[path] = value
+                self._remember_target(path, dp)
                 active = self.engine.active
                 kept = active is not None and path in active.kept
                 self._send(self.engine.on_target(path, value))
                 if active is not None and not kept and path in active.kept:
                     log.info("cabin: %s set to %r by hand during %s: kept when it ends", path, value, active.scene.name)
 
+    def _remember_target(self, path: str, dp: Datapoint) -> None:
+        assert dp.value is not None
+        self._last_targets[path] = dp.value
+        if dp.timestamp_s is not None:
+            self._last_target_s[path] = dp.timestamp_s
+
     async def _follow_targets(self) -> None:
         async with self.port.subscribe(self._scene_paths, field="target") as updates:
             first = True
             async for batch in updates:
-                targets = {p: dp.value for p, dp in batch.items() if dp.value is not None}
+                targets = {p: dp for p, dp in batch.items() if dp.value is not None}
                 if first:  # the targets as they were: not changes
-                    self._last_targets.update(targets)
+                    for path, dp in targets.items():
+                        self._remember_target(path, dp)
                     first = False
                 elif targets:
                     self._targets.put_nowait(targets)
@@ -282,13 +298,15 @@ class CabinService:
         self._take_targets()
         self._refresh_forecast()
         runtime = self._forecast.runtime_s if self._forecast and self.engine.active else None
-        self._send(self.engine.check(self.now(), self.conditions(runtime)))
-        self._publish_status()
+        ending = self.engine.check(self.now(), self.conditions(runtime))
+        self._send(ending)
+        if not ending:  # else the sender says it, once the restore went out
+            self._publish_status()
 
     async def start(self) -> None:
         """Load the scenes against the car's catalog, follow the inputs and claim the cabin's actuators."""
         catalog = await catalog_of(self.port)
-        self.scenes = load_scenes(catalog, self.data_dir / "scenes" if self.data_dir else None)
+        self.scenes = await asyncio.to_thread(load_scenes, catalog, self.data_dir / "scenes" if self.data_dir else None)
         self.engine = SceneEngine(self.scenes, self.reserve_soc_pct)
         self._body_paths = body_actuators(catalog)
         self._scene_paths = tuple(sorted({p for s in self.scenes.values() for p in s.set if p in catalog}))

@@ -29,7 +29,6 @@ from evos.vss import Value
 STATIC = Path(str(resources.files("evos.cabin").joinpath("data", "static")))
 _FILES = {"app.js": "text/javascript", "app.css": "text/css"}
 WRITABLE = ("Vehicle.Cabin.", "Vehicle.Evos.Cabin.")  # what the screen may actuate directly
-MAX_BODY_BYTES = 64 * 1024  # every request of the screen is a few hundred bytes; more is a mistake or an attack
 
 
 class SceneRequest(BaseModel):
@@ -52,16 +51,14 @@ class Handover(BaseModel):
 
 
 class _CheckedRoute(APIRoute):
-    """Refuses bodies over ``MAX_BODY_BYTES`` (413) and words validation errors itself (422): FastAPI's own
-    422 echoes the input, and an input such as NaN cannot be written as JSON, which turned into a 500."""
+    """Words validation errors itself (422): FastAPI's own 422 echoes the input, and an input such as NaN cannot be
+    written as JSON, which turned into a 500. (The size of a body is the web server's to limit: it counts every
+    route's streamed bytes.)"""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def checked(request: Request) -> Response:
-            length = request.headers.get("content-length", "0")
-            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-                raise HTTPException(413, f"request body of {length} bytes: at most {MAX_BODY_BYTES} bytes")
             try:
                 return await handler(request)
             except RequestValidationError as exc:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -21,7 +22,7 @@ from evos._connect import AddressOpt, CaOpt, Connection, TokenFileOpt, TokenOpt
 from evos._console import console, fail, run_async
 from evos.app import App, AppEnv, CarSettings, overlays_of, run_app
 from evos.broker import DEFAULT_ADDRESS, Broker, ServerConfig
-from evos.broker._cli import JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, serve, serve_command
+from evos.broker._cli import JwtIssuerOpt, JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, serve, serve_command
 from evos.car import app_named, car_apps
 from evos.car._supervisor import ALIVE, APPS, READY, AppKeys, Supervisor, app_socket, apps_overlay, notify
 from evos.errors import EvosError, InvalidArgumentError
@@ -89,6 +90,7 @@ def up_command(
     vss: VssOpt = None,
     overlay: OverlayOpt = None,
     jwt_public_key: JwtOpt = None,
+    jwt_issuer: JwtIssuerOpt = None,
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
 ) -> None:
@@ -107,14 +109,18 @@ def up_command(
         begun = time.monotonic()
         with datadir.claim(directory):
             console.print(f"data directory: {directory}", highlight=False)
-            keys = AppKeys.generate()
             socket = app_socket()
             try:
                 names = ["Broker", *(app.signal_name for app in every)]
-                broker = Broker(load_catalog(vss, [*overlays_of(every), apps_overlay(names), *(overlay or [])]))
-                config = ServerConfig(address=address, jwt_public_key=jwt_public_key, tls_cert=tls_cert,
-                                      tls_key=tls_key, app_socket=socket, app_key=keys.public_pem)
-                supervisor = Supervisor(broker, chosen, f"unix:{socket}", keys, settings, directory)
+                overlays: list[Any] = [*overlays_of(every), apps_overlay(names), *(overlay or [])]
+                # the catalog, the apps' key and their tokens take a while to make: off the event loop
+                catalog = await asyncio.to_thread(load_catalog, vss, overlays)
+                keys = await asyncio.to_thread(AppKeys.generate)
+                tokens = await asyncio.to_thread(lambda: {app.name: keys.token(app, catalog) for app in chosen})
+                broker = Broker(catalog)
+                config = ServerConfig(address=address, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
+                                      tls_cert=tls_cert, tls_key=tls_key, app_socket=socket, app_key=keys.public_pem)
+                supervisor = Supervisor(broker, chosen, f"unix:{socket}", tokens, settings, directory)
                 started = asyncio.Event()
 
                 async def announce(stop: asyncio.Event) -> None:
@@ -205,11 +211,10 @@ def app_run_command(
 
 
 async def _run_one(app: App, car: Connection, settings: CarSettings, directory: Path) -> None:
-    import logging
     import signal
 
     logging.getLogger("evos").setLevel(logging.INFO)  # an app's process says what it does (its supervisor shows it)
-    env = AppEnv(settings, directory, on_ready=lambda: notify(READY))
+    env = AppEnv(settings, directory, on_ready=_ready)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, env.stop.set)
@@ -225,9 +230,24 @@ async def _run_one(app: App, car: Connection, settings: CarSettings, directory: 
         console.print(f"{app.name} stopped", style="dim")
 
 
+def _ready() -> None:
+    """Tell the supervisor the app is up. What it made to start (modules, catalog, web stack) stays for its life:
+    moved out of the garbage collector's sight, so that its passes stay short (the control loop's deadline)."""
+    import gc
+
+    gc.freeze()
+    notify(READY)
+
+
 async def _alive(stop: asyncio.Event) -> None:
-    """Tell the supervisor once a second that this app's event loop runs."""
+    """Tell the supervisor once a second that this app's event loop runs; stop the app (saving what it keeps) when
+    the supervisor is gone (killed: its apps must not run on without it, holding the car's data)."""
+    supervisor = os.getppid()
     while not stop.is_set():
+        if os.environ.get("EVOS_SUPERVISED") and os.getppid() != supervisor:
+            logging.getLogger("evos.car").error("the car's supervisor is gone: stopping")
+            stop.set()
+            return
         notify(ALIVE)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 1.0)
@@ -239,6 +259,7 @@ def broker_command(
     vss: VssOpt = None,
     overlay: OverlayOpt = None,
     jwt_public_key: JwtOpt = None,
+    jwt_issuer: JwtIssuerOpt = None,
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
     apps: Annotated[str | None, typer.Option(
@@ -247,7 +268,7 @@ def broker_command(
 ) -> None:
     """Run the vehicle data broker alone (KUKSA-compatible gRPC, kuksa.val.v1 and v2)."""
     overlays: list[Any] = [*(overlays_of(_chosen(apps)) if apps else []), *(overlay or [])]
-    serve_command("evos broker", address, vss, overlays, jwt_public_key, tls_cert, tls_key)
+    serve_command("evos broker", address, vss, overlays, jwt_public_key, jwt_issuer, tls_cert, tls_key)
 
 
 def register(app: typer.Typer) -> None:

@@ -47,9 +47,9 @@ class LocalCar:
     def value(self, path: str) -> Any:
         return self.broker.get(path).value
 
-    def _launch(self, app: App) -> asyncio.Event:
+    def _launch(self, app: App, permissions: Permissions) -> asyncio.Event:
         ready = asyncio.Event()
-        port = LocalPort(self.broker, app.name, permissions_of(app, self.broker))
+        port = LocalPort(self.broker, app.name, permissions)
         self._ports[app.name] = port
         self.apps[app.name] = app
         self.envs[app.name] = env = AppEnv(self.settings, self.data_dir, on_ready=ready.set)
@@ -58,7 +58,8 @@ class LocalCar:
 
     async def start_app(self, app: App) -> None:
         """Start ``app`` (again); returns once it is ready."""
-        await _started(self, {app.name: self._launch(app)})
+        permissions = await asyncio.to_thread(permissions_of, app, self.broker)
+        await _started(self, {app.name: self._launch(app, permissions)})
 
     async def stop_app(self, name: str) -> None:
         """Stop app ``name`` as the car would (its ``stop`` event), waiting (bounded) for it to finish."""
@@ -76,10 +77,13 @@ async def local_car(apps: Sequence[App], data_dir: Path | None = None, settings:
 
     Raises UnavailableError naming the apps not ready in time, or the error of an app that failed starting.
     """
-    broker = Broker(load_catalog(None, [*overlays_of(apps), *overlays]))
+    # reading the catalog and working out each app's permissions take a while: off the event loop
+    catalog = await asyncio.to_thread(load_catalog, None, [*overlays_of(apps), *overlays])
+    broker = Broker(catalog)
+    permissions = await asyncio.to_thread(lambda: [permissions_of(app, broker) for app in apps])
     car = LocalCar(broker, settings or CarSettings(), data_dir, LocalPort(broker, "driver"))
     try:
-        await _started(car, {app.name: car._launch(app) for app in apps})
+        await _started(car, {app.name: car._launch(app, perms) for app, perms in zip(apps, permissions, strict=True)})
         yield car
     finally:
         for name in reversed(list(car.tasks)):  # the cabin restores the cabin while the body hardware is there

@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from evos.app import App, CarSettings
-from evos.broker import Broker
+from evos.broker import APP_ISSUER, Broker
 from evos.vss import Catalog
 
 log = logging.getLogger("evos.car")
@@ -90,7 +90,7 @@ class AppKeys:
     def token(self, app: App, catalog: Catalog) -> str:
         """A token with exactly ``app``'s grants on ``catalog``."""
         now = time.time()
-        return jwt.encode({"sub": f"app:{app.name}", "iss": "evos-supervisor", "aud": "kuksa.val", "iat": int(now),
+        return jwt.encode({"sub": f"app:{app.name}", "iss": APP_ISSUER, "aud": "kuksa.val", "iat": int(now),
                            "exp": int(now + TOKEN_LIFETIME_S), "scope": app.grants.scope(catalog)},
                           self.private, algorithm="RS256")
 
@@ -121,13 +121,13 @@ class Child:
 class Supervisor:
     """Runs ``apps`` as child processes of the car whose broker is ``broker`` (see the module docstring)."""
 
-    def __init__(self, broker: Broker, apps: Sequence[App], address: str, keys: AppKeys, settings: CarSettings,
-                 data_dir: Path) -> None:
+    def __init__(self, broker: Broker, apps: Sequence[App], address: str, tokens: dict[str, str],
+                 settings: CarSettings, data_dir: Path) -> None:
         self.broker = broker
         self.address = address  # the apps' broker address (unix:/...)
         self.settings = settings
         self.data_dir = data_dir
-        self.children = {app.name: Child(app, keys.token(app, broker.catalog)) for app in apps}
+        self.children = {app.name: Child(app, tokens[app.name]) for app in apps}
         self._stopping = False
         self._self = psutil.Process()
         self._self.cpu_percent(None)

@@ -29,6 +29,7 @@ from fastapi.security import OAuth2PasswordBearer
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from evos.broker import VehiclePort
 from evos.companion._accounts import Principal, authenticate, hash_token
@@ -57,6 +58,9 @@ from evos.errors import (
 log = logging.getLogger("evos.companion")
 TOKEN_CACHE_S = 2.0  # a verified token is trusted this long without asking the database (assumed, see TokenCache)
 TOKEN_CACHE_MAX = 10_000
+# Every request body of the API and the centre screen is a few hundred bytes (a signed command, a key, a scene);
+# one limit for every route, counted as the bytes stream in (a chunked 250 MiB body once took the car to 1.9 GiB)
+MAX_BODY_BYTES = 64 * 1024
 STATIC = Path(str(resources.files("evos.companion").joinpath("static")))
 
 # error class -> (HTTP status, default code); the first match in this order wins
@@ -284,6 +288,55 @@ class SecurityHeaders:
         await self.app(scope, receive, with_headers)
 
 
+class BodyLimit:
+    """ASGI middleware: a request body over ``max_bytes`` is answered 413 on every route, whether it says its length
+    (``Content-Length``) or streams it (chunked): the bytes are counted as they come in, and reading stops at the
+    limit (the app is told the client left, and what it would answer is dropped)."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
+            await self._refuse(send, f"a request body of {length.decode(errors='replace')[:20]} bytes")
+            return
+        received = 0
+        over = False
+
+        async def counted() -> dict[str, Any]:
+            nonlocal received, over
+            if over:
+                return {"type": "http.disconnect"}
+            message: dict[str, Any] = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    over = True
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def unless_over(message: dict[str, Any]) -> None:
+            if not over:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, unless_over)
+        except Exception:
+            if not over:
+                raise
+        if over:
+            await self._refuse(send, f"a request body of over {received:,} bytes")
+
+    async def _refuse(self, send: Any, what: str) -> None:
+        response = error_response(413, "payload_too_large", f"{what}: at most {self.max_bytes:,} bytes")
+        await response({"type": "http"}, None, send)  # type: ignore[arg-type]
+
+
 def same_origin(origin: str | None, host: str | None) -> bool:
     """Whether a browser's ``Origin`` header names the server it connects to (``Host``); no Origin (not a
     browser: a third-party app, a script) counts as same. Refuses cross-site WebSocket hijacking."""
@@ -333,6 +386,8 @@ def create_app(ctx: Context, routers: Iterable[APIRouter], extra_routers: Iterab
         raise NotFoundError(f"no API endpoint {request.method} /api/{rest}")
 
     app.mount("/", StaticFiles(directory=STATIC, html=True), name="web")
+    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=ctx.config.trusted_hosts(), www_redirect=False)
     app.add_middleware(SecurityHeaders)
     return app
 

@@ -18,6 +18,8 @@ OVERLAY = Path(str(resources.files("evos.companion").joinpath("data", "companion
 # Scopes after the Tesla Fleet API's (vehicle_device_data, vehicle_location, vehicle_cmds, vehicle_charging_cmds).
 SCOPES = ("vehicle_data", "vehicle_location", "vehicle_cmds", "charging_cmds")
 OWNER = "owner"  # the owner's own sessions: manage app tokens, phone keys, pairing, the audit log
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
 
 
 def default_database_url(data_dir: Path) -> str:
@@ -46,6 +48,9 @@ class CompanionConfig:
     rate_burst: int = 30
     command_wait_s: float = 2.0  # how long a command waits for the car to report the new values
     trip_park_s: float = 60.0  # a trip ends after standing still this long
+    # names the web app is reached by besides the loopback ones and the address it listens on: any other Host header
+    # is refused (a DNS-rebinding page sends its own name)
+    allowed_hosts: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -61,6 +66,23 @@ class CompanionConfig:
             raise ValueError(f"rate_burst must be >= 1, got {self.rate_burst}")
         if self.pairing_code_attempts < 1:
             raise ValueError(f"pairing_code_attempts must be >= 1, got {self.pairing_code_attempts}")
+
+    def trusted_hosts(self) -> list[str]:
+        """The Host names the web app serves: loopback, the listening address, ``allowed_hosts``; listening on every
+        interface, also this machine's names and addresses."""
+        names = {*LOOPBACK_NAMES, *self.allowed_hosts}
+        if self.host in WILDCARD_HOSTS:
+            import socket
+
+            import psutil
+
+            names |= {socket.gethostname(), socket.getfqdn()}
+            names |= {a.address.split("%")[0] for addrs in psutil.net_if_addrs().values() for a in addrs
+                      if a.family in (socket.AF_INET, socket.AF_INET6)}
+        else:
+            names.add(self.host)
+        # an IPv6 address comes in a Host header in brackets ([::1]:8000)
+        return sorted({(f"[{n}]" if ":" in n else n).lower() for n in names})
 
     @classmethod
     def for_data_dir(cls, data_dir: Path, **changes: object) -> CompanionConfig:

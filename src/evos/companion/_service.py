@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from evos.app import App, AppEnv, Grants, everything, paths_in
 from evos.broker import VehiclePort
 from evos.companion._config import OVERLAY, CompanionConfig
+from evos.companion._entrance import EntrancePort
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
@@ -52,6 +53,10 @@ class CompanionService:
                       RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), RateLimiter(PAIRING_RATE_PER_S, PAIRING_BURST),
                       self.show_code, self._state, TokenCache(), self._momentary)
         self.app: FastAPI = create_app(ctx, ROUTERS, routers)
+        # what FastAPI would otherwise build on the first request (a fifth of a second of the event loop's time):
+        # the middleware stack and the OpenAPI schema; the service is made off the loop, so this is too
+        self.app.middleware_stack = self.app.build_middleware_stack()
+        self.app.openapi()
         self.port_number: int | None = None  # the TCP port listened on, once serving (useful with port 0)
         self.started = asyncio.Event()
 
@@ -105,8 +110,12 @@ def companion_app(routers: Sequence[RouterFactory] = (), config: CompanionConfig
     async def main(port: VehiclePort, env: AppEnv) -> None:
         settings = config or CompanionConfig.for_car(env.settings, env.data_dir)
         async with AsyncExitStack() as stack:
-            extra = [await stack.enter_async_context(make(port, env)) for make in routers]
-            service = CompanionService(port, settings, extra)
+            # the centre screen (and its assistant) acts on the car through the same checks and audit as the phone
+            entrance = EntrancePort(port, "centre screen")
+            extra = [await stack.enter_async_context(make(entrance, env)) for make in routers]
+            # the web stack's imports and the database's opening take a second: off the event loop
+            service = await asyncio.to_thread(CompanionService, port, settings, extra)
+            entrance.bind(service.db)
             env.instance = service
             running = asyncio.create_task(service.run(env.stop))
             started = asyncio.create_task(service.started.wait())

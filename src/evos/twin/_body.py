@@ -18,6 +18,7 @@ import json
 import logging
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -25,7 +26,7 @@ from typing import Any
 
 from evos.app import App, AppEnv, Grants, paths_in
 from evos.broker import Mirror, VehiclePort
-from evos.errors import DataError, EvosError, NotPermittedError
+from evos.errors import DataError, EvosError, NotPermittedError, UnavailableError
 from evos.twin._codec import ACTUATORS as TWIN_ACTUATORS
 from evos.twin._provider import OVERLAY
 from evos.vss import Datatype, EntryType, Kind, Signal, Value, compile_pattern, validate
@@ -137,10 +138,11 @@ class BodyStore:
     """The body's last values in ``body.sqlite``: one row per path, each save one transaction."""
 
     def __init__(self, path: Path) -> None:
+        self._lock = threading.Lock()  # saves run on worker threads (a command's, the periodic one): one at a time
         try:
-            # saves run on a worker thread (never two at once), so the event loop does not wait for the disk
             self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")  # a commit is on the disk before a command is answered
             self._db.execute("CREATE TABLE IF NOT EXISTS body (path TEXT PRIMARY KEY, value TEXT NOT NULL)")
         except sqlite3.DatabaseError as exc:
             raise DataError(str(path), None, f"not a usable body state database: {exc}") from exc
@@ -149,9 +151,17 @@ class BodyStore:
         return {path: json.loads(value) for path, value in self._db.execute("SELECT path, value FROM body")}
 
     def save(self, values: Mapping[str, Any]) -> None:
-        with self._db:
-            self._db.executemany("INSERT INTO body (path, value) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET "
-                                 "value = excluded.value", [(p, json.dumps(v)) for p, v in values.items()])
+        """Write ``values`` in one transaction, durable when it returns (WAL, synchronous FULL)."""
+        rows = [(p, json.dumps(v)) for p, v in values.items()]
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany("INSERT INTO body (path, value) VALUES (?, ?) ON CONFLICT(path) DO UPDATE SET "
+                                     "value = excluded.value", rows)
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
@@ -162,13 +172,15 @@ class BodyProvider:
 
     def __init__(self, port: VehiclePort, store_path: Path | None = None) -> None:
         self.port = port
-        self.store = BodyStore(store_path) if store_path is not None else None
+        self.store_path = store_path
+        self.store: BodyStore | None = None
         self.paths: tuple[str, ...] = ()
         self._signals: dict[str, Signal] = {}
         self._rates: dict[str, float] = {}
         self.values: dict[str, Any] = {}
         self.moving: dict[str, float] = {}  # path -> target of a motor on its way
         self._horn_off_at: float | None = None
+        self._wake = asyncio.Event()  # a request came: the motors may have somewhere to go
         self._dirty: dict[str, Any] = {}
         self._speed: Mirror | None = None
         self._load_w: float | None = None
@@ -179,7 +191,9 @@ class BodyProvider:
         self._signals = {s.path: s for s in found if serves(s.path, s)}
         self.paths = tuple(sorted(self._signals))
         self._rates = {p: r for p in self.paths if (r := motion_rate(p, self._signals[p])) is not None}
-        saved = self.store.load() if self.store is not None else {}
+        if self.store_path is not None:  # opened and read off the event loop
+            self.store = await asyncio.to_thread(BodyStore, self.store_path)
+        saved = await asyncio.to_thread(self.store.load) if self.store is not None else {}
         for path, signal in self._signals.items():
             self.values[path] = default_value(path, signal)
             if path in saved:
@@ -211,28 +225,40 @@ class BodyProvider:
                 if batch.get(lock, self.values.get(lock)) is True:
                     raise NotPermittedError(f"{path}: locked ({lock} is true); unlock it first", path=path)
 
-    def _on_actuate(self, batch: dict[str, Value]) -> None:
+    async def _on_actuate(self, batch: dict[str, Value]) -> None:
+        """Carry out a request: what takes effect at once (a lock, a light) is on the disk before the request is
+        answered, so an acknowledged lock survives a kill; a motor's target starts it moving (its position is saved
+        as it moves). A request the hardware refuses, or whose save fails, changes nothing."""
         self.check(batch)
         now: dict[str, Any] = {}
+        moves: dict[str, float | None] = {}  # motor position path -> target (None: the motor stops)
         for path, value in batch.items():
             name = path.rsplit(".", 1)[-1]
-            base = path.rsplit(".", 1)[0]
-            position = f"{base}.Position"
+            position = f"{path.rsplit('.', 1)[0]}.Position"
             if path in self._rates:
                 low, high = _RANGES.get(_suffix(path), (-float("inf"), float("inf")))
-                self.moving[path] = min(max(float(value), low), high)  # type: ignore[arg-type]
+                moves[path] = min(max(float(value), low), high)  # type: ignore[arg-type]
                 continue
             if name == "Switch" and position in self._rates:
-                if value in _SWITCH_TARGETS:
-                    self.moving[position] = _SWITCH_TARGETS[value]
-                else:  # INACTIVE (or a tilt request the simulated roof does not have): the motor stops
-                    self.moving.pop(position, None)
+                # INACTIVE (or a tilt request the simulated roof does not have): the motor stops
+                moves[position] = _SWITCH_TARGETS.get(value)  # type: ignore[arg-type]
             elif name == "IsOpen" and position in self._rates:
-                self.moving[position] = 100 if value else 0
-            elif path == "Vehicle.Body.Horn.IsActive" and value is True:
-                self._horn_off_at = time.monotonic() + HORN_S
+                moves[position] = 100 if value else 0
             now[path] = value
+        if now and self.store is not None:
+            try:
+                await asyncio.to_thread(self.store.save, now)
+            except sqlite3.Error as exc:
+                raise UnavailableError(f"body: cannot save {', '.join(now)}: {exc}; nothing was changed") from exc
+        for position, target in moves.items():
+            if target is None:
+                self.moving.pop(position, None)
+            else:
+                self.moving[position] = target
+        if batch.get("Vehicle.Body.Horn.IsActive") is True:
+            self._horn_off_at = time.monotonic() + HORN_S
         self._publish(now)
+        self._wake.set()
 
     # --- the hardware's clock -------------------------------------------------------------------------------
     def tick(self, dt_s: float) -> None:
@@ -280,9 +306,17 @@ class BodyProvider:
         await self.start()
         ready()
         last = last_save = time.monotonic()
+        stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
-                await asyncio.sleep(1 / RATE_HZ)
+                if self.moving or self._horn_off_at is not None:
+                    await asyncio.sleep(1 / RATE_HZ)
+                else:  # nothing moves: no clock to run until a request comes (or the next save is due)
+                    self._wake.clear()
+                    woken = asyncio.create_task(self._wake.wait())
+                    await asyncio.wait({woken, stopping}, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                    woken.cancel()
+                    last = time.monotonic()  # a motor starts when it is asked to, not when the car fell quiet
                 now = time.monotonic()
                 self.tick(now - last)
                 last = now
@@ -291,7 +325,8 @@ class BodyProvider:
                         await asyncio.to_thread(self.store.save, self._take_dirty())
                     last_save = now
         finally:
-            self.save()
+            stopping.cancel()
+            await asyncio.to_thread(self.save)  # a commit waits for the disk: off the event loop
             if self._speed is not None:
                 await self._speed.stop()
             if self.store is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 from functools import partial
@@ -386,12 +387,23 @@ def drive_command(
             try:
                 with Progress(console=err_console, transient=True) as progress:
                     task = progress.add_task(f"driving {trace.name} at {speedup:g}×", total=trace.duration_s)
-                    for t_s, speed_mps, accel_mps2 in zip(trace.time_s, trace.speed_mps, [*accel, 0.0], strict=True):
-                        due = start + (t_s - trace.time_s[0]) / speedup
-                        await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
-                        await client.actuate({f"{twin}.Driver.TargetSpeed": float(speed_mps * 3.6),
-                                              f"{twin}.Driver.TargetAcceleration": max(min(accel_mps2, 10.0), -10.0)})
-                        progress.update(task, completed=t_s - trace.time_s[0])
+                    times_s = [float(t - trace.time_s[0]) for t in trace.time_s]
+                    sent = -1
+                    while True:
+                        # the sample due now in car time: a client that falls behind (a slow machine, a debugged
+                        # loop) skips samples rather than stretching the trace, so the car drives the cycle's time
+                        car_s = (asyncio.get_running_loop().time() - start) * speedup
+                        i = bisect.bisect_right(times_s, car_s) - 1
+                        if i > sent:
+                            await client.actuate({f"{twin}.Driver.TargetSpeed": float(trace.speed_mps[i] * 3.6),
+                                                  f"{twin}.Driver.TargetAcceleration": max(min(accel[i], 10.0), -10.0)
+                                                  if i < len(accel) else 0.0})
+                            sent = i
+                            progress.update(task, completed=times_s[i])
+                        if i >= len(times_s) - 1:
+                            break
+                        next_s = start + times_s[i + 1] / speedup
+                        await asyncio.sleep(max(0.0, next_s - asyncio.get_running_loop().time()))
             finally:
                 await client.actuate({f"{twin}.Driver.TargetSpeed": 0.0})
                 await asyncio.sleep(max(1.0, 5.0 / speedup))

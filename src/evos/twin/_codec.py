@@ -45,6 +45,11 @@ ACTUATORS: dict[str, tuple[str, Callable[[Any], Any]]] = {
     f"{BAT}.BatteryConditioning.RequestedMode": ("battery_conditioning", str),
     CONDITIONING_TARGET: ("battery_target_c", float),
 }
+# The owner's settings among them: what a car keeps over a restart (the twin saves them before it answers a change).
+# Driver inputs are not (a car starts parked) nor the simulated world's (charger, weather: the command line's).
+SETTINGS = (f"{CHG}.ChargeLimit", f"{CHG}.StartStopCharging", f"{HVAC}.IsAirConditioningActive",
+            f"{HVAC}.Station.Row1.Driver.Temperature", f"{HVAC}.Station.Row1.Passenger.Temperature",
+            f"{BAT}.BatteryConditioning.RequestedMode", CONDITIONING_TARGET)
 # every signal controls_from_vss reads
 CONTROL_SIGNALS = (*ACTUATORS, POWER_STATE, *LOADS)
 DRIVE_INPUTS = ("accelerator_pct", "brake_pct", "steering_deg", "target_speed_kmh", "target_accel_mps2")
@@ -102,5 +107,5 @@ def controls_to_vss(c: Controls) -> dict[str, Value]:
     }
 
 
-__all__ = ["ACTUATORS", "CONTROL_SIGNALS", "LOADS", "POWER_STATE", "TIME_SCALE", "apply_actuation",
+__all__ = ["ACTUATORS", "CONTROL_SIGNALS", "LOADS", "POWER_STATE", "SETTINGS", "TIME_SCALE", "apply_actuation",
            "controls_from_vss", "controls_to_vss"]

@@ -176,6 +176,7 @@ class Chassis:
 
     wheelbase_m: float = field(default=2.9, metadata=POSITIVE)  # typical mid-size car when the file gives none
     length_m: float = field(default=4.8, metadata=POSITIVE)
+    width_m: float = field(default=1.9, metadata=POSITIVE)  # without mirrors
     max_brake_mps2: float = field(default=9.0, metadata=POSITIVE)  # full brake pedal: the tyre limit, dry asphalt
     coast_regen_mps2: float = field(default=0.5, metadata=NON_NEGATIVE)  # both pedals released: gentle regen
 

@@ -14,8 +14,9 @@ import asyncio
 import functools
 import logging
 import math
+import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from importlib import resources
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 
 from evos.app import App, AppEnv, Grants, paths_in
 from evos.broker import Mirror, VehiclePort
-from evos.errors import EvosError
+from evos.errors import EvosError, UnavailableError
 from evos.twin import _physics as phys
 from evos.twin._codec import (
     ACTUATORS,
@@ -33,6 +34,7 @@ from evos.twin._codec import (
     HVAC,
     LOADS,
     POWER_STATE,
+    SETTINGS,
     TIME_SCALE,
     TWIN,
     apply_actuation,
@@ -43,7 +45,7 @@ from evos.twin._procedures import wltp
 from evos.twin._realtime import Controls, TwinState, conditioning_target_c, step
 from evos.twin._store import StateStore
 from evos.twin._vehicles import load_vehicle
-from evos.vss import Value
+from evos.vss import Signal, Value, validate
 
 log = logging.getLogger("evos.twin")
 OVERLAY = Path(str(resources.files("evos.twin").joinpath("data", "twin-overlay.vspec")))
@@ -53,6 +55,10 @@ MAX_STEP_S = 0.1  # the model's step; faster-than-real-time ticks are split into
 # for a night of camping cheap enough to leave the rest of the car responsive.
 MAX_PARKED_STEP_S = 1.0
 SAVE_INTERVAL_S = 1.0
+# Each tick publishes what changed, and these every tick (driver assistance faults on a speed older than 0.5 s, as
+# it would on a silent wheel-speed sensor); every signal is sent again once a second (a cyclic message, as on CAN).
+CYCLIC = ("Vehicle.Speed", "Vehicle.Acceleration.Longitudinal")
+REFRESH_S = 1.0
 # A car left standing with no drive input switches itself off after this long (car time), unless a load keeps it
 # awake: assumed, of the order cars go to sleep after (10-15 min reported for several makes).
 SLEEP_AFTER_S = 600.0
@@ -125,9 +131,30 @@ class TwinProvider:
         self._idle_s = 0.0  # car time standing with no drive input (toward switching off)
         self._last_save = -math.inf
         self._last_error = ""
+        self._sent: dict[str, Any] = {}  # the last value published per signal
+        self._refreshed_s = -math.inf  # when every signal was last published (monotonic)
         self.steps = 0
 
-    def _on_actuate(self, batch: dict[str, Value]) -> None:
+    def _on_actuate(self, batch: dict[str, Value]) -> Awaitable[None] | None:
+        """Carry out a request at once; one that changes the owner's settings (``SETTINGS``) is answered only once
+        they are on the disk (a failed save refuses it and changes nothing). Driver inputs, many a second, are not
+        saved and wait for nothing."""
+        if self.store is not None and any(path in SETTINGS for path in batch):
+            return self._save_then_apply(batch)
+        self._apply(batch)
+        return None
+
+    async def _save_then_apply(self, batch: dict[str, Value]) -> None:
+        assert self.store is not None
+        settings = controls_to_vss(apply_actuation(self.controls, batch))
+        try:
+            await asyncio.to_thread(self.store.save_settings, self.vehicle.name,
+                                    {p: v for p, v in settings.items() if p in SETTINGS})
+        except sqlite3.Error as exc:
+            raise UnavailableError(f"twin: cannot save the settings: {exc}; nothing was changed") from exc
+        self._apply(batch)
+
+    def _apply(self, batch: dict[str, Value]) -> None:
         if TIME_SCALE in batch:
             self.time_scale = float(batch[TIME_SCALE])  # type: ignore[arg-type]
         self.controls = apply_actuation(self.controls, batch)
@@ -175,8 +202,15 @@ class TwinProvider:
             self._power(dt)
             remaining -= dt
             self.steps += 1
+        signals = self.signals()
+        now_s = time.monotonic()
+        if now_s - self._refreshed_s >= REFRESH_S:
+            self._refreshed_s = now_s
+        else:
+            signals = {p: v for p, v in signals.items() if p in CYCLIC or self._sent.get(p) != v}
         try:
-            self.port.publish_nowait(self.signals())
+            self.port.publish_nowait(signals)
+            self._sent.update(signals)
         except EvosError as exc:  # a value the catalog refuses must not stop the car: report it, go on
             if str(exc) != self._last_error:
                 log.error("twin: publishing failed: %s", exc)
@@ -261,8 +295,8 @@ class TwinProvider:
         self.tick(0.0)
 
     async def stop(self) -> None:
-        """Save the state and stop following the loads."""
-        self.save(time.monotonic())
+        """Save the state (off the event loop: a commit waits for the disk) and stop following the loads."""
+        await asyncio.to_thread(self.save, time.monotonic())
         if self._loads is not None:
             await self._loads.stop()
 
@@ -287,14 +321,37 @@ class TwinProvider:
 
 async def _main(port: VehiclePort, env: AppEnv) -> None:
     s = env.settings
-    vehicle = load_vehicle(s.vehicle)
-    store = StateStore(env.data_dir / "twin.sqlite") if env.data_dir is not None else None
-    twin = TwinProvider(port, vehicle, store, Controls(charger_connected=s.plugged_in, charger_kw=s.charger_kw,
-                                                        ambient_c=s.ambient_c), vehicle_ref=s.vehicle)
-    env.instance = twin
+    controls = Controls(charger_connected=s.plugged_in, charger_kw=s.charger_kw, ambient_c=s.ambient_c)
+
+    settings = {path: (await port.signals(path))[0] for path in SETTINGS}
+
+    def make() -> TwinProvider:  # reads the vehicle file and the saved state and settings: off the event loop
+        vehicle = load_vehicle(s.vehicle)
+        store = StateStore(env.data_dir / "twin.sqlite") if env.data_dir is not None else None
+        saved = store.load_settings(vehicle.name) if store is not None else {}
+        return TwinProvider(port, vehicle, store, apply_actuation(controls, _checked_settings(settings, saved)),
+                            vehicle_ref=s.vehicle)
+
+    twin = env.instance = await asyncio.to_thread(make)
+    vehicle = twin.vehicle
     log.info("twin: %s, SoC %.0f %%, odometer %.1f km", vehicle.name, twin.state.soc * 100,
              twin.state.odometer_m / 1e3)
     await twin.run(env.stop, env.ready)
+
+
+def _checked_settings(signals: dict[str, Signal], saved: dict[str, Any]) -> dict[str, Value]:
+    """The saved settings the catalog still takes (``signals``: the settings' metadata); one it refuses is said and
+    left at its default."""
+    checked: dict[str, Value] = {}
+    for path, value in saved.items():
+        if path not in signals:
+            log.warning("twin: ignoring the saved %s: not one of the twin's settings", path)
+            continue
+        try:
+            checked[path] = validate(signals[path], value)
+        except EvosError as exc:
+            log.warning("twin: ignoring the saved setting %s = %r: %s", path, value, exc)
+    return checked
 
 
 TWIN_APP = App(

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from evos.errors import DataError
 from evos.twin._realtime import TwinState
@@ -34,6 +36,8 @@ class StateStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("CREATE TABLE IF NOT EXISTS twin_state (vehicle TEXT PRIMARY KEY, state TEXT NOT NULL,"
                              " saved_at REAL NOT NULL)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS twin_settings (vehicle TEXT PRIMARY KEY, "
+                             "settings TEXT NOT NULL)")
         except sqlite3.DatabaseError as exc:
             raise DataError(str(path), None, f"not a usable twin state database: {exc}") from exc
 
@@ -59,6 +63,27 @@ class StateStore:
             self._db.execute("INSERT INTO twin_state (vehicle, state, saved_at) VALUES (?, ?, ?) "
                              "ON CONFLICT(vehicle) DO UPDATE SET state = excluded.state, saved_at = excluded.saved_at",
                              (vehicle, json.dumps(data), now_s))
+
+    def load_settings(self, vehicle: str) -> dict[str, Any]:
+        """The owner's settings last saved for ``vehicle`` (VSS paths and values; unchecked: the caller checks them
+        against the catalog), {} if none."""
+        row = self._db.execute("SELECT settings FROM twin_settings WHERE vehicle = ?", (vehicle,)).fetchone()
+        if row is None:
+            return {}
+        try:
+            settings = json.loads(row[0])
+        except ValueError as exc:
+            raise DataError(str(self.path), "twin_settings", f"unreadable settings of {vehicle}: {exc}") from exc
+        if not isinstance(settings, dict):
+            raise DataError(str(self.path), "twin_settings", f"the settings of {vehicle} are not a table")
+        return settings
+
+    def save_settings(self, vehicle: str, settings: Mapping[str, Any]) -> None:
+        """Replace the owner's settings of ``vehicle``; durable when it returns."""
+        with self._db:
+            self._db.execute("INSERT INTO twin_settings (vehicle, settings) VALUES (?, ?) "
+                             "ON CONFLICT(vehicle) DO UPDATE SET settings = excluded.settings",
+                             (vehicle, json.dumps(dict(settings))))
 
     def close(self) -> None:
         self._db.close()

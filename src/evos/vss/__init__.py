@@ -7,10 +7,11 @@ file and applies overlays. ``validate`` is the one check of a value against a si
 from evos.vss._catalog import Catalog, load_catalog
 from evos.vss._model import Datatype, EntryType, Kind, Signal, Value
 from evos.vss._patterns import compile_pattern
-from evos.vss._validate import MAX_ARRAY_LEN, parse_value, validate
+from evos.vss._validate import MAX_ARRAY_LEN, MAX_STRING_CHARS, parse_value, validate
 
 __all__ = [
     "MAX_ARRAY_LEN",
+    "MAX_STRING_CHARS",
     "Catalog",
     "Datatype",
     "EntryType",

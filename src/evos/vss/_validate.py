@@ -18,6 +18,9 @@ from evos.vss._model import FLOAT32_MAX, Datatype, Kind, Scalar, Signal, Value
 
 # Longest array the broker accepts for a signal without a fixed `arraysize` (elements).
 MAX_ARRAY_LEN = 4096
+# Longest string value (characters): far above any value of the car's own (names, URIs, messages, a hand-over's
+# JSON), far below what one value could cost every reader (a 10 MB model name once made each state read 10.5 MB).
+MAX_STRING_CHARS = 4096
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -62,6 +65,9 @@ def _check_scalar(signal: Signal, datatype: Datatype, value: Any) -> Scalar:
     else:
         if value_type is not str:
             raise _fail(signal, value, f"is {value_type.__name__}, expected a string")
+        if len(value) > MAX_STRING_CHARS:
+            raise _fail(signal, f"<{len(value):,} characters>", f"is longer than the limit of {MAX_STRING_CHARS:,} "
+                        "characters")
         if signal.pattern is not None and _regex(signal.pattern).fullmatch(value) is None:
             raise _fail(signal, value, f"does not match the pattern {signal.pattern!r}")
         if signal.allowed is not None and value not in signal.allowed:

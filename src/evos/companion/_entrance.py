@@ -1,0 +1,138 @@
+"""Entrances to the car other than the phone API (the centre screen and its assistant), on one path with it.
+
+What opens the car — unlocking, opening a door, the trunk, the hood or the charge flap, opening a window of a locked
+car — takes a command signed by a paired phone key (``/api/v1/vehicle/commands/unlock``...), whatever the entrance:
+here it is refused, saying so. Every actuation an entrance asks for is written to the audit log *before* it is
+carried out (one that cannot be written is refused and changes nothing), and its outcome after.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from evos.broker import ActuationHandler, Datapoint, Field, VehiclePort
+from evos.companion._db import AuditEntry, Database
+from evos.errors import EvosError, NotPermittedError, UnavailableError
+from evos.vss import Signal, Value
+
+_LOCKS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+)\.IsLocked")
+_OPENINGS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+|Body\.Hood)\.(IsOpen|Position|Switch)")
+_WINDOWS = re.compile(r"Vehicle\.Cabin\.Door\.Row\d\.\w+\.Window\.(IsOpen|Position|Switch)")
+_FLAPS = re.compile(r"Vehicle\.Powertrain\.TractionBattery\.Charging\.ChargingPort\.\w+\.IsFlapOpen")
+_DRIVER_LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
+
+
+def _opens(path: str, value: Value) -> bool:
+    """Whether setting ``path`` to ``value`` opens (a door, the trunk, the hood, a window: see ``opens_the_car``)."""
+    name = path.rsplit(".", 1)[-1]
+    if name in ("IsOpen", "IsFlapOpen"):
+        return value is True
+    if name == "Position":
+        return isinstance(value, int | float) and value > 0
+    return value in ("OPEN", "ONE_SHOT_OPEN")  # a Switch
+
+
+def opens_the_car(targets: Mapping[str, Value], locked: bool) -> list[str]:
+    """The paths of ``targets`` that open the car (``locked``: its doors are locked now, so a window counts)."""
+    found = []
+    for path, value in targets.items():
+        if (_LOCKS.fullmatch(path) and value is False) or (_FLAPS.fullmatch(path) and value is True) or (
+                _OPENINGS.fullmatch(path) and _opens(path, value)) or (
+                locked and _WINDOWS.fullmatch(path) and _opens(path, value)):
+            found.append(path)
+    return found
+
+
+def _requested(session: Session, entrance: str, targets: Mapping[str, Value], now_s: float) -> int:
+    entry = AuditEntry(at=now_s, user=entrance, credential=f"entrance:{entrance}", command="actuate",
+                       args=json.dumps(dict(targets), sort_keys=True, default=str), result="requested", detail="")
+    session.add(entry)
+    session.flush()
+    return entry.id
+
+
+def _outcome(session: Session, entry_id: int, result: str, detail: str) -> None:
+    entry = session.get(AuditEntry, entry_id)
+    if entry is not None:
+        entry.result, entry.detail = result, detail[:2000]
+
+
+class EntrancePort:
+    """A vehicle-data port for one entrance (``entrance``: who asks, as the audit log names it), on top of the
+    companion's own. Reads, subscriptions and metadata pass through; ``actuate`` is checked and audited (see the
+    module). The audit log is the companion's database, given by ``bind`` once it is open (before: refused)."""
+
+    def __init__(self, port: VehiclePort, entrance: str) -> None:
+        self.port = port
+        self.entrance = entrance
+        self.name = f"{port.name} ({entrance})"
+        self.failure = port.failure  # the companion's port failing is this one failing
+        self._db: Database | None = None
+
+    def bind(self, db: Database) -> None:
+        self._db = db
+
+    async def actuate(self, targets: Mapping[str, Any]) -> None:
+        db = self._db
+        if db is None:
+            raise UnavailableError(f"the {self.entrance} cannot act yet: the car's audit log is not open")
+        checked = await self.port.check(targets)
+        locked = (await self.port.get(_DRIVER_LOCK)).value is True if any(
+            _WINDOWS.fullmatch(p) for p in checked) else False
+        try:
+            entry_id = await db.run(_requested, self.entrance, checked, time.time())
+        except Exception as exc:
+            raise UnavailableError(f"the {self.entrance}'s request was not carried out: the audit log cannot be "
+                                   f"written ({type(exc).__name__})") from exc
+        opening = opens_the_car(checked, locked)
+        if opening:
+            error: EvosError = NotPermittedError(
+                f"{opening[0]}: the {self.entrance} may not open the car; unlocking and opening take a command "
+                "signed by a paired phone key", path=opening[0])
+            await db.run(_outcome, entry_id, "signature_required", str(error))
+            raise error
+        try:
+            await self.port.actuate(checked)
+        except EvosError as exc:
+            await db.run(_outcome, entry_id, type(exc).__name__, str(exc))
+            raise
+        await db.run(_outcome, entry_id, "completed", "")
+
+    # --- the rest of the port, as it is ---------------------------------------------------------------------
+    async def signals(self, pattern: str = "") -> list[Signal]:
+        return await self.port.signals(pattern)
+
+    async def get(self, path: str) -> Datapoint:
+        return await self.port.get(path)
+
+    async def get_many(self, paths: Iterable[str]) -> dict[str, Datapoint]:
+        return await self.port.get_many(paths)
+
+    async def get_targets(self, paths: Iterable[str]) -> dict[str, Datapoint]:
+        return await self.port.get_targets(paths)
+
+    async def publish(self, values: Mapping[str, Any], timestamp_s: float | None = None) -> None:
+        await self.port.publish(values, timestamp_s)
+
+    def publish_nowait(self, values: Mapping[str, Any], timestamp_s: float | None = None) -> None:
+        self.port.publish_nowait(values, timestamp_s)
+
+    async def check(self, targets: Mapping[str, Any]) -> dict[str, Value]:
+        return await self.port.check(targets)
+
+    def subscribe(self, paths: Iterable[str], field: Field = "value") -> AbstractAsyncContextManager[
+            AsyncIterator[dict[str, Datapoint]]]:
+        return self.port.subscribe(paths, field)
+
+    async def provide(self, actuators: Iterable[str], handler: ActuationHandler) -> None:
+        raise NotPermittedError(f"the {self.entrance} provides no actuators")
+
+    async def close(self) -> None:
+        """The companion closes its own port."""

@@ -1,0 +1,119 @@
+"""Nothing acknowledged is lost (issue 12, items 6 and 7), and no app outlives its supervisor: a lock answered
+OK survives a kill -9 of the body right after the answer; the owner's settings (charge limit, charging on/off,
+climate, battery conditioning) survive a restart and a kill; killing the supervisor takes its apps down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import grpc
+import psutil
+from kuksa.val.v2 import types_pb2 as t2
+from kuksa.val.v2 import val_pb2 as v2
+from kuksa.val.v2 import val_pb2_grpc as v2_grpc
+
+from helpers import evos, free_port, start, stop, wait_listening
+
+LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
+CHG = "Vehicle.Powertrain.TractionBattery.Charging"
+HVAC = "Vehicle.Cabin.HVAC"
+CONDITIONING = "Vehicle.Powertrain.TractionBattery.BatteryConditioning.RequestedMode"
+SETTINGS = {
+    f"{CHG}.ChargeLimit": t2.Value(uint32=63),
+    f"{CHG}.StartStopCharging": t2.Value(string="STOP"),
+    f"{HVAC}.IsAirConditioningActive": t2.Value(bool=True),
+    f"{HVAC}.Station.Row1.Driver.Temperature": t2.Value(float=26.5),
+    CONDITIONING: t2.Value(string="FAST_CHARGING_PREPARATION"),
+}
+
+
+def actuate(address: str, path: str, value: t2.Value) -> None:
+    with grpc.insecure_channel(address) as channel:
+        v2_grpc.VALStub(channel).Actuate(v2.ActuateRequest(signal_id=t2.SignalID(path=path), value=value),
+                                          timeout=10)
+
+
+def values(address: str, *paths: str) -> dict[str, object]:
+    result = evos("get", *paths, "--json", "--address", address)
+    assert result.returncode == 0, result.stderr
+    return {path: entry["value"] for path, entry in json.loads(result.stdout).items()}
+
+
+def app_process(car: subprocess.Popen[str], name: str) -> psutil.Process:
+    found = [p for p in psutil.Process(car.pid).children() if p.cmdline()[3:6] == ["app", "run", name]]
+    assert len(found) == 1
+    return found[0]
+
+
+def restarted(address: str, app: str, restarts: int) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        result = evos("apps", "--json", "--address", address)
+        state = json.loads(result.stdout)[app] if result.returncode == 0 else {}
+        if state.get("State") == "RUNNING" and state.get("Restarts") == restarts:
+            return
+        assert time.monotonic() < deadline, state
+        time.sleep(0.2)
+
+
+def test_an_acknowledged_lock_survives_a_kill_right_after_the_answer(tmp_path: Path) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    proc = start("up", "--apps", "twin,body", "--address", address, "--data-dir", str(tmp_path / "car"))
+    try:
+        wait_listening(proc, address)
+        for trial, locked in enumerate((True, False, True, False), start=1):
+            body = app_process(proc, "body")
+            actuate(address, LOCK, t2.Value(bool=locked))  # answered: the body carried it out
+            os.kill(body.pid, signal.SIGKILL)  # at once, before any periodic save
+            restarted(address, "Body", trial)
+            assert values(address, LOCK) == {LOCK: locked}, f"trial {trial}: the acknowledged lock was lost"
+    finally:
+        stop(proc)
+
+
+def test_the_owners_settings_survive_a_restart_and_a_kill(tmp_path: Path) -> None:
+    address, data = f"127.0.0.1:{free_port()}", tmp_path / "car"
+    expected = {f"{CHG}.ChargeLimit": 63, f"{CHG}.StartStopCharging": "STOP", f"{HVAC}.IsAirConditioningActive": True,
+                f"{HVAC}.Station.Row1.Driver.Temperature": 26.5,
+                CONDITIONING: "FAST_CHARGING_PREPARATION"}
+    proc = start("up", "--apps", "twin", "--address", address, "--data-dir", str(data))
+    try:
+        wait_listening(proc, address)
+        assert values(address, *expected) != expected  # not the defaults already
+        for path, value in SETTINGS.items():
+            actuate(address, path, value)
+    finally:
+        stop(proc)
+    proc = start("up", "--apps", "twin", "--address", address, "--data-dir", str(data))
+    try:
+        wait_listening(proc, address)
+        assert values(address, *expected) == expected  # a clean restart keeps them
+        twin = app_process(proc, "twin")
+        actuate(address, f"{CHG}.ChargeLimit", t2.Value(uint32=71))
+        os.kill(twin.pid, signal.SIGKILL)
+        restarted(address, "Twin", 1)
+        assert values(address, f"{CHG}.ChargeLimit") == {f"{CHG}.ChargeLimit": 71}  # and so does a kill
+    finally:
+        stop(proc)
+
+
+def test_killing_the_supervisor_takes_its_apps_down(tmp_path: Path) -> None:
+    address = f"127.0.0.1:{free_port()}"
+    proc = start("up", "--apps", "twin,body", "--address", address, "--data-dir", str(tmp_path / "car"))
+    try:
+        wait_listening(proc, address)
+        apps = psutil.Process(proc.pid).children()
+        assert len(apps) == 2
+        proc.kill()
+        proc.wait()
+        _, alive = psutil.wait_procs(apps, timeout=15)
+        assert alive == [], [p.cmdline() for p in alive]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
