@@ -140,3 +140,13 @@ if __name__ == "__main__":  # a car in its own process, for the kill -9 test: ca
 
     urls = [arg for arg in sys.argv[2:] if "://" in arg]
     asyncio.run(_serve_forever(Path(sys.argv[1]), "--drive" in sys.argv, urls[0] if urls else None))
+
+
+def grant_password(session: Any, name: str, password: str, scope: str | None, now_s: float,
+            config: CompanionConfig) -> dict[str, Any]:
+    """The password grant's three steps in one transaction, as a tool that holds the database would sign in (the
+    web server checks the password on its own pool between them)."""
+    from evos.companion._accounts import password_grant, password_hash_of, password_matches
+
+    user_id, password_hash = password_hash_of(session, name, scope)
+    return password_grant(session, user_id, password_matches(password_hash, password), scope, now_s, config)

@@ -10,8 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from companion.car import PASSWORD, PhoneKey
-from evos.companion._accounts import password_grant
+from companion.car import PASSWORD, PhoneKey, grant_password
 from evos.companion._cli import app, pair_command
 from evos.companion._config import CompanionConfig
 from evos.companion._db import Database
@@ -28,7 +27,7 @@ def test_users_add_list_remove(tmp_path: Path) -> None:
     config = CompanionConfig.for_data_dir(tmp_path)
     db = Database(config.database_url)
     try:
-        tokens = db.call(password_grant, "alice", PASSWORD, None, time.time(), config)
+        tokens = db.call(grant_password, "alice", PASSWORD, None, time.time(), config)
         assert tokens["access_token"].startswith("evat_")
         again = runner.invoke(app, ["add", "alice", "--password-stdin", *data], input=f"{PASSWORD}\n")
         assert again.exit_code == 1 and "already exists" in again.output
@@ -38,7 +37,7 @@ def test_users_add_list_remove(tmp_path: Path) -> None:
         assert "alice" in listed.output and "bob" not in listed.output
         assert runner.invoke(app, ["remove", "alice", *data]).exit_code == 0
         with pytest.raises(GrantError):
-            db.call(password_grant, "alice", PASSWORD, None, time.time(), config)
+            db.call(grant_password, "alice", PASSWORD, None, time.time(), config)
         missing = runner.invoke(app, ["remove", "alice", *data])
         assert missing.exit_code == 1 and "no user named 'alice'" in missing.output
     finally:

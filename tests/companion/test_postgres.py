@@ -14,10 +14,10 @@ import psycopg
 import pytest
 from sqlalchemy.orm import Session
 
-from companion.car import BOTH_DATABASES, PASSWORD, Car, PhoneKey, bearer, pair_phone
+from companion.car import BOTH_DATABASES, PASSWORD, Car, PhoneKey, bearer, grant_password, pair_phone
 from companion.postgres import PostgresServer
 from evos.companion import CompanionConfig
-from evos.companion._accounts import add_user, password_grant, refresh_grant
+from evos.companion._accounts import add_user, refresh_grant
 from evos.companion._db import Database
 from evos.companion._errors import CompanionError
 from evos.companion._keys import MAX_COUNTER, create_pairing_code, pair_key, verify_envelope
@@ -100,7 +100,7 @@ def test_racing_writers_on_postgresql_cannot_both_pass(postgres: PostgresServer)
         phone = PhoneKey()
         phone.key_id = first.call(pair_key, user_id, code, phone.public_b64, "phone", time.time())["id"]
         signed = phone.sign("unlock")
-        tokens = first.call(password_grant, "owner", PASSWORD, None, time.time(), CONFIG)
+        tokens = first.call(grant_password, "owner", PASSWORD, None, time.time(), CONFIG)
 
         _race(postgres, first, second, lambda s: verify_envelope(
             s, user_id, "unlock", signed["envelope"], signed["signature"], time.time(), CONFIG))

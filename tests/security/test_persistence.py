@@ -117,3 +117,33 @@ def test_killing_the_supervisor_takes_its_apps_down(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_corrupt_state_is_said_and_set_aside_never_reset_in_silence(tmp_path: Path) -> None:
+    """Issue 12, item 9: a twin row with one field missing started a fresh car (odometer 123,456.8 km -> 0) without
+    a word; garbage in body.sqlite ended in a traceback. Now the car starts, says what was wrong and keeps the file."""
+    import sqlite3
+
+    address, data = f"127.0.0.1:{free_port()}", tmp_path / "car"
+    proc = start("up", "--apps", "twin,body", "--address", address, "--data-dir", str(data))
+    try:
+        wait_listening(proc, address)
+    finally:
+        stop(proc)
+    with sqlite3.connect(data / "twin.sqlite") as db:
+        state = json.loads(db.execute("SELECT state FROM twin_state").fetchone()[0])
+        del state["odometer_m"]
+        db.execute("UPDATE twin_state SET state = ?", (json.dumps(state),))
+    (data / "body.sqlite").write_bytes(b"this is not a database" * 100)
+    for name in ("body.sqlite-wal", "body.sqlite-shm"):
+        (data / name).unlink(missing_ok=True)
+    proc = start("up", "--apps", "twin,body", "--address", address, "--data-dir", str(data))
+    try:
+        wait_listening(proc, address)
+    finally:
+        out = stop(proc)
+    assert "twin_state[Xiaomi SU7]: the field 'odometer_m' is missing" in out, out
+    assert "not a usable body state database" in out, out
+    assert "Traceback" not in out, out
+    kept = sorted(p.name for p in data.iterdir() if ".bad-" in p.name)
+    assert any(n.startswith("twin.sqlite.bad-") for n in kept) and any(n.startswith("body.sqlite.bad-") for n in kept)

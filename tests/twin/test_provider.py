@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from evos.broker import Broker, LocalPort
-from evos.errors import InvalidValueError
+from evos.errors import DataError, InvalidValueError
 from evos.twin import load_vehicle
 from evos.twin._provider import OVERLAY, TwinProvider
 from evos.twin._realtime import Controls
@@ -108,7 +108,8 @@ async def test_state_persists_across_restarts(car_broker: Broker, tmp_path: Path
     assert other.state.odometer_m == 0  # each vehicle has its own state
     with sqlite3.connect(tmp_path / "twin.sqlite") as db:
         db.execute("UPDATE twin_state SET state = '{\"soc\": 7}'")
-    assert StateStore(tmp_path / "twin.sqlite").load(car.name) is None  # a bad row is not trusted
+    with pytest.raises(DataError, match=r"twin_state\[Xiaomi SU7\]: the field 'battery_temp_c' is missing"):
+        StateStore(tmp_path / "twin.sqlite")  # a bad row is not trusted, nor reset in silence
 
 
 async def test_published_paths_match_the_signals(car_broker: Broker) -> None:

@@ -47,7 +47,10 @@ async def test_published_values_stay_in_vss_ranges() -> None:
 def test_bad_saved_position_is_not_trusted(tmp_path: Path) -> None:
     store = StateStore(tmp_path / "twin.sqlite")
     store.save(SU7.name, TwinState(latitude_deg=91.0), 0.0)
-    assert store.load(SU7.name) is None
+    with pytest.raises(DataError, match=r"latitude_deg = 91.0 is out of range"):  # said, not reset in silence
+        store.load(SU7.name)
+    with pytest.raises(DataError, match="latitude_deg"):
+        StateStore(tmp_path / "twin.sqlite")
 
 
 def test_empty_battery_does_not_drive_and_full_battery_does_not_regenerate() -> None:

@@ -135,19 +135,29 @@ def _issue(session: Session, user_id: int, scopes: frozenset[str], family: str, 
             "refresh_token": refresh, "scope": " ".join(sorted(scopes))}
 
 
-def password_grant(session: Session, name: str, password: str, scope: str | None, now_s: float,
-                   config: CompanionConfig) -> dict[str, Any]:
-    """Sign the owner in: a new token family (access + refresh)."""
-    scopes = parse_scopes(scope, (*SCOPES, OWNER))
-    # a name no account can have (PostgreSQL text cannot even hold NUL) is not looked up, but costs the same work
+def password_hash_of(session: Session, name: str, scope: str | None) -> tuple[int | None, str]:
+    """The first step of the password grant (in the database): the account of ``name`` and the hash to check the
+    password against; an unknown account gets a dummy hash (the same work, so timing tells no names). A name no
+    account can have (PostgreSQL text cannot even hold NUL) is not looked up. The scope is checked here, first."""
+    parse_scopes(scope, (*SCOPES, OWNER))
     user = session.scalar(select(User).where(User.name == name)) if NAME_RE.fullmatch(name) else None
+    return (user.id, user.password_hash) if user is not None else (None, _dummy_hash())
+
+
+def password_matches(password_hash: str, password: str) -> bool:
+    """The second step (argon2, ~0.5 s of CPU: on its own bounded pool, never on the database's thread)."""
     try:
-        _hasher.verify(user.password_hash if user else _dummy_hash(), password)  # same work whether or not it exists
+        return bool(_hasher.verify(password_hash, password))
     except (VerificationError, InvalidHashError):
-        user = None
-    if user is None:
+        return False
+
+
+def password_grant(session: Session, user_id: int | None, matched: bool, scope: str | None, now_s: float,
+                   config: CompanionConfig) -> dict[str, Any]:
+    """The last step: sign the owner in (a new token family, access + refresh), or GrantError."""
+    if user_id is None or not matched or session.get(User, user_id) is None:
         raise GrantError("wrong user name or password")
-    return _issue(session, user.id, scopes, secrets.token_hex(16), now_s, config)
+    return _issue(session, user_id, parse_scopes(scope, (*SCOPES, OWNER)), secrets.token_hex(16), now_s, config)
 
 
 def refresh_grant(session: Session, refresh_token: str, scope: str | None, now_s: float,

@@ -15,6 +15,7 @@ import math
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -185,7 +186,9 @@ class Context:
     config: CompanionConfig
     db: Database
     limiter: RateLimiter
-    login_limiter: RateLimiter  # password attempts per user name
+    login_limiter: RateLimiter  # password attempts per user name, and per client address
+    car_login_limiter: RateLimiter  # password attempts over the whole car (one key: "car")
+    hasher: Executor  # the password checks' own pool (argon2): bounded, and off the database's thread
     pairing_limiter: RateLimiter  # pairing attempts, all codes and tokens together (one key: "pairing")
     show_code: Callable[[str, float], None]  # puts a pairing code on the car's screen
     state: StateView

@@ -86,6 +86,7 @@ async def setup_owner(ctx: ContextDep, body: Credentials) -> dict[str, str]:
 @auth.post("/oauth/token", response_model=TokenResponse)
 async def token(
     ctx: ContextDep,
+    request: Request,
     grant_type: Annotated[str, Form(description="'password' or 'refresh_token'")],
     username: Annotated[str | None, Form(max_length=64)] = None,
     password: Annotated[str | None, Form(max_length=accounts.MAX_PASSWORD)] = None,
@@ -97,8 +98,14 @@ async def token(
     if grant_type == "password":
         if not username or not password:
             raise CompanionError("the password grant needs username and password", code="invalid_request")
-        rate_limit(ctx, username, ctx.login_limiter)  # slows down password guessing per account
-        return await ctx.db.run(accounts.password_grant, username, password, scope, now_s, ctx.config)
+        # password guessing is slowed per account name, per client and over the whole car, before any work
+        rate_limit(ctx, f"name:{username}", ctx.login_limiter)
+        rate_limit(ctx, f"client:{request.client.host if request.client else ''}", ctx.login_limiter)
+        rate_limit(ctx, "car", ctx.car_login_limiter)
+        user_id, password_hash = await ctx.db.run(accounts.password_hash_of, username, scope)
+        matched = await asyncio.get_running_loop().run_in_executor(
+            ctx.hasher, accounts.password_matches, password_hash, password)
+        return await ctx.db.run(accounts.password_grant, user_id, matched, scope, now_s, ctx.config)
     if grant_type == "refresh_token":
         if not refresh_token:
             raise CompanionError("the refresh_token grant needs refresh_token", code="invalid_request")

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("evos.companion")
 LOGIN_RATE_PER_S = 0.2  # password attempts per user name: 10 at once, then one every 5 s (assumed, slows guessing)
 LOGIN_BURST = 10
+# Password attempts over the whole car, whoever makes them: 20 at once, then one a second (assumed). Each costs
+# ~0.5 s of argon2 on a pool of one thread, so guessing takes at most half a core, and never the database's thread.
+CAR_LOGIN_RATE_PER_S = 1.0
+CAR_LOGIN_BURST = 20
 # Pairing attempts across all codes and tokens: 5 at once, then one a minute (assumed). Someone who has the owner's
 # password but is not at the car then needs ~350 days for even odds of guessing a 6-digit code.
 PAIRING_RATE_PER_S = 1 / 60
@@ -49,8 +54,10 @@ class CompanionService:
         self.db: Database = Database(config.database_url)
         self._state = StateView(port)
         self._momentary = Momentary(port)
+        self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evos-passwords")
         ctx = Context(port, config, self.db, RateLimiter(config.rate_per_s, config.rate_burst),
-                      RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), RateLimiter(PAIRING_RATE_PER_S, PAIRING_BURST),
+                      RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), RateLimiter(CAR_LOGIN_RATE_PER_S, CAR_LOGIN_BURST),
+                      self._hasher, RateLimiter(PAIRING_RATE_PER_S, PAIRING_BURST),
                       self.show_code, self._state, TokenCache(), self._momentary)
         self.app: FastAPI = create_app(ctx, ROUTERS, routers)
         # what FastAPI would otherwise build on the first request (a fifth of a second of the event loop's time):
@@ -98,6 +105,7 @@ class CompanionService:
                 await recorder
             await self._momentary.close()
             self.db.close()
+            self._hasher.shutdown(wait=False, cancel_futures=True)
             await self._state.stop()
             sock.close()
 

@@ -1,17 +1,21 @@
 """The twin's persistent state in the data directory: one SQLite row, written in a transaction.
 
 SQLite commits are atomic, so a crash or ``kill -9`` leaves the last committed state (at most one
-save interval old) and never a torn one.
+save interval old) and never a torn one. A file that is not what it should be (not SQLite, a row with a field
+missing or out of range) is never reset in silence: ``open_or_set_aside`` says what is wrong, moves the file aside
+(``twin.sqlite.bad-<time>``, for a look) and starts a new one.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from evos.errors import DataError
 from evos.twin._realtime import TwinState
@@ -19,6 +23,8 @@ from evos.twin._realtime import TwinState
 _RANGES = {"soc": (0.0, 1.0), "latitude_deg": (-90.0, 90.0), "longitude_deg": (-180.0, 180.0),
            "heading_deg": (0.0, 360.0), "battery_temp_c": (-60.0, 100.0), "cabin_temp_c": (-60.0, 100.0),
            "odometer_m": (0.0, math.inf), "consumed_kwh": (0.0, math.inf)}
+log = logging.getLogger("evos.twin")
+S = TypeVar("S")
 _PERSISTED = ("soc", "battery_temp_c", "cabin_temp_c", "odometer_m", "latitude_deg", "longitude_deg",
               "heading_deg", "consumed_kwh")
 
@@ -29,33 +35,53 @@ class StateStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.saved_at_s: float | None = None  # when the state last loaded was saved (epoch seconds)
+        # saves run on a worker thread (never two at once), so the event loop does not wait for the disk
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)  # opens lazily: no error yet
         try:
-            # saves run on a worker thread (never two at once), so the event loop does not wait for the disk
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("CREATE TABLE IF NOT EXISTS twin_state (vehicle TEXT PRIMARY KEY, state TEXT NOT NULL,"
                              " saved_at REAL NOT NULL)")
             self._db.execute("CREATE TABLE IF NOT EXISTS twin_settings (vehicle TEXT PRIMARY KEY, "
                              "settings TEXT NOT NULL)")
+            rows = list(self._db.execute("SELECT vehicle, state, saved_at FROM twin_state"))
+            vehicles = [vehicle for (vehicle,) in self._db.execute("SELECT vehicle FROM twin_settings")]
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise DataError(str(path), None, f"not a usable twin state database: {exc}") from exc
+        try:  # every row is checked at open: none is found unusable, and reset, later
+            for vehicle, state, saved_at in rows:
+                self._state_of(vehicle, state, saved_at)
+            for vehicle in vehicles:
+                self.load_settings(vehicle)
+        except DataError:
+            self._db.close()
+            raise
+
+    def _state_of(self, vehicle: str, state: str, saved_at: Any) -> TwinState:
+        """A row's state; DataError naming the vehicle and what is wrong."""
+        try:
+            data = json.loads(state)
+            values = {key: float(data[key]) for key in _PERSISTED}
+            float(saved_at)
+        except KeyError as exc:
+            raise DataError(str(self.path), f"twin_state[{vehicle}]", f"the field {exc} is missing") from None
+        except (ValueError, TypeError) as exc:
+            raise DataError(str(self.path), f"twin_state[{vehicle}]", f"unreadable: {exc}") from None
+        for key, value in values.items():
+            low, high = _RANGES.get(key, (-math.inf, math.inf))
+            if not (math.isfinite(value) and low <= value <= high):
+                raise DataError(str(self.path), f"twin_state[{vehicle}]", f"{key} = {value} is out of range")
+        return TwinState(**values)
 
     def load(self, vehicle: str) -> TwinState | None:
-        """The last saved state of ``vehicle`` (parked), or None if none was saved or it is unusable."""
+        """The last saved state of ``vehicle`` (parked), or None if none was saved."""
         row = self._db.execute("SELECT state, saved_at FROM twin_state WHERE vehicle = ?", (vehicle,)).fetchone()
         if row is None:
             return None
-        try:
-            data = json.loads(row[0])
-            values = {key: float(data[key]) for key in _PERSISTED}
-        except (ValueError, KeyError, TypeError):
-            return None
-        if not all(math.isfinite(v) and _RANGES.get(k, (-math.inf, math.inf))[0] <= v <= _RANGES.get(
-                k, (-math.inf, math.inf))[1] for k, v in values.items()):
-            return None
+        state = self._state_of(vehicle, row[0], row[1])
         self.saved_at_s = float(row[1])
-        return TwinState(**values)
+        return state
 
     def save(self, vehicle: str, state: TwinState, now_s: float) -> None:
         data = {key: getattr(state, key) for key in _PERSISTED}
@@ -89,4 +115,19 @@ class StateStore:
         self._db.close()
 
 
-__all__ = ["StateStore"]
+def open_or_set_aside(path: Path, open_store: Callable[[Path], S], what: str) -> S:
+    """``open_store(path)``; when the file is unusable (DataError), say what is wrong (ERROR), move it and its WAL
+    aside to ``<name>.bad-<time>`` and open a new one: the car starts, its ``what`` begun anew, the old kept."""
+    try:
+        return open_store(path)
+    except DataError as exc:
+        aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}")
+        for suffix in ("", "-wal", "-shm"):
+            source = path.with_name(path.name + suffix)
+            if source.exists():
+                source.rename(aside.with_name(aside.name + suffix))
+        log.error("%s; moved aside to %s: %s begins anew", exc, aside.name, what)
+        return open_store(path)
+
+
+__all__ = ["StateStore", "open_or_set_aside"]
