@@ -1,5 +1,8 @@
 """Where evos keeps state: ``--data-dir``, else ``$EVOS_DATA_DIR``, else the user's data directory.
 
+A state file found unusable is never reset in silence: ``set_aside`` moves it (and its SQLite WAL) to
+``<name>.bad-<time>`` beside it, where ``was_set_aside`` sees it later.
+
 One running car owns a data directory at a time: ``claim`` takes an exclusive lock (released by the
 operating system even if the process is killed), so two cars never write the same files. Each app of a car
 holds a lock of its own too (``claim(dir, "twin")``), so an app started alone never runs beside the same app
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,3 +57,18 @@ def claim(data_dir: Path, holder: str = "") -> Iterator[Path]:
             yield data_dir
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def set_aside(path: Path) -> Path:
+    """Move the state file ``path`` and its SQLite ``-wal``/``-shm`` to ``<name>.bad-<time>``; the new name."""
+    aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            source.rename(aside.with_name(aside.name + suffix))
+    return aside
+
+
+def was_set_aside(path: Path) -> bool:
+    """Whether a state file of this name was ever set aside as unusable (``set_aside``) in its directory."""
+    return any(path.parent.glob(f"{path.name}.bad-*"))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import grpc
 import psutil
+import pytest
 from kuksa.val.v2 import types_pb2 as t2
 from kuksa.val.v2 import val_pb2 as v2
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
@@ -147,3 +148,32 @@ def test_corrupt_state_is_said_and_set_aside_never_reset_in_silence(tmp_path: Pa
     assert "Traceback" not in out, out
     kept = sorted(p.name for p in data.iterdir() if ".bad-" in p.name)
     assert any(n.startswith("twin.sqlite.bad-") for n in kept) and any(n.startswith("body.sqlite.bad-") for n in kept)
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage, not SQLite" * 64], ids=["empty", "garbage"])
+def test_a_lost_companion_database_never_reopens_first_run_ownership(tmp_path: Path, content: bytes) -> None:
+    """Issue 12, item 9: a zero-length companion.sqlite opened the first-run page, so whoever reached it claimed the
+    car as its owner; garbage in it ended in a traceback. Now it is said and set aside, and the first run stays
+    shut: the owner is added again on the car itself (``evos users add``)."""
+    import urllib.error
+    import urllib.request
+
+    data = tmp_path / "car"
+    data.mkdir()
+    (data / "companion.sqlite").write_bytes(content)
+    address, http = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    proc = start("up", "--apps", "companion", "--address", address, "--http", http, "--data-dir", str(data))
+    try:
+        wait_listening(proc, address)
+        with urllib.request.urlopen(f"http://{http}/api/v1/setup", timeout=30) as answer:
+            assert json.load(answer) == {"needs_owner": False}
+        intruder = json.dumps({"name": "intruder", "password": "a long intruder password"}).encode()
+        claim = urllib.request.Request(f"http://{http}/api/v1/setup", intruder, {"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(claim, timeout=30)
+        assert refused.value.code == 409 and "evos users add" in json.load(refused.value)["detail"]
+    finally:
+        out = stop(proc)
+    assert ("the database is empty" if not content else "not a usable companion database") in out, out
+    assert "Traceback" not in out, out
+    assert any(p.name.startswith("companion.sqlite.bad-") for p in data.iterdir())

@@ -194,6 +194,7 @@ class Context:
     state: StateView
     tokens: TokenCache
     momentary: Momentary  # switches to turn off again (flash lights)
+    first_run: bool = True  # the first-run page may make an owner (False once the car's accounts were lost)
 
 
 async def context(request: Request) -> Context:  # async: FastAPI runs a plain def dependency on a thread

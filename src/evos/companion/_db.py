@@ -15,11 +15,12 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, Float, ForeignKey, Integer, String, Text, create_engine, event
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from evos.errors import DataError, UnavailableError
@@ -151,11 +152,22 @@ def make_engine(url: str) -> Engine:
         raise DataError(url, None, f"not a usable database URL: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        path = sqlite_path(url)
+        if path is not None and path.exists() and path.stat().st_size == 0:  # SQLite would take it as a new car's
+            raise DataError(str(path), None, "the database is empty: the car's accounts, keys and history are gone")
     try:
         Base.metadata.create_all(engine)
     except OperationalError as exc:
         raise UnavailableError(f"database {engine.url.render_as_string()} cannot be opened: {exc.orig}") from exc
+    except DatabaseError as exc:  # not a database at all (garbage in the file)
+        raise DataError(engine.url.render_as_string(), None, f"not a usable companion database: {exc.orig}") from exc
     return engine
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file of a SQLite database URL (None for another database, or SQLite in memory)."""
+    prefix = "sqlite:///"
+    return Path(url[len(prefix):]) if url.startswith(prefix) and len(url) > len(prefix) else None
 
 
 class Database:

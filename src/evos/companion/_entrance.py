@@ -13,14 +13,16 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
-from typing import Any
-
-from sqlalchemy.orm import Session
+from typing import TYPE_CHECKING, Any
 
 from evos.broker import ActuationHandler, Datapoint, Field, VehiclePort
-from evos.companion._db import AuditEntry, Database
 from evos.errors import EvosError, NotPermittedError, UnavailableError
 from evos.vss import Signal, Value
+
+if TYPE_CHECKING:  # the database (SQLAlchemy) is imported with the web stack, not by every evos command
+    from sqlalchemy.orm import Session
+
+    from evos.companion._db import Database
 
 _LOCKS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+)\.IsLocked")
 _OPENINGS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+|Body\.Hood)\.(IsOpen|Position|Switch)")
@@ -51,6 +53,8 @@ def opens_the_car(targets: Mapping[str, Value], locked: bool) -> list[str]:
 
 
 def _requested(session: Session, entrance: str, targets: Mapping[str, Value], now_s: float) -> int:
+    from evos.companion._db import AuditEntry
+
     entry = AuditEntry(at=now_s, user=entrance, credential=f"entrance:{entrance}", command="actuate",
                        args=json.dumps(dict(targets), sort_keys=True, default=str), result="requested", detail="")
     session.add(entry)
@@ -59,6 +63,8 @@ def _requested(session: Session, entrance: str, targets: Mapping[str, Value], no
 
 
 def _outcome(session: Session, entry_id: int, result: str, detail: str) -> None:
+    from evos.companion._db import AuditEntry
+
     entry = session.get(AuditEntry, entry_id)
     if entry is not None:
         entry.result, entry.detail = result, detail[:2000]

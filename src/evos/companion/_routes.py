@@ -30,7 +30,7 @@ from evos.companion._api import (
 )
 from evos.companion._config import OWNER, SCOPES
 from evos.companion._db import AuditEntry
-from evos.companion._errors import CompanionError, ForbiddenError, GrantError, UnauthorizedError
+from evos.companion._errors import CompanionError, ConflictError, ForbiddenError, GrantError, UnauthorizedError
 from evos.companion._recorder import list_sessions, list_trips
 from evos.companion._vehicle import COMMANDS, Command, command_targets, execute, group_values
 from evos.errors import EvosError
@@ -71,14 +71,17 @@ auth = APIRouter(prefix=API, tags=["accounts"], responses=ERRORS)
 
 @auth.get("/setup")
 async def setup_state(ctx: ContextDep) -> dict[str, bool]:
-    """Whether the car still needs its owner (the first-run page)."""
-    return {"needs_owner": await ctx.db.run(accounts.user_count) == 0}
+    """Whether the car still needs its owner (the first-run page; never on a car whose accounts were lost)."""
+    return {"needs_owner": ctx.first_run and await ctx.db.run(accounts.user_count) == 0}
 
 
 @auth.post("/setup", status_code=201)
 async def setup_owner(ctx: ContextDep, body: Credentials) -> dict[str, str]:
     """Create the owner's account on first run; 409 once the car has one."""
     rate_limit(ctx, "setup")
+    if not ctx.first_run:
+        raise ConflictError("the car's accounts were lost (its database was set aside as unusable): add the owner "
+                            "on the car itself with 'evos users add NAME'", code="accounts_lost")
     user = await ctx.db.run(accounts.add_first_user, body.name, body.password, time.time())
     return {"name": user.name}
 

@@ -11,10 +11,12 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import TYPE_CHECKING
 
+from evos import datadir
 from evos.app import App, AppEnv, Grants, everything, paths_in
 from evos.broker import VehiclePort
 from evos.companion._config import OVERLAY, CompanionConfig
 from evos.companion._entrance import EntrancePort
+from evos.errors import DataError
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
@@ -44,21 +46,22 @@ class CompanionService:
     def __init__(self, port: VehiclePort, config: CompanionConfig, routers: Sequence[APIRouter] = ()) -> None:
         # the web stack (FastAPI, SQLAlchemy, argon2: ~0.7 s) is imported here, not when every evos command starts
         from evos.companion._api import Context, TokenCache, create_app
-        from evos.companion._db import Database
+        from evos.companion._db import sqlite_path
         from evos.companion._ratelimit import RateLimiter
         from evos.companion._routes import ROUTERS
         from evos.companion._vehicle import Momentary, StateView
 
         self.port = port
         self.config = config
-        self.db: Database = Database(config.database_url)
+        self.db: Database = self._open_database(config.database_url)
         self._state = StateView(port)
         self._momentary = Momentary(port)
         self._hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evos-passwords")
         ctx = Context(port, config, self.db, RateLimiter(config.rate_per_s, config.rate_burst),
                       RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), RateLimiter(CAR_LOGIN_RATE_PER_S, CAR_LOGIN_BURST),
                       self._hasher, RateLimiter(PAIRING_RATE_PER_S, PAIRING_BURST),
-                      self.show_code, self._state, TokenCache(), self._momentary)
+                      self.show_code, self._state, TokenCache(), self._momentary,
+                      first_run=not ((path := sqlite_path(config.database_url)) and datadir.was_set_aside(path)))
         self.app: FastAPI = create_app(ctx, ROUTERS, routers)
         # what FastAPI would otherwise build on the first request (a fifth of a second of the event loop's time):
         # the middleware stack and the OpenAPI schema; the service is made off the loop, so this is too
@@ -66,6 +69,23 @@ class CompanionService:
         self.app.openapi()
         self.port_number: int | None = None  # the TCP port listened on, once serving (useful with port 0)
         self.started = asyncio.Event()
+
+    @staticmethod
+    def _open_database(url: str) -> Database:
+        """The companion's database; a SQLite file found unusable is said, set aside and begun anew (and the
+        first-run page stays shut: a car whose accounts were lost gets its owner back from the car itself)."""
+        from evos.companion._db import Database, sqlite_path
+
+        try:
+            return Database(url)
+        except DataError as exc:
+            path = sqlite_path(url)
+            if path is None:
+                raise
+            aside = datadir.set_aside(path)
+            log.error("companion: %s; moved aside to %s: add the owner again with 'evos users add NAME'", exc,
+                      aside.name)
+            return Database(url)
 
     def show_code(self, code: str, expires_at: float) -> None:
         """Put a pairing code on the car's screen (its signal, when the catalog has it) and in the log."""

@@ -12,11 +12,11 @@ import json
 import logging
 import math
 import sqlite3
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+from evos import datadir
 from evos.errors import DataError
 from evos.twin._realtime import TwinState
 
@@ -121,11 +121,7 @@ def open_or_set_aside(path: Path, open_store: Callable[[Path], S], what: str) ->
     try:
         return open_store(path)
     except DataError as exc:
-        aside = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}")
-        for suffix in ("", "-wal", "-shm"):
-            source = path.with_name(path.name + suffix)
-            if source.exists():
-                source.rename(aside.with_name(aside.name + suffix))
+        aside = datadir.set_aside(path)
         log.error("%s; moved aside to %s: %s begins anew", exc, aside.name, what)
         return open_store(path)
 
