@@ -149,7 +149,7 @@ async def test_positions_and_locks_persist(tmp_path: Path) -> None:
     await body.start()
     await broker.actuate({f"{DOOR}.IsLocked": False, f"{DOOR}.Window.Position": 40})
     body.tick(10.0)
-    body.save()
+    await body.save()
     await body.port.close()
     again = BodyProvider(LocalPort(Broker(load_catalog(overlays=[TWIN_OVERLAY]))), tmp_path / "body.sqlite")
     await again.start()

@@ -14,6 +14,7 @@ as it was left.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -36,6 +37,7 @@ log = logging.getLogger("evos.twin.body")
 
 SERVED_ELSEWHERE = ("Vehicle.Cabin.Infotainment.Media.**",)  # the media app's
 LOAD = "Vehicle.Evos.Body.LoadPower"
+STORAGE_FAULT = "Vehicle.Evos.Body.StorageFault"
 SPEED = "Vehicle.Speed"
 BRANCHES = ("Vehicle.Cabin", "Vehicle.Body")
 RATE_HZ = 10.0
@@ -197,6 +199,7 @@ class BodyProvider:
         self.moving: dict[str, float] = {}  # path -> target of a motor on its way
         self._horn_off_at: float | None = None
         self._wake = asyncio.Event()  # a request came: the motors may have somewhere to go
+        self._storage_fault = ""  # why the last save failed ("" when saving works)
         self._dirty: dict[str, Any] = {}
         self._speed: Mirror | None = None
         self._load_w: float | None = None
@@ -221,6 +224,7 @@ class BodyProvider:
         self._speed = await Mirror(self.port, (SPEED,)).start()
         await self.port.provide(self.paths, self._on_actuate)
         self._publish(dict(self.values))
+        self.port.publish_nowait({STORAGE_FAULT: ""})
 
     # --- requests -------------------------------------------------------------------------------------------
     def check(self, batch: Mapping[str, Any]) -> None:
@@ -310,9 +314,30 @@ class BodyProvider:
             changes = {**changes, LOAD: load_w}
         self.port.publish_nowait(changes)
 
-    def save(self) -> None:
-        if self.store is not None and self._dirty:
-            self.store.save(self._take_dirty())
+    async def save(self) -> None:
+        """Save what changed since the last save (off the loop). A save that fails (a full or broken disk) keeps
+        the changes for the next try, is logged once and published as ``STORAGE_FAULT``; never the end of the
+        car (a command whose own save fails is refused: ``_on_actuate``)."""
+        if self.store is None or not self._dirty:
+            return
+        dirty = self._take_dirty()
+        try:
+            await asyncio.to_thread(self.store.save, dirty)
+        except (sqlite3.Error, OSError) as exc:
+            self._dirty = {**dirty, **self._dirty}  # what changed meanwhile is newer
+            fault = f"saving the state failed: {exc}"
+            if fault != self._storage_fault:
+                log.error("body: %s (tried again every second)", fault)
+                self._say_storage(fault)
+            return
+        if self._storage_fault:
+            log.warning("body: saving the state works again")
+            self._say_storage("")
+
+    def _say_storage(self, fault: str) -> None:
+        self._storage_fault = fault
+        with contextlib.suppress(EvosError):  # a car shutting down may no longer take it: the log has it
+            self.port.publish_nowait({STORAGE_FAULT: fault})
 
     def _take_dirty(self) -> dict[str, Any]:
         dirty, self._dirty = self._dirty, {}
@@ -338,12 +363,11 @@ class BodyProvider:
                 self.tick(now - last)
                 last = now
                 if now - last_save >= 1.0:
-                    if self.store is not None and self._dirty:  # on a worker thread: an fsync must not stall the car
-                        await asyncio.to_thread(self.store.save, self._take_dirty())
+                    await self.save()  # on a worker thread: an fsync must not stall the car
                     last_save = now
         finally:
             stopping.cancel()
-            await asyncio.to_thread(self.save)  # a commit waits for the disk: off the event loop
+            await self.save()
             if self._speed is not None:
                 await self._speed.stop()
             if self.store is not None:
@@ -367,7 +391,7 @@ def _served(path: str) -> bool:
 BODY_APP = App(
     name="body", summary="the body hardware: locks, doors, windows, shades, seats, lights, horn", partition="vehicle",
     main=_main, overlays=(OVERLAY,),
-    grants=Grants(read=paths_in(SPEED), provide=lambda p: _served(p) or p == LOAD, actuate=_served),
+    grants=Grants(read=paths_in(SPEED), provide=lambda p: _served(p) or p in (LOAD, STORAGE_FAULT), actuate=_served),
 )
 
 __all__ = ["BODY_APP", "BodyProvider", "body_load_w", "serves"]

@@ -11,6 +11,7 @@ is saved to the data directory every second.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -55,6 +56,7 @@ MAX_STEP_S = 0.1  # the model's step; faster-than-real-time ticks are split into
 # for a night of camping cheap enough to leave the rest of the car responsive.
 MAX_PARKED_STEP_S = 1.0
 SAVE_INTERVAL_S = 1.0
+STORAGE_FAULT = "Vehicle.Evos.Twin.StorageFault"
 # Each tick publishes what changed, and these every tick (driver assistance faults on a speed older than 0.5 s, as
 # it would on a silent wheel-speed sensor); every signal is sent again once a second (a cyclic message, as on CAN).
 CYCLIC = ("Vehicle.Speed", "Vehicle.Acceleration.Longitudinal")
@@ -131,6 +133,7 @@ class TwinProvider:
         self._idle_s = 0.0  # car time standing with no drive input (toward switching off)
         self._last_save = -math.inf
         self._last_error = ""
+        self._storage_fault = ""  # why the last save failed ("" when saving works)
         self._sent: dict[str, Any] = {}  # the last value published per signal
         self._refreshed_s = -math.inf  # when every signal was last published (monotonic)
         self.steps = 0
@@ -219,7 +222,7 @@ class TwinProvider:
     @staticmethod
     def published_paths() -> tuple[str, ...]:
         """Every path the twin publishes (measurements and the actual values of its actuators)."""
-        return (*_MEASURED, *ACTUATORS, TIME_SCALE, *_ATTRIBUTES)
+        return (*_MEASURED, *ACTUATORS, TIME_SCALE, *_ATTRIBUTES, STORAGE_FAULT)
 
     @staticmethod
     def served_paths() -> tuple[str, ...]:
@@ -280,6 +283,28 @@ class TwinProvider:
             f"{BAT}.NetCapacity": round(self.vehicle.battery.usable_kwh),
         }
 
+    async def _save_or_say(self, now_s: float) -> None:
+        """Save (off the loop); a save that fails (a full or broken disk) is logged once, published as
+        ``STORAGE_FAULT`` and tried again at the next interval, never the end of the car."""
+        try:
+            await asyncio.to_thread(self.save, now_s)
+        except (sqlite3.Error, OSError) as exc:
+            self._last_save = now_s  # the next try, an interval later
+            fault = f"saving the state failed: {exc}"
+            if self._storage_fault != fault:
+                log.error("twin: %s (tried again every %g s)", fault, SAVE_INTERVAL_S)
+                self._storage_fault = fault
+                self._say_storage(fault)
+            return
+        if self._storage_fault:
+            log.warning("twin: saving the state works again")
+            self._storage_fault = ""
+            self._say_storage("")
+
+    def _say_storage(self, fault: str) -> None:
+        with contextlib.suppress(EvosError):  # a car shutting down may no longer take it: the log has it
+            self.port.publish_nowait({STORAGE_FAULT: fault})
+
     def save(self, now_s: float) -> None:
         """Persist the state (``now_s`` is the monotonic time of the save)."""
         if self.store is not None:
@@ -291,12 +316,12 @@ class TwinProvider:
         await self.port.provide(self.served_paths(), self._on_actuate)
         self._loads = await Mirror(self.port, LOADS).start()
         await asyncio.to_thread(lambda: self._kwh_per_m)  # the range estimate's cycle run, off the event loop
-        self.port.publish_nowait(self.settings())
+        self.port.publish_nowait({**self.settings(), STORAGE_FAULT: ""})
         self.tick(0.0)
 
     async def stop(self) -> None:
         """Save the state (off the event loop: a commit waits for the disk) and stop following the loads."""
-        await asyncio.to_thread(self.save, time.monotonic())
+        await self._save_or_say(time.monotonic())
         if self._loads is not None:
             await self._loads.stop()
 
@@ -314,7 +339,7 @@ class TwinProvider:
                 self.tick(now - last)
                 last = now
                 if now - self._last_save >= SAVE_INTERVAL_S:
-                    await asyncio.to_thread(self.save, now)  # an fsync must not stall the app's event loop
+                    await self._save_or_say(now)  # an fsync must not stall the app's event loop
         finally:
             await self.stop()
 
