@@ -23,7 +23,7 @@ import statistics
 import sys
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import grpc
 from kuksa.val.v2 import types_pb2 as t2
@@ -74,11 +74,11 @@ def _free_port() -> int:
 
 
 @asynccontextmanager
-async def broker_process() -> AsyncIterator[str]:
+async def serving(*argv: str) -> AsyncIterator[str]:
+    """A gRPC server process (``argv`` plus ``ADDRESS``, a free port on 127.0.0.1), until the block ends."""
     address = f"127.0.0.1:{_free_port()}"
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "evos", "broker", "--address", address,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        *argv, address, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         async with grpc.aio.insecure_channel(address) as channel:
             await asyncio.wait_for(channel.channel_ready(), 30)
@@ -86,6 +86,10 @@ async def broker_process() -> AsyncIterator[str]:
     finally:
         proc.terminate()
         await asyncio.wait_for(proc.wait(), 10)
+
+
+def broker_process() -> AbstractAsyncContextManager[str]:
+    return serving(sys.executable, "-m", "evos", "broker", "--address")
 
 
 async def ids_of(stub: v2_grpc.VALStub, paths: list[str]) -> dict[str, int]:
@@ -227,17 +231,8 @@ async def empty_server(address: str) -> None:
     await server.wait_for_termination()
 
 
-@asynccontextmanager
-async def empty_server_process() -> AsyncIterator[str]:
-    address = f"127.0.0.1:{_free_port()}"
-    proc = await asyncio.create_subprocess_exec(sys.executable, __file__, "--empty-server", address)
-    try:
-        async with grpc.aio.insecure_channel(address) as channel:
-            await asyncio.wait_for(channel.channel_ready(), 30)
-        yield address
-    finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 10)
+def empty_server_process() -> AbstractAsyncContextManager[str]:
+    return serving(sys.executable, __file__, "--empty-server")
 
 
 async def get_values(address: str, calls: int, ids: int, concurrency: int = 8) -> float:

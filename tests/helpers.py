@@ -106,6 +106,16 @@ def wait_listening(proc: subprocess.Popen[str], address: str) -> None:
     pytest.fail(f"the car's apps did not all start: {states}")
 
 
+def app_process(car_pid: int, name: str) -> Any:
+    """The process (``psutil.Process``) of app ``name`` (``evos app run NAME``) under the car ``evos up`` with
+    process id ``car_pid``."""
+    import psutil
+
+    found = [p for p in psutil.Process(car_pid).children() if p.cmdline()[3:6] == ["app", "run", name]]
+    assert len(found) == 1, [p.cmdline() for p in psutil.Process(car_pid).children()]
+    return found[0]
+
+
 def start(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "evos", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=ENV)

@@ -11,13 +11,12 @@ import urllib.request
 from pathlib import Path
 
 import grpc
-import psutil
 import pytest
 from kuksa.val.v2 import types_pb2 as t2
 from kuksa.val.v2 import val_pb2 as v2
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
-from helpers import free_port, start, stop, wait_listening
+from helpers import app_process, free_port, start, stop, wait_listening
 
 CC = "Vehicle.ADAS.CruiseControl"
 ADAS = "Vehicle.Evos.ADAS"
@@ -70,8 +69,7 @@ def test_load_a_crash_and_a_stuck_subscriber_leave_acc_alone(tmp_path: Path) -> 
             paths = [m.path for m in stub.ListMetadata(v2.ListMetadataRequest(root="Vehicle.**")).metadata]
             stuck = stub.Subscribe(v2.SubscribeRequest(signal_paths=paths))  # never read past its first message
             next(stuck)
-            car = psutil.Process(proc.pid)
-            cabin = next(p for p in car.children() if p.cmdline()[3:6] == ["app", "run", "cabin"])
+            cabin = app_process(proc.pid, "cabin")
             os.kill(cabin.pid, signal.SIGKILL)
 
             states, speeds = set(), []

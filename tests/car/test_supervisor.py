@@ -16,7 +16,7 @@ from kuksa.val.v2 import types_pb2 as t2
 from kuksa.val.v2 import val_pb2 as v2
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
-from helpers import evos, free_port, start, stop, wait_listening
+from helpers import app_process, evos, free_port, start, stop, wait_listening
 
 LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
 SHADE = "Vehicle.Cabin.Sunroof.Shade.IsOpen"
@@ -27,13 +27,6 @@ def apps(address: str) -> dict[str, dict[str, object]]:
     result = evos("apps", "--json", "--address", address)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
-
-
-def child(car: psutil.Process, name: str) -> psutil.Process:
-    """The process of app ``name`` (``evos app run NAME``) under the car."""
-    found = [p for p in car.children() if p.cmdline()[3:6] == ["app", "run", name]]
-    assert len(found) == 1, [p.cmdline() for p in car.children()]
-    return found[0]
 
 
 def actuate(socket_address: str, token: str | None, path: str, value: t2.Value) -> grpc.StatusCode:
@@ -61,7 +54,7 @@ def test_tokens_restarts_and_stop_on_real_processes(tmp_path: Path) -> None:
     try:
         wait_listening(proc, address)
         car = psutil.Process(proc.pid)
-        cabin = child(car, "cabin")
+        cabin = app_process(proc.pid, "cabin")
         socket_address = cabin.cmdline()[cabin.cmdline().index("--address") + 1]
         assert socket_address.startswith("unix:")
         token = cabin.environ()["EVOS_TOKEN"]
@@ -76,7 +69,7 @@ def test_tokens_restarts_and_stop_on_real_processes(tmp_path: Path) -> None:
         eventually(lambda: apps(address)["Cabin"]["Restarts"] == 1 and apps(address)["Cabin"]["State"] == "RUNNING")
         state = apps(address)["Cabin"]
         assert "-9" in str(state["LastError"]), state
-        assert child(car, "cabin").pid != cabin.pid
+        assert app_process(proc.pid, "cabin").pid != cabin.pid
         others = {name: (app["State"], app["Restarts"]) for name, app in apps(address).items()
                   if name not in ("Cabin", "Broker")}
         assert others == {"Twin": ("RUNNING", 0), "Body": ("RUNNING", 0), "Adas": (None, None),

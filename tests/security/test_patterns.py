@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import subprocess
 from collections.abc import Iterator
 
 import grpc
@@ -33,7 +32,7 @@ from kuksa.val.v1 import val_pb2_grpc as v1_grpc
 from kuksa.val.v2 import val_pb2 as v2
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
-from helpers import free_port, start, stop, wait_listening
+from security.attacks import broker_channel, numbers
 
 DEADLINE_S = 2.0
 
@@ -62,33 +61,11 @@ NAMES_A_LENGTH_LIMIT = re.compile(r"too long|longer than|at most|limit|exceed|ma
 # --- the broker under attack ------------------------------------------------------------------------------------
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    try:
-        stop(proc)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate(timeout=15)
-        pytest.fail("the broker did not stop within 15 s of SIGTERM: its event loop was still busy with the pattern")
-
-
 @contextlib.contextmanager
 def running_broker() -> Iterator[tuple[v1_grpc.VALStub, v2_grpc.VALStub]]:
     """A fresh ``evos broker`` on 127.0.0.1 and its v1 and v2 stubs; stopped (or killed) at the end."""
-    address = f"127.0.0.1:{free_port()}"
-    proc = start("broker", "--address", address)
-    try:
-        wait_listening(proc, address)
-        with grpc.insecure_channel(address) as channel:
-            yield v1_grpc.VALStub(channel), v2_grpc.VALStub(channel)
-    except BaseException:
-        proc.kill()
-        proc.communicate(timeout=15)
-        raise
-    _stop(proc)
-
-
-def numbers(text: str) -> list[int]:
-    return [int(re.sub(r"[,_ ]", "", n)) for n in re.findall(r"\d[\d,_]*", text)]
+    with broker_channel("the pattern") as channel:
+        yield v1_grpc.VALStub(channel), v2_grpc.VALStub(channel)
 
 
 def names_length_limit(message: str, length: int) -> bool:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from kuksa.val.v2 import types_pb2 as t2
 from kuksa.val.v2 import val_pb2 as v2
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
-from helpers import evos, free_port, start, stop, wait_listening
+from helpers import app_process, evos, free_port, start, stop, wait_listening
 
 LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
 CHG = "Vehicle.Powertrain.TractionBattery.Charging"
@@ -45,12 +44,6 @@ def values(address: str, *paths: str) -> dict[str, object]:
     return {path: entry["value"] for path, entry in json.loads(result.stdout).items()}
 
 
-def app_process(car: subprocess.Popen[str], name: str) -> psutil.Process:
-    found = [p for p in psutil.Process(car.pid).children() if p.cmdline()[3:6] == ["app", "run", name]]
-    assert len(found) == 1
-    return found[0]
-
-
 def restarted(address: str, app: str, restarts: int) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -68,7 +61,7 @@ def test_an_acknowledged_lock_survives_a_kill_right_after_the_answer(tmp_path: P
     try:
         wait_listening(proc, address)
         for trial, locked in enumerate((True, False, True, False), start=1):
-            body = app_process(proc, "body")
+            body = app_process(proc.pid, "body")
             actuate(address, LOCK, t2.Value(bool=locked))  # answered: the body carried it out
             os.kill(body.pid, signal.SIGKILL)  # at once, before any periodic save
             restarted(address, "Body", trial)
@@ -94,7 +87,7 @@ def test_the_owners_settings_survive_a_restart_and_a_kill(tmp_path: Path) -> Non
     try:
         wait_listening(proc, address)
         assert values(address, *expected) == expected  # a clean restart keeps them
-        twin = app_process(proc, "twin")
+        twin = app_process(proc.pid, "twin")
         actuate(address, f"{CHG}.ChargeLimit", t2.Value(uint32=71))
         os.kill(twin.pid, signal.SIGKILL)
         restarted(address, "Twin", 1)

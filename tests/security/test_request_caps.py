@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -32,7 +31,7 @@ from kuksa.val.v2 import types_pb2 as t2
 from kuksa.val.v2 import val_pb2 as v2
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
-from helpers import free_port, start, stop, wait_listening
+from security.attacks import broker_channel, numbers
 
 DEADLINE_S = 5.0
 SPEED = "Vehicle.Speed"
@@ -52,33 +51,11 @@ class Stubs:
         return int(self.v2.ListMetadata(v2.ListMetadataRequest(root=path), timeout=DEADLINE_S).metadata[0].id)
 
 
-def _stop(proc: subprocess.Popen[str]) -> None:
-    try:
-        stop(proc)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate(timeout=15)
-        pytest.fail("the broker did not stop within 15 s of SIGTERM: its event loop was still busy with the request")
-
-
 @contextlib.contextmanager
 def running_broker() -> Iterator[Stubs]:
     """A fresh ``evos broker`` on 127.0.0.1 and its stubs; stopped (or killed) at the end."""
-    address = f"127.0.0.1:{free_port()}"
-    proc = start("broker", "--address", address)
-    try:
-        wait_listening(proc, address)
-        with grpc.insecure_channel(address) as channel:
-            yield Stubs(channel)
-    except BaseException:
-        proc.kill()
-        proc.communicate(timeout=15)
-        raise
-    _stop(proc)
-
-
-def numbers(text: str) -> list[int]:
-    return [int(re.sub(r"[,_ ]", "", n)) for n in re.findall(r"\d[\d,_]*", text)]
+    with broker_channel("the request") as channel:
+        yield Stubs(channel)
 
 
 def assert_refused_naming_the_cap(call: Callable[[], Any], what: str, count: int) -> None:

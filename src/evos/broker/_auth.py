@@ -71,8 +71,9 @@ class Permissions:
         if self.expires_s is None:
             return await awaitable
         self.check_fresh()
-        try:
-            return await asyncio.wait_for(awaitable, max(self.expires_s - time.time(), 0.0))
+        try:  # a timer on this task, not a task per message (wait_for's): it runs for every message of a stream
+            async with asyncio.timeout(self.expires_s - time.time()):
+                return await awaitable
         except TimeoutError:
             raise UnauthenticatedError("token expired") from None
 

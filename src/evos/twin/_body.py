@@ -14,7 +14,6 @@ as it was left.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -30,7 +29,7 @@ from evos.broker import Mirror, VehiclePort
 from evos.errors import DataError, EvosError, NotPermittedError, UnavailableError
 from evos.twin._codec import ACTUATORS as TWIN_ACTUATORS
 from evos.twin._provider import OVERLAY
-from evos.twin._store import open_or_set_aside
+from evos.twin._store import StorageFault, open_or_set_aside
 from evos.vss import Datatype, EntryType, Kind, Signal, Value, compile_pattern, validate
 
 log = logging.getLogger("evos.twin.body")
@@ -199,7 +198,7 @@ class BodyProvider:
         self.moving: dict[str, float] = {}  # path -> target of a motor on its way
         self._horn_off_at: float | None = None
         self._wake = asyncio.Event()  # a request came: the motors may have somewhere to go
-        self._storage_fault = ""  # why the last save failed ("" when saving works)
+        self._storage = StorageFault(port.publish_nowait, STORAGE_FAULT, "body")
         self._dirty: dict[str, Any] = {}
         self._speed: Mirror | None = None
         self._load_w: float | None = None
@@ -325,19 +324,9 @@ class BodyProvider:
             await asyncio.to_thread(self.store.save, dirty)
         except (sqlite3.Error, OSError) as exc:
             self._dirty = {**dirty, **self._dirty}  # what changed meanwhile is newer
-            fault = f"saving the state failed: {exc}"
-            if fault != self._storage_fault:
-                log.error("body: %s (tried again every second)", fault)
-                self._say_storage(fault)
+            self._storage.failed(exc, "tried again every second")
             return
-        if self._storage_fault:
-            log.warning("body: saving the state works again")
-            self._say_storage("")
-
-    def _say_storage(self, fault: str) -> None:
-        self._storage_fault = fault
-        with contextlib.suppress(EvosError):  # a car shutting down may no longer take it: the log has it
-            self.port.publish_nowait({STORAGE_FAULT: fault})
+        self._storage.worked()
 
     def _take_dirty(self) -> dict[str, Any]:
         dirty, self._dirty = self._dirty, {}

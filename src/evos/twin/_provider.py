@@ -11,7 +11,6 @@ is saved to the data directory every second.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import math
@@ -44,7 +43,7 @@ from evos.twin._codec import (
 from evos.twin._config import Vehicle
 from evos.twin._procedures import wltp
 from evos.twin._realtime import Controls, TwinState, conditioning_target_c, step
-from evos.twin._store import StateStore, open_or_set_aside
+from evos.twin._store import StateStore, StorageFault, open_or_set_aside
 from evos.twin._vehicles import load_vehicle
 from evos.vss import Signal, Value, validate
 
@@ -133,7 +132,7 @@ class TwinProvider:
         self._idle_s = 0.0  # car time standing with no drive input (toward switching off)
         self._last_save = -math.inf
         self._last_error = ""
-        self._storage_fault = ""  # why the last save failed ("" when saving works)
+        self._storage = StorageFault(port.publish_nowait, STORAGE_FAULT, "twin")
         self._sent: dict[str, Any] = {}  # the last value published per signal
         self._refreshed_s = -math.inf  # when every signal was last published (monotonic)
         self.steps = 0
@@ -149,18 +148,19 @@ class TwinProvider:
 
     async def _save_then_apply(self, batch: dict[str, Value]) -> None:
         assert self.store is not None
-        settings = controls_to_vss(apply_actuation(self.controls, batch))
+        controls = apply_actuation(self.controls, batch)
         try:
             await asyncio.to_thread(self.store.save_settings, self.vehicle.name,
-                                    {p: v for p, v in settings.items() if p in SETTINGS})
+                                    {p: v for p, v in controls_to_vss(controls).items() if p in SETTINGS})
         except sqlite3.Error as exc:
             raise UnavailableError(f"twin: cannot save the settings: {exc}; nothing was changed") from exc
-        self._apply(batch)
+        self._apply(batch, controls)
 
-    def _apply(self, batch: dict[str, Value]) -> None:
+    def _apply(self, batch: dict[str, Value], controls: Controls | None = None) -> None:
+        """Carry ``batch`` out (``controls``: what it makes of the controls, when already worked out)."""
         if TIME_SCALE in batch:
             self.time_scale = float(batch[TIME_SCALE])  # type: ignore[arg-type]
-        self.controls = apply_actuation(self.controls, batch)
+        self.controls = controls or apply_actuation(self.controls, batch)
         reported = dict(batch)  # the twin carries requests out at once: report the actual values
         if f"{BAT}.BatteryConditioning.RequestedMode" in batch and (
                 target_c := conditioning_target_c(self.controls)) is not None:
@@ -290,20 +290,9 @@ class TwinProvider:
             await asyncio.to_thread(self.save, now_s)
         except (sqlite3.Error, OSError) as exc:
             self._last_save = now_s  # the next try, an interval later
-            fault = f"saving the state failed: {exc}"
-            if self._storage_fault != fault:
-                log.error("twin: %s (tried again every %g s)", fault, SAVE_INTERVAL_S)
-                self._storage_fault = fault
-                self._say_storage(fault)
+            self._storage.failed(exc, f"tried again every {SAVE_INTERVAL_S:g} s")
             return
-        if self._storage_fault:
-            log.warning("twin: saving the state works again")
-            self._storage_fault = ""
-            self._say_storage("")
-
-    def _say_storage(self, fault: str) -> None:
-        with contextlib.suppress(EvosError):  # a car shutting down may no longer take it: the log has it
-            self.port.publish_nowait({STORAGE_FAULT: fault})
+        self._storage.worked()
 
     def save(self, now_s: float) -> None:
         """Persist the state (``now_s`` is the monotonic time of the save)."""

@@ -8,6 +8,7 @@ missing or out of range) is never reset in silence: ``open_or_set_aside`` says w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from evos import datadir
-from evos.errors import DataError
+from evos.errors import DataError, EvosError
 from evos.twin._realtime import TwinState
 
 _RANGES = {"soc": (0.0, 1.0), "latitude_deg": (-90.0, 90.0), "longitude_deg": (-180.0, 180.0),
@@ -115,6 +116,31 @@ class StateStore:
         self._db.close()
 
 
+class StorageFault:
+    """Whether a part's saves work, told on its ``path`` signal: ``failed`` logs the reason once and publishes it,
+    ``worked`` clears it (a save that fails is tried again later, never the end of the car)."""
+
+    def __init__(self, publish: Callable[[dict[str, Any]], None], path: str, who: str) -> None:
+        self._publish, self.path, self.who = publish, path, who
+        self.reason = ""  # why the last save failed ("" when saving works)
+
+    def failed(self, exc: BaseException, retry: str) -> None:
+        reason = f"saving the state failed: {exc}"
+        if reason != self.reason:
+            log.error("%s: %s (%s)", self.who, reason, retry)
+            self._say(reason)
+
+    def worked(self) -> None:
+        if self.reason:
+            log.warning("%s: saving the state works again", self.who)
+            self._say("")
+
+    def _say(self, reason: str) -> None:
+        self.reason = reason
+        with contextlib.suppress(EvosError):  # a car shutting down may no longer take it: the log has it
+            self._publish({self.path: reason})
+
+
 def open_or_set_aside(path: Path, open_store: Callable[[Path], S], what: str) -> S:
     """``open_store(path)``; when the file is unusable (DataError), say what is wrong (ERROR), move it and its WAL
     aside to ``<name>.bad-<time>`` and open a new one: the car starts, its ``what`` begun anew, the old kept."""
@@ -126,4 +152,4 @@ def open_or_set_aside(path: Path, open_store: Callable[[Path], S], what: str) ->
         return open_store(path)
 
 
-__all__ = ["StateStore", "open_or_set_aside"]
+__all__ = ["StateStore", "StorageFault", "open_or_set_aside"]
