@@ -179,6 +179,31 @@ async def test_a_mirror_follows_the_signals(ports: PortFactory, broker: Broker) 
         assert mirror.datapoint(SOC).timestamp_s is not None
 
 
+async def test_a_mirror_with_an_interval_merges_a_burst_and_passes_a_lone_change(ports: PortFactory,
+                                                                                  broker: Broker) -> None:
+    """``min_interval_s`` (KUKSA v2's ``Filter.min_sample_interval`` on a remote port): 20 updates published 10 ms
+    apart arrive as one or two batches, the last value last; a change after a quiet spell is not held back."""
+    port = await ports()
+    async with Mirror(port, [SPEED], min_interval_s=1.0) as mirror:
+        first = mirror.version
+        for i in range(20):
+            broker.publish({SPEED: float(i)})
+            await asyncio.sleep(0.01)
+        for _ in range(100):
+            if mirror.value(SPEED) == 19.0:
+                break
+            await asyncio.sleep(0.02)
+        assert mirror.value(SPEED) == 19.0
+        assert 1 <= mirror.version - first <= 2  # 20 updates in ~0.2 s: the first, and the rest merged
+        await asyncio.sleep(1.1)  # quiet for longer than the interval
+        version = mirror.version
+        broker.publish({SPEED: 50.0})
+        begun = asyncio.get_running_loop().time()
+        await asyncio.wait_for(mirror.changed(since=version), 2)
+        assert mirror.value(SPEED) == 50.0
+        assert asyncio.get_running_loop().time() - begun < 0.8  # not held back for the interval
+
+
 async def test_a_local_port_checks_its_permissions(broker: Broker) -> None:
     cabin = LocalPort(broker, "cabin", Permissions(grants=parse_scope("read:Vehicle.Cabin actuate:Vehicle.Cabin.HVAC")))
     broker.provide([LOCK, TEMP], _accept)

@@ -188,7 +188,7 @@ async def test_signed_commands_refuse_replay_expiry_forgery_and_unknown_keys(
 async def test_pairing_needs_the_code_the_car_shows(car: Car, client: httpx.AsyncClient,
                                                     owner: dict[str, str]) -> None:
     assert (await client.post("/api/v1/pairing/codes", headers=owner)).status_code == 202
-    code = car.broker.get("Vehicle.Evos.Companion.PairingCode").value
+    code = car.shown_code()
     wrong = "000000" if code != "000000" else "111111"
     key = PhoneKey()
     body = {"code": wrong, "public_key": key.public_b64}
@@ -199,7 +199,7 @@ async def test_pairing_needs_the_code_the_car_shows(car: Car, client: httpx.Asyn
     assert (await client.get("/api/v1/keys", headers=owner)).json() == []
     paired = await client.post("/api/v1/keys", headers=owner, json={**body, "code": code})
     assert paired.status_code == 201
-    assert car.broker.get("Vehicle.Evos.Companion.PairingCode").value == ""  # the screen clears
+    assert car.shown_code() == ""  # the screen clears
     reuse = await client.post("/api/v1/keys", headers=owner, json={"code": code, "public_key": PhoneKey().public_b64})
     assert reuse.status_code == 403  # single use
 

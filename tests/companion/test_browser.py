@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Page, async_playwright, expect
 
-from companion.car import CODE_SIGNAL, OWNER, PASSWORD, Car, start_car
+from companion.car import OWNER, PASSWORD, Car, start_car
 from helpers import CHROMIUM_ARGS, chromium, eventually
 
 HVAC = "Vehicle.Cabin.HVAC"
@@ -62,7 +62,7 @@ async def test_owner_signs_up_sees_state_controls_climate_and_pairs_a_key(car: C
     await p.click("nav button[data-tab=settings]")
     await p.click("#pair-start")
     await expect(p.locator("#pair-form")).to_be_visible()
-    code = car.broker.get(CODE_SIGNAL).value
+    code = car.shown_code()
     assert isinstance(code, str) and len(code) == 6
     await p.fill("#pair-code", code)
     await p.click("#pair-submit")
@@ -106,8 +106,8 @@ async def test_the_centre_screen_shows_the_pairing_code_the_phone_asks_for(tmp_p
             await phone.click("#login-submit")
             await phone.click("nav button[data-tab=settings]")
             await phone.click("#pair-start")  # the phone asks the car for a code; the car's screen shows it
-            await eventually(lambda: bool(car.broker.get(CODE_SIGNAL).value), timeout_s=5)
-            code = car.broker.get(CODE_SIGNAL).value
+            await eventually(lambda: bool(car.shown_code()), timeout_s=5)
+            code = car.shown_code()
             assert isinstance(code, str)
             await expect(screen.locator("#pairing")).to_be_visible()
             await expect(screen.locator("#pairing-code")).to_have_text(f"{code[:3]} {code[3:]}")

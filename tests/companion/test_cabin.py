@@ -10,7 +10,7 @@ from companion.car import bearer, sign_in, start_car
 from evos.app import AppEnv, CarSettings
 from evos.broker import Broker, LocalPort
 from evos.cabin import CABIN_OVERLAY, centre_screen
-from evos.companion import COMPANION_OVERLAY, CompanionConfig, CompanionService
+from evos.companion import CompanionConfig, CompanionService
 from evos.twin import TWIN_OVERLAY
 from evos.vss import load_catalog
 
@@ -43,7 +43,7 @@ async def test_scene_commands_and_the_centre_screen(tmp_path: Path) -> None:
 async def test_cabin_api_needs_the_owner_off_loopback(tmp_path: Path) -> None:
     """A companion configured for a non-loopback address guards /cabin/api. The app is driven in memory (ASGI):
     tests never listen beyond 127.0.0.1."""
-    broker = Broker(load_catalog(None, [TWIN_OVERLAY, CABIN_OVERLAY, COMPANION_OVERLAY]))
+    broker = Broker(load_catalog(None, [TWIN_OVERLAY, CABIN_OVERLAY]))
     config = CompanionConfig.for_data_dir(tmp_path, host="0.0.0.0")  # configured so, never listened on
     port = LocalPort(broker, "companion")
     async with centre_screen(port, AppEnv(CarSettings(), tmp_path)) as router:

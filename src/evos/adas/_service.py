@@ -377,9 +377,8 @@ class AdasService:
         try:
             while not stop.is_set():
                 now_s = loop.time()
-                if due_s > now_s:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), due_s - now_s)
+                if due_s > now_s:  # a plain timer: ``stop`` is seen within one period
+                    await asyncio.sleep(due_s - now_s)
                     continue
                 # the rate is in car time: while the twin runs time faster (tests, demos), so does the loop
                 scale = self._value(TIME_SCALE)

@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -113,6 +113,23 @@ class Subscription:
             self._ready.clear()
             await self._ready.wait()
         return self._queue.popleft()
+
+    async def throttled(self, min_interval_s: float) -> AsyncIterator[dict[str, Datapoint]]:
+        """The batches, at most one (merged) per ``min_interval_s`` (KUKSA v2's ``Filter.min_sample_interval``):
+        a change after a quiet spell comes at once, a burst is merged into one batch at the interval's end."""
+        if min_interval_s <= 0:
+            async for batch in self:
+                yield batch
+            return
+        next_s = 0.0
+        async for batch in self:
+            wait_s = next_s - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            while (more := self.get_nowait()) is not None:
+                batch.update(more)
+            next_s = time.monotonic() + min_interval_s
+            yield batch
 
     def close(self) -> None:
         if not self._closed:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -17,7 +16,7 @@ from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 import evos
 from evos.broker._access import Access
 from evos.broker._convert import datapoint_to_v2, metadata_to_v2, timestamp_from, value_from_v2, value_to_v2
-from evos.broker._core import Broker, Datapoint, Provision, Subscription
+from evos.broker._core import Broker, Provision
 from evos.broker._status import classify, log, permissions_or_abort, streaming, unary
 from evos.broker._wire import ACK_HEADER, check_entries
 from evos.errors import (
@@ -121,7 +120,7 @@ class ValV2Servicer(v2_grpc.VALServicer):
         datatypes = {s.path: s.datatype for s in signals}
         interval_s = filter_.min_sample_interval.interval_ms / 1000.0 if filter_ is not None else 0.0
         with self._broker.subscribe_paths(tuple(datatypes), "value", buffer_size or None) as sub:
-            async for batch in perms.expiring(_throttled(sub, interval_s)):
+            async for batch in perms.expiring(sub.throttled(interval_s)):
                 yield {path: datapoint_to_v2(datatypes[path], dp) for path, dp in batch.items()}
 
     # ---- actuation -----------------------------------------------------------------------------
@@ -363,20 +362,3 @@ def _values_of(entries: Iterable[tuple[str, t2.Datapoint]]) -> tuple[dict[str, A
         if dp.HasField("timestamp"):
             stamps[path] = timestamp_from(dp, path)  # type: ignore[assignment]
     return values, None, stamps
-
-
-async def _throttled(sub: Subscription, interval_s: float) -> AsyncIterator[dict[str, Datapoint]]:
-    """Batches of a subscription; with an interval, at most one (merged) batch per interval."""
-    if interval_s <= 0:
-        async for batch in sub:
-            yield batch
-        return
-    next_s = 0.0
-    async for batch in sub:
-        wait_s = next_s - time.monotonic()
-        if wait_s > 0:
-            await asyncio.sleep(wait_s)
-        while (more := sub.get_nowait()) is not None:
-            batch.update(more)
-        next_s = time.monotonic() + interval_s
-        yield batch

@@ -65,10 +65,12 @@ class VehiclePort(Protocol):
     async def check(self, targets: Mapping[str, Any]) -> dict[str, Value]:
         """The checked targets, or the error ``actuate`` would raise before reaching a provider."""
 
-    def subscribe(self, paths: Iterable[str], field: Field = "value") -> AbstractAsyncContextManager[
-            AsyncIterator[Batch]]:
+    def subscribe(self, paths: Iterable[str], field: Field = "value", min_interval_s: float = 0.0
+                  ) -> AbstractAsyncContextManager[AsyncIterator[Batch]]:
         """``async with port.subscribe(paths) as updates: async for batch in updates`` — the first batch holds
-        every path's current value (or target, ``field="target"``), later ones what changed."""
+        every path's current value (or target, ``field="target"``), later ones what changed; with
+        ``min_interval_s``, at most one (merged) batch per interval, which is what a display or a log needs of a
+        signal published at 10 Hz (values only on a remote port: KUKSA's ``Filter.min_sample_interval``)."""
 
     async def provide(self, actuators: Iterable[str], handler: ActuationHandler) -> None:
         """Claim actuators for as long as the port is open; their actuations go to ``handler``."""
@@ -124,13 +126,14 @@ class LocalPort:
         return {path: self.broker.check_target(path, value) for path, value in targets.items()}
 
     @asynccontextmanager
-    async def subscribe(self, paths: Iterable[str], field: Field = "value") -> AsyncIterator[AsyncIterator[Batch]]:
+    async def subscribe(self, paths: Iterable[str], field: Field = "value", min_interval_s: float = 0.0
+                        ) -> AsyncIterator[AsyncIterator[Batch]]:
         paths = tuple(paths)
         self._check("read", paths)
         sub = self.broker.subscribe_paths(paths, field)
         self._subscriptions.add(sub)
         try:
-            yield sub
+            yield sub.throttled(min_interval_s) if min_interval_s > 0 else sub
         finally:
             sub.close()
             self._subscriptions.discard(sub)
@@ -158,14 +161,16 @@ class Mirror:
     """The latest values of some signals, kept by a subscription: for apps that read them often (a control
     loop, a web page), so that a read is a dictionary lookup and not a request to the broker.
 
-    ``async with Mirror(port, paths) as mirror`` waits for the first values; ``version`` counts the batches
-    received and ``changed(since=version)`` waits for a newer one. If the subscription fails, the error goes to the
-    port's ``failure`` (the app stops) and ``changed()`` raises it.
+    ``async with Mirror(port, paths) as mirror`` waits for the first values (``min_interval_s``: at most one
+    update per interval, for a comfort app that shows or logs a signal and need not wake at its rate);
+    ``version`` counts the batches received and ``changed(since=version)`` waits for a newer one. If the
+    subscription fails, the error goes to the port's ``failure`` (the app stops) and ``changed()`` raises it.
     """
 
-    def __init__(self, port: VehiclePort, paths: Iterable[str]) -> None:
+    def __init__(self, port: VehiclePort, paths: Iterable[str], min_interval_s: float = 0.0) -> None:
         self.port = port
         self.paths = tuple(dict.fromkeys(paths))
+        self.min_interval_s = min_interval_s
         self.version = 0
         self._values: dict[str, Datapoint] = {}
         self._event = asyncio.Event()
@@ -200,7 +205,7 @@ class Mirror:
 
     async def _follow(self) -> None:
         try:
-            async with self.port.subscribe(self.paths) as updates:
+            async with self.port.subscribe(self.paths, min_interval_s=self.min_interval_s) as updates:
                 async for batch in updates:
                     self._values.update(batch)
                     self.version += 1

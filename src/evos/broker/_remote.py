@@ -223,14 +223,20 @@ class RemotePort:
         return {e.path: _v1_target(by_path[e.path], e) for e in response.entries}
 
     @asynccontextmanager
-    async def subscribe(self, paths: Iterable[str], field: Field = "value") -> AsyncIterator[AsyncIterator[Batch]]:
+    async def subscribe(self, paths: Iterable[str], field: Field = "value", min_interval_s: float = 0.0
+                        ) -> AsyncIterator[AsyncIterator[Batch]]:
         signals = {s.path: s for s in await self._known(paths)}
         if field == "target":
+            if min_interval_s > 0:
+                raise errors.InvalidArgumentError("a subscription to targets (KUKSA v1) takes no min_interval_s")
             entries = [v1.SubscribeEntry(path=p, view=t1.VIEW_FIELDS, fields=[t1.FIELD_ACTUATOR_TARGET])
                        for p in signals]
             call = self._v1.Subscribe(v1.SubscribeRequest(entries=entries), metadata=self._metadata)
         else:
-            call = self._stub.Subscribe(v2.SubscribeRequest(signal_paths=list(signals)), metadata=self._metadata)
+            request = v2.SubscribeRequest(signal_paths=list(signals))
+            if min_interval_s > 0:
+                request.filter.min_sample_interval.interval_ms = round(min_interval_s * 1e3)
+            call = self._stub.Subscribe(request, metadata=self._metadata)
         try:
             yield self._batches(call, signals, field)
         finally:

@@ -13,16 +13,19 @@ MAX_ENTRIES = 10_000
 # Request metadata of a provider stream whose provider answers every actuation (see evos.broker._remote).
 ACK_HEADER = "evos-actuation-ack"
 # HTTP/2 keepalive: a client pings every 10 s and gives up on a peer silent for 5 s more; the server pings its
-# clients too, so a frozen provider (SIGSTOPped, or a machine gone) is dropped and its actuators freed.
+# clients too, so a frozen provider (SIGSTOPped, or a machine gone) is dropped and its actuators freed. Since gRPC
+# core's ping rework (grpc/grpc#34647) the wait for a ping's answer is ``grpc.http2.ping_timeout_ms`` (default
+# 60 s: a frozen provider held its actuators for 70 s, tests/security/test_stopped_provider.py), so it is set too.
 KEEPALIVE_MS = 10_000
 KEEPALIVE_TIMEOUT_MS = 5_000
-CLIENT_KEEPALIVE = (
+_PING = (
     ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
+    ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),
     ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0),
 )
+CLIENT_KEEPALIVE = _PING
 SERVER_KEEPALIVE = (
-    ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
-    ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0),
+    *_PING,
     # accept clients' pings as often as every 5 s (gRPC's default of 5 min would answer ours with GOAWAY)
     ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS // 2), ("grpc.http2.max_ping_strikes", 0),
 )

@@ -48,8 +48,6 @@ STATE_PATHS = (
     SCENE, STATUS, REASON, REMAINING, TIMER, "Vehicle.Evos.Cabin.DoNotDisturb", "Vehicle.Evos.Cabin.Hotspot.IsEnabled",
     "Vehicle.Evos.Cabin.Screen.Message", "Vehicle.Cabin.HVAC.IsAirConditioningActive", *MEDIA_PATHS, *READS,
     *(f"Vehicle.Cabin.Seat.Row1.{side}.HeatingCooling" for side in ("DriverSide", "PassengerSide")),
-    # a phone being paired as a key (the companion's signals, when the car runs it): the screen shows the code
-    "Vehicle.Evos.Companion.PairingCode", "Vehicle.Evos.Companion.PairingCodeExpiresAt",
 )
 
 

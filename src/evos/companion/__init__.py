@@ -1,13 +1,12 @@
 """The owner's phone: the companion web app and remote API (accounts, OAuth scopes, phone keys, signed commands).
 
 ``companion_app(routers)`` is the app of the car: ``CompanionService(port, CompanionConfig(...))`` serves the web
-app at ``/`` and the API under ``/api/v1`` and records trips and charging sessions; ``COMPANION_OVERLAY`` adds the
-signals that show a pairing code on the car's screen. The ``evos users`` and ``evos pair`` commands are in
+app at ``/`` and the API under ``/api/v1`` and records trips and charging sessions; a pairing code is shown on
+the car's own screen only (never a signal). The ``evos users`` and ``evos pair`` commands are in
 ``evos.companion._cli``. See docs/companion.md.
 """
 
-from evos.companion._config import OVERLAY as COMPANION_OVERLAY
 from evos.companion._config import SCOPES, CompanionConfig
 from evos.companion._service import CompanionService, RouterFactory, companion_app
 
-__all__ = ["COMPANION_OVERLAY", "SCOPES", "CompanionConfig", "CompanionService", "RouterFactory", "companion_app"]
+__all__ = ["SCOPES", "CompanionConfig", "CompanionService", "RouterFactory", "companion_app"]

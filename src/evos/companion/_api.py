@@ -178,6 +178,25 @@ class TokenCache:
 
 
 @dataclass
+class ShownCode:
+    """The pairing code the car shows, held in the companion's memory: never a broker signal, never in an answer
+    to the phone; only the car's own screen reads it (``GET /api/v1/pairing/screen`` from a loopback address)
+    and the car's log has it (``evos up`` in a terminal, a car without a screen)."""
+
+    code: str = ""
+    expires_at: float = 0.0
+
+    def show(self, code: str, expires_at: float) -> None:
+        if code:
+            log.warning("companion: pairing code %s (type it into the phone)", code)
+        self.code, self.expires_at = code, expires_at
+
+    def on_screen(self, now_s: float) -> dict[str, Any]:
+        live = bool(self.code) and self.expires_at > now_s
+        return {"code": self.code if live else "", "expires_at": int(self.expires_at) if live else 0}
+
+
+@dataclass
 class Context:
     """What every route needs: the car's port and state view, the settings, the database, the token cache and
     the rate limiters."""
@@ -190,7 +209,7 @@ class Context:
     car_login_limiter: RateLimiter  # password attempts over the whole car (one key: "car")
     hasher: Executor  # the password checks' own pool (argon2): bounded, and off the database's thread
     pairing_limiter: RateLimiter  # pairing attempts, all codes and tokens together (one key: "pairing")
-    show_code: Callable[[str, float], None]  # puts a pairing code on the car's screen
+    shown_code: ShownCode  # the pairing code on the car's screen
     state: StateView
     tokens: TokenCache
     momentary: Momentary  # switches to turn off again (flash lights)

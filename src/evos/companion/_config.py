@@ -6,7 +6,6 @@ Light on purpose (standard library only): every ``evos`` command imports it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,6 @@ if TYPE_CHECKING:
     from evos.app import CarSettings
 
 DB_NAME = "companion.sqlite"
-OVERLAY = Path(str(resources.files("evos.companion").joinpath("data", "companion-overlay.vspec")))
 # Scopes after the Tesla Fleet API's (vehicle_device_data, vehicle_location, vehicle_cmds, vehicle_charging_cmds).
 SCOPES = ("vehicle_data", "vehicle_location", "vehicle_cmds", "charging_cmds")
 OWNER = "owner"  # the owner's own sessions: manage app tokens, phone keys, pairing, the audit log

@@ -8,7 +8,6 @@ carried out (one that cannot be written is refused and changes nothing), and its
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -20,8 +19,6 @@ from evos.errors import EvosError, NotPermittedError, UnavailableError
 from evos.vss import Signal, Value
 
 if TYPE_CHECKING:  # the database (SQLAlchemy) is imported with the web stack, not by every evos command
-    from sqlalchemy.orm import Session
-
     from evos.companion._db import Database
 
 _LOCKS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+)\.IsLocked")
@@ -52,24 +49,6 @@ def opens_the_car(targets: Mapping[str, Value], locked: bool) -> list[str]:
     return found
 
 
-def _requested(session: Session, entrance: str, targets: Mapping[str, Value], now_s: float) -> int:
-    from evos.companion._db import AuditEntry
-
-    entry = AuditEntry(at=now_s, user=entrance, credential=f"entrance:{entrance}", command="actuate",
-                       args=json.dumps(dict(targets), sort_keys=True, default=str), result="requested", detail="")
-    session.add(entry)
-    session.flush()
-    return entry.id
-
-
-def _outcome(session: Session, entry_id: int, result: str, detail: str) -> None:
-    from evos.companion._db import AuditEntry
-
-    entry = session.get(AuditEntry, entry_id)
-    if entry is not None:
-        entry.result, entry.detail = result, detail[:2000]
-
-
 class EntrancePort:
     """A vehicle-data port for one entrance (``entrance``: who asks, as the audit log names it), on top of the
     companion's own. Reads, subscriptions and metadata pass through; ``actuate`` is checked and audited (see the
@@ -92,8 +71,11 @@ class EntrancePort:
         checked = await self.port.check(targets)
         locked = (await self.port.get(_DRIVER_LOCK)).value is True if any(
             _WINDOWS.fullmatch(p) for p in checked) else False
+        from evos.companion import _audit  # the database's models: imported with the web stack, not before
+
         try:
-            entry_id = await db.run(_requested, self.entrance, checked, time.time())
+            entry_id = await db.run(_audit.requested, self.entrance, f"entrance:{self.entrance}", "actuate",
+                                    dict(checked), time.time())
         except Exception as exc:
             raise UnavailableError(f"the {self.entrance}'s request was not carried out: the audit log cannot be "
                                    f"written ({type(exc).__name__})") from exc
@@ -102,14 +84,14 @@ class EntrancePort:
             error: EvosError = NotPermittedError(
                 f"{opening[0]}: the {self.entrance} may not open the car; unlocking and opening take a command "
                 "signed by a paired phone key", path=opening[0])
-            await db.run(_outcome, entry_id, "signature_required", str(error))
+            await db.run(_audit.outcome, entry_id, "signature_required", str(error))
             raise error
         try:
             await self.port.actuate(checked)
         except EvosError as exc:
-            await db.run(_outcome, entry_id, type(exc).__name__, str(exc))
+            await db.run(_audit.outcome, entry_id, type(exc).__name__, str(exc))
             raise
-        await db.run(_outcome, entry_id, "completed", "")
+        await db.run(_audit.outcome, entry_id, "completed", "")
 
     # --- the rest of the port, as it is ---------------------------------------------------------------------
     async def signals(self, pattern: str = "") -> list[Signal]:
@@ -133,9 +115,9 @@ class EntrancePort:
     async def check(self, targets: Mapping[str, Any]) -> dict[str, Value]:
         return await self.port.check(targets)
 
-    def subscribe(self, paths: Iterable[str], field: Field = "value") -> AbstractAsyncContextManager[
-            AsyncIterator[dict[str, Datapoint]]]:
-        return self.port.subscribe(paths, field)
+    def subscribe(self, paths: Iterable[str], field: Field = "value", min_interval_s: float = 0.0
+                  ) -> AbstractAsyncContextManager[AsyncIterator[dict[str, Datapoint]]]:
+        return self.port.subscribe(paths, field, min_interval_s)
 
     async def provide(self, actuators: Iterable[str], handler: ActuationHandler) -> None:
         raise NotPermittedError(f"the {self.entrance} provides no actuators")

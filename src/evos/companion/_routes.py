@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from evos.companion import _accounts as accounts
+from evos.companion import _audit as audit_log
 from evos.companion import _keys as keys
 from evos.companion._accounts import Principal
 from evos.companion._api import (
@@ -22,6 +23,7 @@ from evos.companion._api import (
     Context,
     ContextDep,
     current_principal,
+    is_loopback,
     principal_of,
     rate_limit,
     require,
@@ -33,7 +35,7 @@ from evos.companion._db import AuditEntry
 from evos.companion._errors import CompanionError, ConflictError, ForbiddenError, GrantError, UnauthorizedError
 from evos.companion._recorder import list_sessions, list_trips
 from evos.companion._vehicle import COMMANDS, Command, command_targets, execute, group_values
-from evos.errors import EvosError
+from evos.errors import EvosError, UnavailableError
 
 API = "/api/v1"
 Owner = Annotated[Principal, Depends(require(OWNER))]
@@ -179,8 +181,18 @@ async def start_pairing(ctx: ContextDep, _owner: Owner) -> dict[str, Any]:
     """Ask the car to show a pairing code on its screen (the code is not returned: the car is the proof)."""
     code, expires_at = await ctx.db.run(keys.create_pairing_code, time.time(), ctx.config.pairing_code_lifetime_s,
                                         ctx.config.pairing_code_attempts)
-    ctx.show_code(code, expires_at)
+    ctx.shown_code.show(code, expires_at)
     return {"shown_on": "car", "expires_at": expires_at}
+
+
+@key_router.get("/pairing/screen")
+async def pairing_on_screen(ctx: ContextDep, request: Request) -> dict[str, Any]:
+    """The pairing code for the car's own screen, which alone may show it: answered to a client on a loopback
+    address only (forwarding headers count for nothing); ``code`` is "" when none is being shown."""
+    client = request.client.host if request.client is not None else ""
+    if not is_loopback(client):
+        raise ForbiddenError("the pairing code is shown on the car's own screen only", code="screen_only")
+    return ctx.shown_code.on_screen(time.time())
 
 
 @key_router.post("/keys", status_code=201)
@@ -188,7 +200,7 @@ async def pair(ctx: ContextDep, principal: Owner, body: PairRequest) -> dict[str
     """Pair a phone's public key, with the code the car shows (attempts are limited across all codes and tokens)."""
     rate_limit(ctx, "pairing", ctx.pairing_limiter)
     paired = await ctx.db.run(keys.pair_key, principal.user_id, body.code, body.public_key, body.name, time.time())
-    ctx.show_code("", 0.0)
+    ctx.shown_code.show("", 0.0)
     return paired
 
 
@@ -229,17 +241,15 @@ class CommandResult(BaseModel):
     values: dict[str, Any] = Field(description="The values the car reports now, by VSS path.")
 
 
-def _audit(session: Session, principal: Principal, key_id: str | None, command: str, args: Any, result: str,
-           detail: str, now_s: float) -> None:
-    credential = principal.credential + (f" key:{key_id}" if key_id else "")
-    session.add(AuditEntry(at=now_s, user=principal.user, credential=credential, command=command,
-                           args=json.dumps(args, sort_keys=True), result=result, detail=detail))
-
-
 async def run_command(ctx: ContextDep, principal: Principal, command: Command, body: Any) -> dict[str, Any]:
-    """Check, sign-verify, actuate, read back and audit one command."""
+    """Check and sign-verify one command, write it to the audit log, carry it out and read it back, and write its
+    outcome. A command whose audit entry cannot be written is refused before anything changes."""
     key_id = None
     args: Any = body.args.model_dump() if body.args is not None else {}
+
+    def credential() -> str:
+        return principal.credential + (f" key:{key_id}" if key_id else "")
+
     try:
         if command.scope not in principal.scopes:
             raise ForbiddenError(f"this token lacks the {command.scope!r} scope", code="insufficient_scope")
@@ -258,14 +268,23 @@ async def run_command(ctx: ContextDep, principal: Principal, command: Command, b
         else:
             checked = body.args if body.args is not None else command.args.model_validate({})
             targets = await command_targets(ctx.port, ctx.state.catalog, command, checked)
+    except (EvosError, ValueError) as exc:
+        await ctx.db.run(audit_log.refused, principal.user, credential(), command.name, args,
+                         getattr(exc, "code", type(exc).__name__), str(exc), time.time())
+        raise
+    try:
+        entry_id = await ctx.db.run(audit_log.requested, principal.user, credential(), command.name, args, time.time())
+    except Exception as exc:
+        raise UnavailableError(f"{command.name} was not carried out: the audit log cannot be written "
+                               f"({type(exc).__name__})") from exc
+    try:
         outcome = await execute(ctx.port, targets, ctx.config.command_wait_s)
         if command.momentary_s > 0:
             ctx.momentary.schedule(tuple(targets), command.momentary_s)
     except (EvosError, ValueError) as exc:
-        code = getattr(exc, "code", type(exc).__name__)
-        await ctx.db.run(_audit, principal, key_id, command.name, args, code, str(exc), time.time())
+        await ctx.db.run(audit_log.outcome, entry_id, getattr(exc, "code", type(exc).__name__), str(exc))
         raise
-    await ctx.db.run(_audit, principal, key_id, command.name, args, outcome["result"], "", time.time())
+    await ctx.db.run(audit_log.outcome, entry_id, outcome["result"])
     return {"command": command.name, **outcome}
 
 

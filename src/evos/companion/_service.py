@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from evos import datadir
 from evos.app import App, AppEnv, Grants, everything, paths_in
 from evos.broker import VehiclePort
-from evos.companion._config import OVERLAY, CompanionConfig
+from evos.companion._config import CompanionConfig
 from evos.companion._entrance import EntrancePort
 from evos.errors import DataError
 
@@ -34,8 +34,6 @@ CAR_LOGIN_BURST = 20
 # password but is not at the car then needs ~350 days for even odds of guessing a 6-digit code.
 PAIRING_RATE_PER_S = 1 / 60
 PAIRING_BURST = 5
-CODE_SIGNAL = "Vehicle.Evos.Companion.PairingCode"
-CODE_EXPIRY_SIGNAL = "Vehicle.Evos.Companion.PairingCodeExpiresAt"
 # A router the web server mounts under /cabin (the centre screen), made for its port while the server runs.
 RouterFactory = Callable[[VehiclePort, AppEnv], AbstractAsyncContextManager["APIRouter"]]
 
@@ -45,7 +43,7 @@ class CompanionService:
 
     def __init__(self, port: VehiclePort, config: CompanionConfig, routers: Sequence[APIRouter] = ()) -> None:
         # the web stack (FastAPI, SQLAlchemy, argon2: ~0.7 s) is imported here, not when every evos command starts
-        from evos.companion._api import Context, TokenCache, create_app
+        from evos.companion._api import Context, ShownCode, TokenCache, create_app
         from evos.companion._db import sqlite_path
         from evos.companion._ratelimit import RateLimiter
         from evos.companion._routes import ROUTERS
@@ -60,7 +58,7 @@ class CompanionService:
         ctx = Context(port, config, self.db, RateLimiter(config.rate_per_s, config.rate_burst),
                       RateLimiter(LOGIN_RATE_PER_S, LOGIN_BURST), RateLimiter(CAR_LOGIN_RATE_PER_S, CAR_LOGIN_BURST),
                       self._hasher, RateLimiter(PAIRING_RATE_PER_S, PAIRING_BURST),
-                      self.show_code, self._state, TokenCache(), self._momentary,
+                      ShownCode(), self._state, TokenCache(), self._momentary,
                       first_run=not ((path := sqlite_path(config.database_url)) and datadir.was_set_aside(path)))
         self.app: FastAPI = create_app(ctx, ROUTERS, routers)
         # what FastAPI would otherwise build on the first request (a fifth of a second of the event loop's time):
@@ -86,13 +84,6 @@ class CompanionService:
             log.error("companion: %s; moved aside to %s: add the owner again with 'evos users add NAME'", exc,
                       aside.name)
             return Database(url)
-
-    def show_code(self, code: str, expires_at: float) -> None:
-        """Put a pairing code on the car's screen (its signal, when the catalog has it) and in the log."""
-        if code:
-            log.warning("companion: pairing code %s (type it into the phone)", code)
-        if CODE_SIGNAL in self._state.catalog and CODE_EXPIRY_SIGNAL in self._state.catalog:
-            self.port.publish_nowait({CODE_SIGNAL: code, CODE_EXPIRY_SIGNAL: int(expires_at)})
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve on ``config.host:config.port`` and record trips until ``stop`` is set."""
@@ -155,9 +146,9 @@ def companion_app(routers: Sequence[RouterFactory] = (), config: CompanionConfig
 
     return App(
         name="companion", summary="the owner's phone: web app, remote API, accounts, phone keys, history; the "
-        "centre screen's server", partition="comfort", main=main, overlays=(OVERLAY,),
+        "centre screen's server", partition="comfort", main=main,
         # the phone commands what its owner may (each command checked by scope and signature), reads the state
-        grants=Grants(read=everything, provide=paths_in(CODE_SIGNAL, CODE_EXPIRY_SIGNAL),
+        grants=Grants(read=everything,
                       actuate=paths_in("Vehicle.Cabin", "Vehicle.Body", "Vehicle.Evos.Cabin",
                                        "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit",
                                        "Vehicle.Powertrain.TractionBattery.Charging.StartStopCharging",

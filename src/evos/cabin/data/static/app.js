@@ -39,6 +39,8 @@ const ICONS = {
   snow: svg('<path d="M12 2v20M4 7l16 10M4 17 20 7M9 3.5l3 2.5 3-2.5M9 20.5l3-2.5 3 2.5"/>'),
 };
 let state = {};
+const NO_PAIRING = {code: "", expires_at: 0};
+let pairing = NO_PAIRING;  // the pairing code on screen, while a phone is being paired
 let scenes = [];
 const forecasts = {};
 
@@ -147,8 +149,8 @@ function renderMedia() {
 }
 
 function renderPairing() {  // the companion's pairing code, while a phone is being paired
-  const code = state["Vehicle.Evos.Companion.PairingCode"];
-  const left = (state["Vehicle.Evos.Companion.PairingCodeExpiresAt"] ?? 0) - Date.now() / 1000;
+  const code = pairing.code;
+  const left = (pairing.expires_at ?? 0) - Date.now() / 1000;
   const showing = typeof code === "string" && code.length > 0 && left > 0;
   $("pairing").hidden = !showing;
   if (!showing) return;
@@ -167,7 +169,11 @@ function render() {
 }
 
 async function refresh() {
-  try { state = await call("GET", "api/state"); render(); } catch (error) { text("scene-reason", error.message); }
+  try { state = await call("GET", "api/state"); } catch (error) { text("scene-reason", error.message); return; }
+  // the pairing code comes from the companion (which serves this page), for the car's own screen only: never a
+  // signal, and refused to any other client (then nothing is shown)
+  try { pairing = await call("GET", "/api/v1/pairing/screen"); } catch (error) { pairing = NO_PAIRING; }
+  render();
 }
 
 async function refreshForecasts() {
