@@ -1,7 +1,7 @@
 """Where evos keeps state: ``--data-dir``, else ``$EVOS_DATA_DIR``, else the user's data directory.
 
-A state file found unusable is never reset in silence: ``set_aside`` moves it (and its SQLite WAL) to
-``<name>.bad-<time>`` beside it, where ``was_set_aside`` sees it later.
+A state file found unusable is never reset in silence: ``open_or_set_aside`` says what is wrong and ``set_aside``
+moves it (and its SQLite WAL) to ``<name>.bad-<time>`` beside it, where ``was_set_aside`` sees it later.
 
 One running car owns a data directory at a time: ``claim`` takes an exclusive lock (released by the
 operating system even if the process is killed), so two cars never write the same files. Each app of a car
@@ -12,15 +12,19 @@ of a car on that directory.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import platformdirs
 
-from evos.errors import UnavailableError
+from evos.errors import DataError, UnavailableError
+
+S = TypeVar("S")
 
 ENV_VAR = "EVOS_DATA_DIR"
 LOCK_NAME = "evos.lock"
@@ -72,3 +76,15 @@ def set_aside(path: Path) -> Path:
 def was_set_aside(path: Path) -> bool:
     """Whether a state file of this name was ever set aside as unusable (``set_aside``) in its directory."""
     return any(path.parent.glob(f"{path.name}.bad-*"))
+
+
+def open_or_set_aside(path: Path, open_store: Callable[[Path], S], then: str, log: logging.Logger) -> S:
+    """``open_store(path)``; when the file is unusable (DataError), say what is wrong and what ``then`` happens (on
+    ``log``, ERROR), move it and its WAL aside (``set_aside``) and open a new one: the car starts, the old file kept
+    for a look."""
+    try:
+        return open_store(path)
+    except DataError as exc:
+        aside = set_aside(path)
+        log.error("%s; moved aside to %s: %s", exc, aside.name, then)
+        return open_store(path)

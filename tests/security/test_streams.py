@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 import jwt
@@ -24,6 +25,8 @@ from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 from evos.broker import Broker, BrokerServer, ServerConfig
 from evos.broker._auth import LEEWAY_S
 from evos.errors import UnavailableError
+
+T = TypeVar("T")
 
 SPEED = "Vehicle.Speed"
 TEMP = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature"
@@ -58,6 +61,13 @@ async def address(key: rsa.RSAPrivateKey, broker: Broker, tmp_path: Path) -> Asy
         await server.stop(0)
 
 
+async def idle(stop: asyncio.Event, *first: T) -> AsyncIterator[T]:
+    """A client's side of a stream: the messages ``first``, then nothing until ``stop`` is set."""
+    for message in first:
+        yield message
+    await stop.wait()
+
+
 async def ended_by_expiry(call: grpc.aio.Call) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         async for _ in call:  # type: ignore[attr-defined]
@@ -85,14 +95,10 @@ async def test_an_idle_provider_stream_ends_at_expiry_and_frees_its_actuators(
         address: str, key: rsa.RSAPrivateKey, broker: Broker) -> None:
     temp_id = broker.catalog.get(TEMP).id
     stop = asyncio.Event()
-
-    async def requests() -> AsyncIterator[v2.OpenProviderStreamRequest]:
-        yield v2.OpenProviderStreamRequest(provide_actuation_request=v2.ProvideActuationRequest(
-            actuator_identifiers=[t2.SignalID(id=temp_id)]))
-        await stop.wait()
-
+    claim = v2.OpenProviderStreamRequest(provide_actuation_request=v2.ProvideActuationRequest(
+        actuator_identifiers=[t2.SignalID(id=temp_id)]))
     async with grpc.aio.insecure_channel(address) as channel:
-        call = v2_grpc.VALStub(channel).OpenProviderStream(requests(), metadata=short_lived(key),
+        call = v2_grpc.VALStub(channel).OpenProviderStream(idle(stop, claim), metadata=short_lived(key),
                                                              timeout=ENDED_WITHIN_S)
         try:
             await ended_by_expiry(call)
@@ -105,13 +111,8 @@ async def test_an_idle_provider_stream_ends_at_expiry_and_frees_its_actuators(
 
 async def test_an_idle_actuate_stream_ends_at_expiry(address: str, key: rsa.RSAPrivateKey) -> None:
     stop = asyncio.Event()
-
-    async def nothing() -> AsyncIterator[v2.ActuateRequest]:
-        await stop.wait()
-        yield v2.ActuateRequest()  # never reached
-
     async with grpc.aio.insecure_channel(address) as channel:
-        call = v2_grpc.VALStub(channel).ActuateStream(nothing(), metadata=short_lived(key), timeout=ENDED_WITHIN_S)
+        call = v2_grpc.VALStub(channel).ActuateStream(idle(stop), metadata=short_lived(key), timeout=ENDED_WITHIN_S)
         try:
             with pytest.raises(grpc.aio.AioRpcError) as caught:
                 await call
@@ -122,14 +123,8 @@ async def test_an_idle_actuate_stream_ends_at_expiry(address: str, key: rsa.RSAP
 
 async def test_an_idle_v1_streamed_update_ends_at_expiry(address: str, key: rsa.RSAPrivateKey) -> None:
     stop = asyncio.Event()
-
-    async def nothing() -> AsyncIterator[v1.StreamedUpdateRequest]:
-        await stop.wait()
-        yield v1.StreamedUpdateRequest()  # never reached
-
     async with grpc.aio.insecure_channel(address) as channel:
-        call = v1_grpc.VALStub(channel).StreamedUpdate(nothing(), metadata=short_lived(key),
-                                                       timeout=ENDED_WITHIN_S)
+        call = v1_grpc.VALStub(channel).StreamedUpdate(idle(stop), metadata=short_lived(key), timeout=ENDED_WITHIN_S)
         try:
             await ended_by_expiry(call)
         finally:

@@ -367,11 +367,10 @@ class MediaService:
         if not math.isfinite(position_s) or position_s < 0:
             raise InvalidArgumentError(f"handover position {position_s} s: must be a finite number of seconds >= 0",
                                        path=HANDOVER)
-        if uri not in self.library.tracks:
-            check_phone_uri(uri)
         if uri in self.library.tracks:
             p = self._select(self.player, uri)
         else:
+            check_phone_uri(uri)
             track = Track(uri=uri, title=title or uri.rsplit("/", 1)[-1], artist=artist, album=album,
                           duration_s=max(duration_s, 0.0))
             p = self.player.load((track,), 0, "phone", "BLUETOOTH")

@@ -360,6 +360,11 @@ class BodyLimit:
         await response({"type": "http"}, None, send)  # type: ignore[arg-type]
 
 
+def client_host(request: Request) -> str:
+    """The address the request came from ("" when the server cannot tell): the connection's, never a header's."""
+    return request.client.host if request.client is not None else ""
+
+
 def same_origin(origin: str | None, host: str | None) -> bool:
     """Whether a browser's ``Origin`` header names the server it connects to (``Host``); no Origin (not a
     browser: a third-party app, a script) counts as same. Refuses cross-site WebSocket hijacking."""

@@ -1,15 +1,20 @@
-"""The audit log's writes, for every entrance (the phone API, the centre screen and its assistant): a request is
-written *before* it is carried out (``requested``; one that cannot be written is refused and changes nothing) and
-given its outcome after (``outcome``); a request refused before it could act is one row (``refused``)."""
+"""The audit log's writes, for every entrance (the phone API, the centre screen and its assistant): ``audited``
+writes a request *before* it is carried out (one that cannot be written is refused and changes nothing) and gives
+it its outcome after; a request refused before it could act is one row (``refused``)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from evos.companion._db import AuditEntry
+from evos.companion._db import AuditEntry, Database
+from evos.errors import EvosError, UnavailableError
+
+T = TypeVar("T")
 
 MAX_DETAIL_CHARS = 2000
 
@@ -39,3 +44,21 @@ def refused(session: Session, user: str, credential: str, command: str, args: An
             now_s: float) -> None:
     """Write a request refused before anything was done."""
     session.add(_entry(user, credential, command, args, result, detail, now_s))
+
+
+async def audited(db: Database, who: tuple[str, str], command: str, args: Any, act: Callable[[], Awaitable[T]],
+                  result: Callable[[T], str], refusal: str) -> T:
+    """Carry out ``act`` with its audit entry: written first (``who``: user and credential), or ``refusal`` ("...
+    was not carried out") is raised as UnavailableError and nothing is done; then its outcome, ``result(answer)``
+    or the error's code."""
+    try:
+        entry_id = await db.run(requested, *who, command, args, time.time())
+    except Exception as exc:
+        raise UnavailableError(f"{refusal}: the audit log cannot be written ({type(exc).__name__})") from exc
+    try:
+        answer = await act()
+    except (EvosError, ValueError) as exc:
+        await db.run(outcome, entry_id, getattr(exc, "code", type(exc).__name__), str(exc))
+        raise
+    await db.run(outcome, entry_id, result(answer))
+    return answer

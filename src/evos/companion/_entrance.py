@@ -9,13 +9,12 @@ carried out (one that cannot be written is refused and changes nothing), and its
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from evos.broker import ActuationHandler, Datapoint, Field, VehiclePort
-from evos.errors import EvosError, NotPermittedError, UnavailableError
+from evos.errors import NotPermittedError, UnavailableError
 from evos.vss import Signal, Value
 
 if TYPE_CHECKING:  # the database (SQLAlchemy) is imported with the web stack, not by every evos command
@@ -49,6 +48,12 @@ def opens_the_car(targets: Mapping[str, Value], locked: bool) -> list[str]:
     return found
 
 
+class SignatureRequiredError(NotPermittedError):
+    """What opens the car, asked of an entrance that cannot sign (audited as ``signature_required``)."""
+
+    code = "signature_required"
+
+
 class EntrancePort:
     """A vehicle-data port for one entrance (``entrance``: who asks, as the audit log names it), on top of the
     companion's own. Reads, subscriptions and metadata pass through; ``actuate`` is checked and audited (see the
@@ -73,25 +78,16 @@ class EntrancePort:
             _WINDOWS.fullmatch(p) for p in checked) else False
         from evos.companion import _audit  # the database's models: imported with the web stack, not before
 
-        try:
-            entry_id = await db.run(_audit.requested, self.entrance, f"entrance:{self.entrance}", "actuate",
-                                    dict(checked), time.time())
-        except Exception as exc:
-            raise UnavailableError(f"the {self.entrance}'s request was not carried out: the audit log cannot be "
-                                   f"written ({type(exc).__name__})") from exc
-        opening = opens_the_car(checked, locked)
-        if opening:
-            error: EvosError = NotPermittedError(
-                f"{opening[0]}: the {self.entrance} may not open the car; unlocking and opening take a command "
-                "signed by a paired phone key", path=opening[0])
-            await db.run(_audit.outcome, entry_id, "signature_required", str(error))
-            raise error
-        try:
+        async def act() -> None:
+            opening = opens_the_car(checked, locked)
+            if opening:
+                raise SignatureRequiredError(
+                    f"{opening[0]}: the {self.entrance} may not open the car; unlocking and opening take a command "
+                    "signed by a paired phone key", path=opening[0])
             await self.port.actuate(checked)
-        except EvosError as exc:
-            await db.run(_audit.outcome, entry_id, type(exc).__name__, str(exc))
-            raise
-        await db.run(_audit.outcome, entry_id, "completed", "")
+
+        await _audit.audited(db, (self.entrance, f"entrance:{self.entrance}"), "actuate", dict(checked), act,
+                             lambda _none: "completed", f"the {self.entrance}'s request was not carried out")
 
     # --- the rest of the port, as it is ---------------------------------------------------------------------
     async def signals(self, pattern: str = "") -> list[Signal]:

@@ -22,6 +22,7 @@ from evos.companion._api import (
     ERRORS,
     Context,
     ContextDep,
+    client_host,
     current_principal,
     is_loopback,
     principal_of,
@@ -35,7 +36,7 @@ from evos.companion._db import AuditEntry
 from evos.companion._errors import CompanionError, ConflictError, ForbiddenError, GrantError, UnauthorizedError
 from evos.companion._recorder import list_sessions, list_trips
 from evos.companion._vehicle import COMMANDS, Command, command_targets, execute, group_values
-from evos.errors import EvosError, UnavailableError
+from evos.errors import EvosError
 
 API = "/api/v1"
 Owner = Annotated[Principal, Depends(require(OWNER))]
@@ -105,7 +106,7 @@ async def token(
             raise CompanionError("the password grant needs username and password", code="invalid_request")
         # password guessing is slowed per account name, per client and over the whole car, before any work
         rate_limit(ctx, f"name:{username}", ctx.login_limiter)
-        rate_limit(ctx, f"client:{request.client.host if request.client else ''}", ctx.login_limiter)
+        rate_limit(ctx, f"client:{client_host(request)}", ctx.login_limiter)
         rate_limit(ctx, "car", ctx.car_login_limiter)
         user_id, password_hash = await ctx.db.run(accounts.password_hash_of, username, scope)
         matched = await asyncio.get_running_loop().run_in_executor(
@@ -189,8 +190,7 @@ async def start_pairing(ctx: ContextDep, _owner: Owner) -> dict[str, Any]:
 async def pairing_on_screen(ctx: ContextDep, request: Request) -> dict[str, Any]:
     """The pairing code for the car's own screen, which alone may show it: answered to a client on a loopback
     address only (forwarding headers count for nothing); ``code`` is "" when none is being shown."""
-    client = request.client.host if request.client is not None else ""
-    if not is_loopback(client):
+    if not is_loopback(client_host(request)):
         raise ForbiddenError("the pairing code is shown on the car's own screen only", code="screen_only")
     return ctx.shown_code.on_screen(time.time())
 
@@ -272,19 +272,15 @@ async def run_command(ctx: ContextDep, principal: Principal, command: Command, b
         await ctx.db.run(audit_log.refused, principal.user, credential(), command.name, args,
                          getattr(exc, "code", type(exc).__name__), str(exc), time.time())
         raise
-    try:
-        entry_id = await ctx.db.run(audit_log.requested, principal.user, credential(), command.name, args, time.time())
-    except Exception as exc:
-        raise UnavailableError(f"{command.name} was not carried out: the audit log cannot be written "
-                               f"({type(exc).__name__})") from exc
-    try:
+
+    async def act() -> dict[str, Any]:
         outcome = await execute(ctx.port, targets, ctx.config.command_wait_s)
         if command.momentary_s > 0:
             ctx.momentary.schedule(tuple(targets), command.momentary_s)
-    except (EvosError, ValueError) as exc:
-        await ctx.db.run(audit_log.outcome, entry_id, getattr(exc, "code", type(exc).__name__), str(exc))
-        raise
-    await ctx.db.run(audit_log.outcome, entry_id, outcome["result"])
+        return outcome
+
+    outcome = await audit_log.audited(ctx.db, (principal.user, credential()), command.name, args, act,
+                                      lambda answer: str(answer["result"]), f"{command.name} was not carried out")
     return {"command": command.name, **outcome}
 
 

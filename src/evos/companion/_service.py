@@ -16,7 +16,6 @@ from evos.app import App, AppEnv, Grants, everything, paths_in
 from evos.broker import VehiclePort
 from evos.companion._config import CompanionConfig
 from evos.companion._entrance import EntrancePort
-from evos.errors import DataError
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
@@ -74,16 +73,11 @@ class CompanionService:
         first-run page stays shut: a car whose accounts were lost gets its owner back from the car itself)."""
         from evos.companion._db import Database, sqlite_path
 
-        try:
+        path = sqlite_path(url)
+        if path is None:  # another database: its server's to keep
             return Database(url)
-        except DataError as exc:
-            path = sqlite_path(url)
-            if path is None:
-                raise
-            aside = datadir.set_aside(path)
-            log.error("companion: %s; moved aside to %s: add the owner again with 'evos users add NAME'", exc,
-                      aside.name)
-            return Database(url)
+        return datadir.open_or_set_aside(path, lambda _path: Database(url),
+                                         "add the owner again with 'evos users add NAME'", log)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve on ``config.host:config.port`` and record trips until ``stop`` is set."""

@@ -24,12 +24,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from evos import datadir
 from evos.app import App, AppEnv, Grants, paths_in
 from evos.broker import Mirror, VehiclePort
 from evos.errors import DataError, EvosError, NotPermittedError, UnavailableError
 from evos.twin._codec import ACTUATORS as TWIN_ACTUATORS
 from evos.twin._provider import OVERLAY
-from evos.twin._store import StorageFault, open_or_set_aside
+from evos.twin._store import StorageFault
 from evos.vss import Datatype, EntryType, Kind, Signal, Value, compile_pattern, validate
 
 log = logging.getLogger("evos.twin.body")
@@ -146,26 +147,21 @@ class BodyStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")  # a commit is on the disk before a command is answered
             self._db.execute("CREATE TABLE IF NOT EXISTS body (path TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            self._saved = list(self._db.execute("SELECT path, value FROM body"))
+            rows = list(self._db.execute("SELECT path, value FROM body"))
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise DataError(str(path), None, f"not a usable body state database: {exc}") from exc
-        self.path = path
-        try:
-            self.load()  # checked at open: a row found unusable later would reset the locks in silence
-        except DataError:
-            self._db.close()
-            raise
+        self._saved: dict[str, Any] = {}  # read and checked at open: a row found unusable later would reset in silence
+        for name, value in rows:
+            try:
+                self._saved[name] = json.loads(value)
+            except (ValueError, TypeError) as exc:
+                self._db.close()
+                raise DataError(str(path), f"body[{name}]", f"unreadable value: {exc}") from None
 
     def load(self) -> dict[str, Any]:
-        """The saved values (as read at open), by path; DataError naming the first row that is not JSON."""
-        values = {}
-        for path, value in self._saved:
-            try:
-                values[path] = json.loads(value)
-            except (ValueError, TypeError) as exc:
-                raise DataError(str(self.path), f"body[{path}]", f"unreadable value: {exc}") from None
-        return values
+        """The saved values (as read at open), by path."""
+        return dict(self._saved)
 
     def save(self, values: Mapping[str, Any]) -> None:
         """Write ``values`` in one transaction, durable when it returns (WAL, synchronous FULL)."""
@@ -210,9 +206,9 @@ class BodyProvider:
         self.paths = tuple(sorted(self._signals))
         self._rates = {p: r for p in self.paths if (r := motion_rate(p, self._signals[p])) is not None}
         if self.store_path is not None:  # opened and read off the event loop
-            self.store = await asyncio.to_thread(open_or_set_aside, self.store_path, BodyStore,
-                                                 "the body's state (locks, windows, seats)")
-        saved = await asyncio.to_thread(self.store.load) if self.store is not None else {}
+            self.store = await asyncio.to_thread(datadir.open_or_set_aside, self.store_path, BodyStore,
+                                                 "the body's state (locks, windows, seats) begins anew", log)
+        saved = self.store.load() if self.store is not None else {}
         for path, signal in self._signals.items():
             self.values[path] = default_value(path, signal)
             if path in saved:

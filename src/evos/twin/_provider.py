@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from evos import datadir
 from evos.app import App, AppEnv, Grants, paths_in
 from evos.broker import Mirror, VehiclePort
 from evos.errors import EvosError, UnavailableError
@@ -43,7 +44,7 @@ from evos.twin._codec import (
 from evos.twin._config import Vehicle
 from evos.twin._procedures import wltp
 from evos.twin._realtime import Controls, TwinState, conditioning_target_c, step
-from evos.twin._store import StateStore, StorageFault, open_or_set_aside
+from evos.twin._store import StateStore, StorageFault
 from evos.twin._vehicles import load_vehicle
 from evos.vss import Signal, Value, validate
 
@@ -341,8 +342,8 @@ async def _main(port: VehiclePort, env: AppEnv) -> None:
 
     def make() -> TwinProvider:  # reads the vehicle file and the saved state and settings: off the event loop
         vehicle = load_vehicle(s.vehicle)
-        store = open_or_set_aside(env.data_dir / "twin.sqlite", StateStore, "the car's state (SoC, odometer) and "
-                                  "settings") if env.data_dir is not None else None
+        store = None if env.data_dir is None else datadir.open_or_set_aside(
+            env.data_dir / "twin.sqlite", StateStore, "the car's state (SoC, odometer) and settings begin anew", log)
         saved = store.load_settings(vehicle.name) if store is not None else {}
         return TwinProvider(port, vehicle, store, apply_actuation(controls, _checked_settings(settings, saved)),
                             vehicle_ref=s.vehicle)

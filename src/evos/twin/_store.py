@@ -2,8 +2,8 @@
 
 SQLite commits are atomic, so a crash or ``kill -9`` leaves the last committed state (at most one
 save interval old) and never a torn one. A file that is not what it should be (not SQLite, a row with a field
-missing or out of range) is never reset in silence: ``open_or_set_aside`` says what is wrong, moves the file aside
-(``twin.sqlite.bad-<time>``, for a look) and starts a new one.
+missing or out of range) is a DataError naming what is wrong: the twin opens it with ``evos.datadir.open_or_set_aside``,
+which moves it aside (``twin.sqlite.bad-<time>``, for a look) and starts a new one, never resetting it in silence.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ import math
 import sqlite3
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from evos import datadir
 from evos.errors import DataError, EvosError
 from evos.twin._realtime import TwinState
 
@@ -25,7 +24,6 @@ _RANGES = {"soc": (0.0, 1.0), "latitude_deg": (-90.0, 90.0), "longitude_deg": (-
            "heading_deg": (0.0, 360.0), "battery_temp_c": (-60.0, 100.0), "cabin_temp_c": (-60.0, 100.0),
            "odometer_m": (0.0, math.inf), "consumed_kwh": (0.0, math.inf)}
 log = logging.getLogger("evos.twin")
-S = TypeVar("S")
 _PERSISTED = ("soc", "battery_temp_c", "cabin_temp_c", "odometer_m", "latitude_deg", "longitude_deg",
               "heading_deg", "consumed_kwh")
 
@@ -141,15 +139,4 @@ class StorageFault:
             self._publish({self.path: reason})
 
 
-def open_or_set_aside(path: Path, open_store: Callable[[Path], S], what: str) -> S:
-    """``open_store(path)``; when the file is unusable (DataError), say what is wrong (ERROR), move it and its WAL
-    aside to ``<name>.bad-<time>`` and open a new one: the car starts, its ``what`` begun anew, the old kept."""
-    try:
-        return open_store(path)
-    except DataError as exc:
-        aside = datadir.set_aside(path)
-        log.error("%s; moved aside to %s: %s begins anew", exc, aside.name, what)
-        return open_store(path)
-
-
-__all__ = ["StateStore", "StorageFault", "open_or_set_aside"]
+__all__ = ["StateStore", "StorageFault"]
