@@ -26,6 +26,7 @@ from evos.broker._auth import Permissions
 from evos.errors import (
     BrokerUnreachableError,
     InternalError,
+    InvalidArgumentError,
     InvalidValueError,
     NoProviderError,
     NotPermittedError,
@@ -202,6 +203,19 @@ async def test_a_mirror_with_an_interval_merges_a_burst_and_passes_a_lone_change
         await asyncio.wait_for(mirror.changed(since=version), 2)
         assert mirror.value(SPEED) == 50.0
         assert asyncio.get_running_loop().time() - begun < 0.8  # not held back for the interval
+
+
+async def test_a_target_subscription_with_an_interval_is_throttled_or_refused_naming_it(ports: PortFactory) -> None:
+    """KUKSA v1's target subscription (a remote port's) has no sample interval: asking for one is an error that
+    says so, not an interval silently ignored; the in-process port throttles targets as it does values."""
+    port = await ports()
+    if isinstance(port, RemotePort):
+        with pytest.raises(InvalidArgumentError, match=r"targets.*min_interval_s"):
+            async with port.subscribe([TEMP], field="target", min_interval_s=0.5):
+                pass
+    else:
+        async with port.subscribe([TEMP], field="target", min_interval_s=0.5) as updates:
+            assert TEMP in await asyncio.wait_for(anext(aiter(updates)), 2)
 
 
 async def test_a_local_port_checks_its_permissions(broker: Broker) -> None:
