@@ -79,14 +79,15 @@ class Connection:
         self.reader, self.writer, self.host = reader, writer, host
 
     @classmethod
-    async def open(cls, host: str, port: int) -> Connection:
-        reader, writer = await asyncio.open_connection(host, port)
+    async def open(cls, host: str, port: int, source: str | None = None) -> Connection:
+        reader, writer = await asyncio.open_connection(host, port, local_addr=(source, 0) if source else None)
         writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return cls(reader, writer, f"{host}:{port}")
 
-    async def request(self, method: str, path: str, token: str, body: bytes = b"") -> tuple[int, bytes]:
+    async def request(self, method: str, path: str, token: str, body: bytes = b"",
+                      content_type: str = "application/json") -> tuple[int, bytes]:
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+                f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n")
         self.writer.write(head.encode() + body)
         status_line, *headers = (await self.reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
         length = next(int(h.split(":", 1)[1]) for h in headers if h.lower().startswith("content-length:"))

@@ -8,15 +8,17 @@ car serves the actuator.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ipaddress
 import logging
 import math
+import random
 import socket
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,6 +33,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import HTTPConnection
 
 from evos.broker import VehiclePort
 from evos.companion._accounts import Principal, authenticate, hash_token
@@ -62,6 +65,12 @@ TOKEN_CACHE_MAX = 10_000
 # Every request body of the API and the centre screen is a few hundred bytes (a signed command, a key, a scene);
 # one limit for every route, counted as the bytes stream in (a chunked 250 MiB body once took the car to 1.9 GiB)
 MAX_BODY_BYTES = 64 * 1024
+# A client's 401 and 429 answers beyond 20 at once and one a second, or the car's beyond 200 at once and 50 a
+# second, are answered only after 1-1.5 s (RefusalHold; all assumed: a working app is refused far less often).
+REFUSALS_PER_S, REFUSAL_BURST = 1.0, 20
+CAR_REFUSALS_PER_S, CAR_REFUSAL_BURST = 50.0, 200
+REFUSAL_HOLD_S = 1.0
+MAX_HELD_REFUSALS = 256
 STATIC = Path(str(resources.files("evos.companion").joinpath("static")))
 
 # error class -> (HTTP status, default code); the first match in this order wins
@@ -105,14 +114,47 @@ def error_response(status: int, code: str, detail: str, headers: dict[str, str] 
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
-def _evos_error(_request: Request, exc: Exception) -> JSONResponse:
+class RefusalHold:
+    """Paces the refusals of clients that keep being refused: made-up passwords, tokens or refresh tokens, or
+    requests over a rate limit. Each 401 and 429 answer spends from its client address's budget and the car's;
+    once either is spent, the answer is sent only after 1-1.5 × ``REFUSAL_HOLD_S``. A client that waits for its
+    answers, as an HTTP/1.1 client does, then gets about one a second per connection instead of the thousands the
+    companion could refuse, which kept its event loop busy and the owner's commands queued behind them (measured:
+    50 guessing clients, the owner's command p99 225 ms). The spread keeps many clients from waking at once. At most
+    ``MAX_HELD_REFUSALS`` wait at once (each is a sleeping task and an open socket); beyond that they are answered
+    at once."""
+
+    def __init__(self) -> None:
+        self._client = RateLimiter(REFUSALS_PER_S, REFUSAL_BURST)
+        self._car = RateLimiter(CAR_REFUSALS_PER_S, CAR_REFUSAL_BURST)
+        self._held = 0
+
+    async def hold(self, client: str) -> float:
+        """Spend one refusal of ``client`` and wait if it is over budget; the seconds waited."""
+        now_s = time.monotonic()
+        over = self._client.take(client, now_s) > 0
+        over = self._car.take("car", now_s) > 0 or over  # both spent, whichever is over
+        if not over or self._held >= MAX_HELD_REFUSALS:
+            return 0.0
+        hold_s = REFUSAL_HOLD_S * random.uniform(1.0, 1.5)
+        self._held += 1
+        try:
+            await asyncio.sleep(hold_s)
+        finally:
+            self._held -= 1
+        return hold_s
+
+
+async def _evos_error(request: Request, exc: Exception) -> JSONResponse:
     status, code = error_status(exc)
-    headers = {}
+    detail, headers = str(exc), {}
+    held_s = await request.app.state.ctx.refusals.hold(client_host(request)) if status in (401, 429) else 0.0
     if isinstance(exc, RateLimitedError):
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        wait_s = max(1, math.ceil(exc.retry_after_s - held_s))  # whole seconds, at least one
+        detail, headers["Retry-After"] = f"too many requests; retry in {wait_s} s", str(wait_s)
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
-    return error_response(status, code, str(exc), headers)
+    return error_response(status, code, detail, headers)
 
 
 def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
@@ -214,6 +256,7 @@ class Context:
     tokens: TokenCache
     momentary: Momentary  # switches to turn off again (flash lights)
     first_run: bool = True  # the first-run page may make an owner (False once the car's accounts were lost)
+    refusals: RefusalHold = field(default_factory=RefusalHold)  # how 401 and 429 answers are paced
 
 
 async def context(request: Request) -> Context:  # async: FastAPI runs a plain def dependency on a thread
@@ -234,6 +277,7 @@ def rate_limit(ctx: Context, key: str, limiter: RateLimiter | None = None) -> No
     wait_s = (limiter or ctx.limiter).take(key, time.monotonic())
     if wait_s > 0:
         raise RateLimitedError(f"too many requests; retry in {wait_s:.1f} s", wait_s)
+
 
 
 async def verify_token(ctx: Context, token: str | None) -> Principal:
@@ -360,9 +404,10 @@ class BodyLimit:
         await response({"type": "http"}, None, send)  # type: ignore[arg-type]
 
 
-def client_host(request: Request) -> str:
-    """The address the request came from ("" when the server cannot tell): the connection's, never a header's."""
-    return request.client.host if request.client is not None else ""
+def client_host(connection: HTTPConnection) -> str:
+    """The address a request or WebSocket came from ("" when the server cannot tell): the connection's, never a
+    header's."""
+    return connection.client.host if connection.client is not None else ""
 
 
 def same_origin(origin: str | None, host: str | None) -> bool:
