@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import multiprocessing
 import os
@@ -49,9 +48,9 @@ from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from car import ADAS, Car, running_car
+from car import ADAS, Car, running_car, scalar
 from companion import Connection, percentile
-from evos.companion._keys import canonical_json
+from evos.companion._keys import b64url, canonical_json
 
 console = Console()
 TOKEN = "/api/v1/oauth/token"
@@ -60,10 +59,6 @@ OWNER, PASSWORD = "owner", "benchmark password"  # the owner companion.app_token
 GUESSERS = 50
 COMMAND_GAP_S = 0.12  # the owner's commands: about 7 a second, under the limit of 10 per token
 TICK_S = 0.1  # the twin's rate, 10 Hz (TwinConfig)
-
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 @dataclass
@@ -186,8 +181,8 @@ async def ticks(stub: v2_grpc.VALStub, phase: Phase, end: float) -> None:
 async def adas_timing(stub: v2_grpc.VALStub) -> tuple[float, float, int]:
     paths = (f"{ADAS}.ControlPeriodP99", f"{ADAS}.ControlPeriodMax", f"{ADAS}.DeadlineMisses")
     answer = await stub.GetValues(v2.GetValuesRequest(signal_ids=[t2.SignalID(path=p) for p in paths]))
-    p99, worst, misses = (getattr(dp.value, dp.value.WhichOneof("typed_value") or "float") for dp in answer.data_points)
-    return float(p99), float(worst), int(misses)
+    p99, worst, misses = (scalar(dp.value) or 0 for dp in answer.data_points)
+    return float(p99), float(worst), int(misses)  # type: ignore[arg-type, call-overload]
 
 
 async def measure(car: Car, stub: v2_grpc.VALStub, owner: Owner, seconds: float) -> Phase:

@@ -18,14 +18,13 @@ ACK_HEADER = "evos-actuation-ack"
 # 60 s: a frozen provider held its actuators for 70 s, tests/security/test_stopped_provider.py), so it is set too.
 KEEPALIVE_MS = 10_000
 KEEPALIVE_TIMEOUT_MS = 5_000
-_PING = (
+CLIENT_KEEPALIVE = (
     ("grpc.keepalive_time_ms", KEEPALIVE_MS), ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
     ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),
     ("grpc.keepalive_permit_without_calls", 1), ("grpc.http2.max_pings_without_data", 0),
 )
-CLIENT_KEEPALIVE = _PING
 SERVER_KEEPALIVE = (
-    *_PING,
+    *CLIENT_KEEPALIVE,
     # accept clients' pings as often as every 5 s (gRPC's default of 5 min would answer ours with GOAWAY)
     ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS // 2), ("grpc.http2.max_ping_strikes", 0),
 )

@@ -129,8 +129,11 @@ class RefusalHold:
         self._car = RateLimiter(CAR_REFUSALS_PER_S, CAR_REFUSAL_BURST)
         self._held = 0
 
-    async def hold(self, client: str) -> float:
-        """Spend one refusal of ``client`` and wait if it is over budget; the seconds waited."""
+    async def hold(self, client: str, status: int) -> float:
+        """For an answer of ``status`` to ``client``: if it is a refusal (401, 429), spend one and wait if over
+        budget; the seconds waited."""
+        if status not in (401, 429):
+            return 0.0
         now_s = time.monotonic()
         over = self._client.take(client, now_s) > 0
         over = self._car.take("car", now_s) > 0 or over  # both spent, whichever is over
@@ -148,7 +151,7 @@ class RefusalHold:
 async def _evos_error(request: Request, exc: Exception) -> JSONResponse:
     status, code = error_status(exc)
     detail, headers = str(exc), {}
-    held_s = await request.app.state.ctx.refusals.hold(client_host(request)) if status in (401, 429) else 0.0
+    held_s = await request.app.state.ctx.refusals.hold(client_host(request), status)
     if isinstance(exc, RateLimitedError):
         wait_s = max(1, math.ceil(exc.retry_after_s - held_s))  # whole seconds, at least one
         detail, headers["Retry-After"] = f"too many requests; retry in {wait_s} s", str(wait_s)
@@ -277,7 +280,6 @@ def rate_limit(ctx: Context, key: str, limiter: RateLimiter | None = None) -> No
     wait_s = (limiter or ctx.limiter).take(key, time.monotonic())
     if wait_s > 0:
         raise RateLimitedError(f"too many requests; retry in {wait_s:.1f} s", wait_s)
-
 
 
 async def verify_token(ctx: Context, token: str | None) -> Principal:

@@ -34,13 +34,7 @@ from evos.companion._api import (
 )
 from evos.companion._config import OWNER, SCOPES
 from evos.companion._db import AuditEntry
-from evos.companion._errors import (
-    CompanionError,
-    ConflictError,
-    ForbiddenError,
-    GrantError,
-    UnauthorizedError,
-)
+from evos.companion._errors import CompanionError, ConflictError, ForbiddenError, GrantError, UnauthorizedError
 from evos.companion._recorder import list_sessions, list_trips
 from evos.companion._vehicle import COMMANDS, Command, command_targets, execute, group_values
 from evos.errors import EvosError
@@ -330,8 +324,7 @@ async def stream(websocket: WebSocket, access_token: str = "") -> None:
         if "vehicle_data" not in principal.scopes:
             raise ForbiddenError("this token lacks the 'vehicle_data' scope", code="insufficient_scope")
     except EvosError as exc:
-        if error_status(exc)[0] in (401, 429):  # paced as the same answers to HTTP requests are
-            await ctx.refusals.hold(client_host(websocket))
+        await ctx.refusals.hold(client_host(websocket), error_status(exc)[0])  # paced as HTTP's refusals
         await websocket.close(code=4401 if isinstance(exc, UnauthorizedError) else 4403, reason=str(exc))
         return
     paths = ctx.state.paths("vehicle_location" in principal.scopes)

@@ -30,7 +30,7 @@ LOGIN_BURST = 10
 # Password attempts over the whole car, whoever makes them: 20 at once, then one every 5 s (assumed). Each is argon2
 # (~0.1 s here, 64 MiB: more than the L3 cache, so it slows every process while it runs, even at idle priority) on a
 # pool of one thread, never the database's. At one a second the owner's command p99 under guessing was 49 ms, at one
-# every 5 s 26-30 ms (benchmarks/guessing.py); the owner's phone keeps its session by refresh, not by password.
+# every 5 s 18-30 ms (benchmarks/guessing.py); the owner's phone keeps its session by refresh, not by password.
 CAR_LOGIN_RATE_PER_S = 0.2
 CAR_LOGIN_BURST = 20
 # Pairing attempts across all codes and tokens: 5 at once, then one a minute (assumed). Someone who has the owner's
