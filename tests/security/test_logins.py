@@ -147,3 +147,15 @@ def test_made_up_access_tokens_get_about_one_answer_a_second(web: tuple[str, int
     statuses = closed_loop(web, "127.0.0.31", 4.0, "GET", "/api/v1/vehicle/state",
                            lambda: ("", {"Authorization": f"Bearer {secrets.token_urlsafe(32)}"}))
     assert set(statuses) == {401} and REFUSAL_BURST <= len(statuses) <= MOST_IN_4_S, statuses
+
+
+def test_a_held_refusal_still_says_what_was_wrong(web: tuple[str, int]) -> None:
+    """Once a client is over its budget, its refusals come late but are the same answers: 401 naming the token
+    (with WWW-Authenticate)."""
+    for _ in range(REFUSAL_BURST + 5):  # spend this client's budget (refilled at one a second meanwhile)
+        request(web, "GET", "/api/v1/vehicle/state", b"", {"Authorization": "Bearer made-up"}, "127.0.0.32")
+    status, answer, headers = request(web, "GET", "/api/v1/vehicle/state", b"", {"Authorization": "Bearer made-up"},
+                                      "127.0.0.32")
+    assert status == 401 and "access token is not valid" in str(answer["detail"]), answer
+    named = {k.lower(): v for k, v in headers.items()}
+    assert answer["error"] == "invalid_token" and "Bearer" in named["www-authenticate"], headers
