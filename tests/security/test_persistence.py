@@ -17,9 +17,11 @@ from kuksa.val.v2 import types_pb2 as t2
 from kuksa.val.v2 import val_pb2 as v2
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
+from evos.twin._body import BodyStore
 from helpers import app_process, evos, free_port, start, stop, wait_listening
 
-LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
+DOOR_LOCKS = tuple(f"Vehicle.Cabin.Door.{door}.IsLocked" for door in (
+    "Row1.DriverSide", "Row1.PassengerSide", "Row2.DriverSide", "Row2.PassengerSide"))
 CHG = "Vehicle.Powertrain.TractionBattery.Charging"
 HVAC = "Vehicle.Cabin.HVAC"
 CONDITIONING = "Vehicle.Powertrain.TractionBattery.BatteryConditioning.RequestedMode"
@@ -56,16 +58,21 @@ def restarted(address: str, app: str, restarts: int) -> None:
 
 
 def test_an_acknowledged_lock_survives_a_kill_right_after_the_answer(tmp_path: Path) -> None:
-    address = f"127.0.0.1:{free_port()}"
-    proc = start("up", "--apps", "twin,body", "--address", address, "--data-dir", str(tmp_path / "car"))
+    address, data = f"127.0.0.1:{free_port()}", tmp_path / "car"
+    data.mkdir()
+    store = BodyStore(data / "body.sqlite")  # the car was left unlocked (unlocking over gRPC is refused)
+    store.save(dict.fromkeys(DOOR_LOCKS, False))
+    store.close()
+    proc = start("up", "--apps", "twin,body", "--address", address, "--data-dir", str(data))
     try:
         wait_listening(proc, address)
-        for trial, locked in enumerate((True, False, True, False), start=1):
+        for trial, lock in enumerate(DOOR_LOCKS, start=1):
             body = app_process(proc.pid, "body")
-            actuate(address, LOCK, t2.Value(bool=locked))  # answered: the body carried it out
+            actuate(address, lock, t2.Value(bool=True))  # answered: the body carried it out
             os.kill(body.pid, signal.SIGKILL)  # at once, before any periodic save
             restarted(address, "Body", trial)
-            assert values(address, LOCK) == {LOCK: locked}, f"trial {trial}: the acknowledged lock was lost"
+            assert values(address, *DOOR_LOCKS) == {p: p in DOOR_LOCKS[:trial] for p in DOOR_LOCKS}, (
+                f"trial {trial}: the acknowledged lock was lost")
     finally:
         stop(proc)
 

@@ -108,3 +108,17 @@ def test_what_opens_the_car() -> None:
     assert opens_the_car({LOCK: True, "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature": 21.0}, locked=True) == []
     window = "Vehicle.Cabin.Door.Row1.DriverSide.Window.Position"
     assert opens_the_car({window: 50}, locked=False) == [] and opens_the_car({window: 50}, locked=True) == [window]
+
+
+def test_grpc_clients_cannot_open_the_car_and_the_owner_sees_what_they_did(car: tuple[str, str, str]) -> None:
+    address, web, token = car
+    refused = evos("actuate", LOCK, "false", "--address", address)
+    assert refused.returncode != 0 and "phone key" in refused.stderr, refused.stderr
+    evos("assistant", "unlock the doors", "--address", address)  # the assistant on its own gRPC connection
+    assert locked(address) is True
+    setpoint = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature"
+    assert evos("actuate", setpoint, "23", "--address", address).returncode == 0
+    grpc_entries = [e for e in audit(web, token) if e["source"] == "broker"]
+    assert [(e["args"], e["result"]) for e in grpc_entries][:1] == [({setpoint: 23.0}, "completed")], grpc_entries
+    assert ({LOCK: False}, "signature_required") in [(e["args"], e["result"]) for e in grpc_entries], grpc_entries
+    assert all(e["credential"].startswith("gRPC ipv4:127.0.0.1:") for e in grpc_entries), grpc_entries

@@ -14,7 +14,7 @@ from helpers import evos, free_port, start, stop, wait_listening
 
 ODOMETER = "Vehicle.TraveledDistance"
 TWIN = "Vehicle.Evos.Twin"
-UNLOCKED = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
+SEAT_HEATING = "Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling"
 
 
 def read(address: str, *paths: str) -> dict[str, object]:
@@ -30,7 +30,7 @@ def test_state_survives_kill_9(tmp_path: Path) -> None:
         wait_listening(proc, address)
         assert evos("actuate", f"{TWIN}.TimeScale", "20", "--address", address).returncode == 0
         assert evos("actuate", f"{TWIN}.Driver.TargetSpeed", "90", "--address", address).returncode == 0
-        assert evos("actuate", UNLOCKED, "false", "--address", address).returncode == 0  # the body hardware
+        assert evos("actuate", SEAT_HEATING, "60", "--address", address).returncode == 0  # the body hardware
         time.sleep(3)
         before = read(address, ODOMETER, "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current")
         assert before[ODOMETER] > 100  # type: ignore[operator]
@@ -45,8 +45,8 @@ def test_state_survives_kill_9(tmp_path: Path) -> None:
     try:
         wait_listening(proc, address)
         after = read(address, ODOMETER, "Vehicle.Speed", "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",
-                     UNLOCKED)
-        assert after[UNLOCKED] is False
+                     SEAT_HEATING)
+        assert after[SEAT_HEATING] == 60
         assert after[ODOMETER] >= before[ODOMETER]  # type: ignore[operator]
         assert after["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"] <= \
             before["Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"]  # type: ignore[operator]

@@ -5,8 +5,10 @@ Apps are written against the vehicle-data port (``VehiclePort``): ``LocalPort`` 
 KUKSA-compatible broker). ``Mirror`` keeps the latest values of the signals an app reads often.
 """
 
+from evos.broker._access import Guard
 from evos.broker._auth import ALLOW_ALL, APP_ISSUER, Permissions, parse_scope
 from evos.broker._core import NOT_AVAILABLE, Broker, BrokerConfig, Datapoint, Field, Provision, Subscription
+from evos.broker._journal import JOURNAL_NAME, read_journal
 from evos.broker._port import ActuationHandler, LocalPort, Mirror, VehiclePort
 from evos.broker._remote import RemotePort
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
@@ -15,6 +17,7 @@ __all__ = [
     "ALLOW_ALL",
     "APP_ISSUER",
     "DEFAULT_ADDRESS",
+    "JOURNAL_NAME",
     "NOT_AVAILABLE",
     "ActuationHandler",
     "Broker",
@@ -22,6 +25,7 @@ __all__ = [
     "BrokerServer",
     "Datapoint",
     "Field",
+    "Guard",
     "LocalPort",
     "Mirror",
     "Permissions",
@@ -31,4 +35,5 @@ __all__ = [
     "Subscription",
     "VehiclePort",
     "parse_scope",
+    "read_journal",
 ]

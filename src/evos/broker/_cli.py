@@ -17,6 +17,7 @@ from rich.table import Table
 
 from evos._connect import AddressOpt, CaOpt, Connection, TokenFileOpt, TokenOpt
 from evos._console import console, err_console, run_async
+from evos.broker._access import Guard
 from evos.broker._core import Broker, Datapoint
 from evos.broker._remote import RemotePort
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
@@ -40,12 +41,18 @@ TlsCertOpt = Annotated[Path | None, typer.Option(
     "--tls-cert", help="PEM server certificate: serve TLS (needs --tls-key).", exists=True, dir_okay=False)]
 TlsKeyOpt = Annotated[Path | None, typer.Option(
     "--tls-key", help="PEM private key of --tls-cert.", exists=True, dir_okay=False)]
+AuditJournalOpt = Annotated[Path | None, typer.Option(
+    "--audit-journal", help="SQLite file to write every actuation to (who asked, what, the outcome) before it is "
+                            "carried out; one that cannot be written is refused. 'evos up' keeps one in its data "
+                            "directory.", dir_okay=False)]
 
 
 async def serve(broker: Broker, config: ServerConfig, banner: str,
-                apps: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = ()) -> None:
-    """Serve until SIGINT/SIGTERM, running ``apps`` (each given the stop event) beside the server."""
-    server = BrokerServer(broker, config)
+                apps: Sequence[Callable[[asyncio.Event], Coroutine[Any, Any, None]]] = (),
+                guard: Guard | None = None) -> None:
+    """Serve until SIGINT/SIGTERM, running ``apps`` (each given the stop event) beside the server; ``guard``: see
+    ``BrokerServer``."""
+    server = BrokerServer(broker, config, guard)
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -79,12 +86,12 @@ async def serve(broker: Broker, config: ServerConfig, banner: str,
 
 def serve_command(banner: str, address: str, vss: Path | None, overlay: Sequence[Any] | None,
                   jwt_public_key: Path | None, jwt_issuer: str | None, tls_cert: Path | None,
-                  tls_key: Path | None) -> None:
+                  tls_key: Path | None, audit_journal: Path | None = None) -> None:
     """Run a broker server from command-line options until SIGINT/SIGTERM."""
 
     async def main() -> None:
         config = ServerConfig(address=address, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
-                              tls_cert=tls_cert, tls_key=tls_key)
+                              tls_cert=tls_cert, tls_key=tls_key, audit_journal=audit_journal)
         await serve(Broker(load_catalog(vss, overlay or ())), config, banner)
 
     run_async(main())

@@ -105,7 +105,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
             response.error.CopyFrom(errors[0].error)
         return response
 
-    async def _apply(self, updates: Any, perms: Permissions) -> list[t1.DataEntryError]:
+    async def _apply(self, updates: Any, perms: Permissions, context: Any) -> list[t1.DataEntryError]:
         """Apply v1 EntryUpdates all-or-nothing; returns every entry's error (empty on success)."""
         values: dict[str, Any] = {}
         targets: dict[str, Any] = {}
@@ -130,7 +130,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
         if not errors:
             try:  # a provider may still refuse its targets: then the values are not published either
                 if targets:
-                    await self._broker.actuate(targets)
+                    await self._access.actuate(self._broker, context, perms, targets)
                 if values:
                     self._broker.publish(values)
             except EvosError as exc:
@@ -143,7 +143,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
         if not request.updates:
             raise InvalidArgumentError("no updates given")
         check_entries(len(request.updates), "updates")
-        return v1.SetResponse(errors=await self._apply(request.updates, perms))
+        return v1.SetResponse(errors=await self._apply(request.updates, perms, context))
 
     async def StreamedUpdate(
         self, request_iterator: AsyncIterator[v1.StreamedUpdateRequest], context: Any
@@ -158,7 +158,7 @@ class ValV1Servicer(v1_grpc.VALServicer):
                 return
             except EvosError as exc:
                 await context.abort(classify(exc)[0], str(exc))
-            errors = await self._apply(request.updates, perms) if request.updates else []
+            errors = await self._apply(request.updates, perms, context) if request.updates else []
             response = v1.StreamedUpdateResponse(errors=errors)
             if errors:
                 response.error.CopyFrom(errors[0].error)

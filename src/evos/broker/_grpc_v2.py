@@ -136,13 +136,13 @@ class ValV2Servicer(v2_grpc.VALServicer):
     @unary
     async def Actuate(self, request: v2.ActuateRequest, context: Any) -> v2.ActuateResponse:
         perms = self._access.permissions(context)
-        await self._broker.actuate(self._targets([request], perms))
+        await self._access.actuate(self._broker, context, perms, self._targets([request], perms))
         return v2.ActuateResponse()
 
     @unary
     async def BatchActuate(self, request: v2.BatchActuateRequest, context: Any) -> v2.BatchActuateResponse:
         perms = self._access.permissions(context)
-        await self._broker.actuate(self._targets(request.actuate_requests, perms))
+        await self._access.actuate(self._broker, context, perms, self._targets(request.actuate_requests, perms))
         return v2.BatchActuateResponse()
 
     async def ActuateStream(
@@ -151,7 +151,7 @@ class ValV2Servicer(v2_grpc.VALServicer):
         try:
             perms = self._access.permissions(context)
             async for request in perms.expiring(request_iterator):
-                await self._broker.actuate(self._targets([request], perms))
+                await self._access.actuate(self._broker, context, perms, self._targets([request], perms))
         except EvosError as exc:
             await context.abort(classify(exc)[0], str(exc))
         return v2.ActuateResponse()

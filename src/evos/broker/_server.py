@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +12,12 @@ from cryptography.hazmat.primitives import serialization
 from kuksa.val.v1 import val_pb2_grpc as v1_grpc
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 
-from evos.broker._access import Access
+from evos.broker._access import Access, Guard
 from evos.broker._auth import APP_ISSUER, TokenVerifier
 from evos.broker._core import Broker
 from evos.broker._grpc_v1 import ValV1Servicer
 from evos.broker._grpc_v2 import ValV2Servicer
+from evos.broker._journal import Journal
 from evos.broker._wire import DEFAULT_ADDRESS, MAX_MESSAGE_BYTES, SERVER_KEEPALIVE, check_address
 from evos.errors import InvalidArgumentError, UnavailableError
 
@@ -31,6 +33,8 @@ class ServerConfig:
     ``tls_cert``/``tls_key``: PEM server certificate and key; None serves plaintext.
     ``app_socket``: also listen on this Unix socket (plaintext); with ``app_key`` (PEM text of an RS256 public
     key) calls there must carry a token it signed: the apps of ``evos up``, each with its own token.
+    ``audit_journal``: write every actuation from outside the apps' socket to this file before carrying it out
+    (``evos.broker._journal``); None keeps no journal.
     """
 
     address: str = DEFAULT_ADDRESS
@@ -40,6 +44,7 @@ class ServerConfig:
     tls_key: Path | None = None
     app_socket: Path | None = None
     app_key: str | None = None
+    audit_journal: Path | None = None
 
     def __post_init__(self) -> None:
         check_address(self.address)
@@ -67,15 +72,17 @@ def _read_tls(cert_path: Path, key_path: Path) -> tuple[bytes, bytes]:
 
 
 class BrokerServer:
-    """Serves a Broker over gRPC. ``await start()``, then ``await stop()``; ``port`` is the bound port."""
+    """Serves a Broker over gRPC. ``await start()``, then ``await stop()``; ``port`` is the bound port.
+    ``guard`` refuses what may not come in over gRPC from outside the apps' socket (``Access``)."""
 
-    def __init__(self, broker: Broker, config: ServerConfig | None = None) -> None:
+    def __init__(self, broker: Broker, config: ServerConfig | None = None, guard: Guard | None = None) -> None:
         self.broker = broker
         self.config = config or ServerConfig()
         verifier = (TokenVerifier.from_file(self.config.jwt_public_key, self.config.jwt_issuer)
                     if self.config.jwt_public_key else None)
         apps = TokenVerifier(self.config.app_key, issuer=APP_ISSUER) if self.config.app_key else None
-        self.access = Access(verifier, apps)
+        self.journal = Journal(self.config.audit_journal) if self.config.audit_journal else None
+        self.access = Access(verifier, apps, self.journal, guard)
         tls = self.config.tls_cert, self.config.tls_key
         self._tls = _read_tls(tls[0], tls[1]) if tls[0] and tls[1] else None
         self._server: grpc.aio.Server | None = None
@@ -116,6 +123,8 @@ class BrokerServer:
         if self._server is not None:
             await self._server.stop(grace_s)
             self._server = None
+        if self.journal is not None:
+            await asyncio.to_thread(self.journal.close)
 
     async def wait(self) -> None:
         if self._server is not None:

@@ -21,9 +21,20 @@ from evos import datadir
 from evos._connect import AddressOpt, CaOpt, Connection, TokenFileOpt, TokenOpt
 from evos._console import console, fail, run_async
 from evos.app import App, AppEnv, CarSettings, overlays_of, run_app
-from evos.broker import DEFAULT_ADDRESS, Broker, ServerConfig
-from evos.broker._cli import JwtIssuerOpt, JwtOpt, OverlayOpt, TlsCertOpt, TlsKeyOpt, VssOpt, serve, serve_command
+from evos.broker import DEFAULT_ADDRESS, JOURNAL_NAME, Broker, ServerConfig
+from evos.broker._cli import (
+    AuditJournalOpt,
+    JwtIssuerOpt,
+    JwtOpt,
+    OverlayOpt,
+    TlsCertOpt,
+    TlsKeyOpt,
+    VssOpt,
+    serve,
+    serve_command,
+)
 from evos.car import app_named, car_apps
+from evos.car._guard import no_opening
 from evos.car._supervisor import ALIVE, APPS, READY, AppKeys, Supervisor, app_socket, apps_overlay, notify
 from evos.errors import EvosError, InvalidArgumentError
 from evos.vss import load_catalog
@@ -119,7 +130,8 @@ def up_command(
                 tokens = await asyncio.to_thread(lambda: {app.name: keys.token(app, catalog) for app in chosen})
                 broker = Broker(catalog)
                 config = ServerConfig(address=address, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
-                                      tls_cert=tls_cert, tls_key=tls_key, app_socket=socket, app_key=keys.public_pem)
+                                      tls_cert=tls_cert, tls_key=tls_key, app_socket=socket, app_key=keys.public_pem,
+                                      audit_journal=directory / JOURNAL_NAME)
                 supervisor = Supervisor(broker, chosen, f"unix:{socket}", tokens, settings, directory)
                 started = asyncio.Event()
 
@@ -135,7 +147,7 @@ def up_command(
                     await stopping
 
                 await serve(broker, config, "evos car",
-                            [lambda stop: supervisor.run(stop, started), announce])
+                            [lambda stop: supervisor.run(stop, started), announce], no_opening(broker))
             finally:
                 shutil.rmtree(socket.parent, ignore_errors=True)
 
@@ -262,13 +274,14 @@ def broker_command(
     jwt_issuer: JwtIssuerOpt = None,
     tls_cert: TlsCertOpt = None,
     tls_key: TlsKeyOpt = None,
+    audit_journal: AuditJournalOpt = None,
     apps: Annotated[str | None, typer.Option(
         "--apps", help="Add the signals these apps need (comma-separated, or all), to run them against this broker "
                        "with 'evos app run NAME'.")] = None,
 ) -> None:
     """Run the vehicle data broker alone (KUKSA-compatible gRPC, kuksa.val.v1 and v2)."""
     overlays: list[Any] = [*(overlays_of(_chosen(apps)) if apps else []), *(overlay or [])]
-    serve_command("evos broker", address, vss, overlays, jwt_public_key, jwt_issuer, tls_cert, tls_key)
+    serve_command("evos broker", address, vss, overlays, jwt_public_key, jwt_issuer, tls_cert, tls_key, audit_journal)
 
 
 def register(app: typer.Typer) -> None:

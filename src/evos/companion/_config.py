@@ -49,6 +49,8 @@ class CompanionConfig:
     # names the web app is reached by besides the loopback ones and the address it listens on: any other Host header
     # is refused (a DNS-rebinding page sends its own name)
     allowed_hosts: tuple[str, ...] = ()
+    # the car's broker journal (actuations that came in over gRPC), shown in the audit log with the companion's own
+    broker_journal: Path | None = None
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -97,4 +99,7 @@ class CompanionConfig:
         if settings.database_url is None and data_dir is None:
             raise ValueError("the companion needs a database: give a data directory or a database URL")
         url = settings.database_url or default_database_url(data_dir)  # type: ignore[arg-type]
-        return cls(database_url=url, host=host.strip("[]"), port=int(port))
+        from evos.broker import JOURNAL_NAME  # the car's broker keeps it in the car's data directory
+
+        journal = data_dir / JOURNAL_NAME if data_dir is not None else None
+        return cls(database_url=url, host=host.strip("[]"), port=int(port), broker_journal=journal)

@@ -24,7 +24,7 @@ _LOCKS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+)\.IsLoc
 _OPENINGS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+|Body\.Hood)\.(IsOpen|Position|Switch)")
 _WINDOWS = re.compile(r"Vehicle\.Cabin\.Door\.Row\d\.\w+\.Window\.(IsOpen|Position|Switch)")
 _FLAPS = re.compile(r"Vehicle\.Powertrain\.TractionBattery\.Charging\.ChargingPort\.\w+\.IsFlapOpen")
-_DRIVER_LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"
+DRIVER_LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"  # locked or not, the car
 
 
 def _opens(path: str, value: Value) -> bool:
@@ -54,6 +54,16 @@ class SignatureRequiredError(NotPermittedError):
     code = "signature_required"
 
 
+def refuse_opening(targets: Mapping[str, Value], locked: bool, entrance: str) -> None:
+    """Raise SignatureRequiredError when ``targets`` open the car (see ``opens_the_car``), naming the ``entrance``
+    that asked ("the centre screen", "gRPC")."""
+    opening = opens_the_car(targets, locked)
+    if opening:
+        raise SignatureRequiredError(
+            f"{opening[0]}: {entrance} may not open the car; unlocking and opening take a command signed by a "
+            "paired phone key (the phone app, or POST /api/v1/vehicle/commands/unlock ...)", path=opening[0])
+
+
 class EntrancePort:
     """A vehicle-data port for one entrance (``entrance``: who asks, as the audit log names it), on top of the
     companion's own. Reads, subscriptions and metadata pass through; ``actuate`` is checked and audited (see the
@@ -74,16 +84,12 @@ class EntrancePort:
         if db is None:
             raise UnavailableError(f"the {self.entrance} cannot act yet: the car's audit log is not open")
         checked = await self.port.check(targets)
-        locked = (await self.port.get(_DRIVER_LOCK)).value is True if any(
+        locked = (await self.port.get(DRIVER_LOCK)).value is True if any(
             _WINDOWS.fullmatch(p) for p in checked) else False
         from evos.companion import _audit  # the database's models: imported with the web stack, not before
 
         async def act() -> None:
-            opening = opens_the_car(checked, locked)
-            if opening:
-                raise SignatureRequiredError(
-                    f"{opening[0]}: the {self.entrance} may not open the car; unlocking and opening take a command "
-                    "signed by a paired phone key", path=opening[0])
+            refuse_opening(checked, locked, f"the {self.entrance}")
             await self.port.actuate(checked)
 
         await _audit.audited(db, (self.entrance, f"entrance:{self.entrance}"), "actuate", dict(checked), act,

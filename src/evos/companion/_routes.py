@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Path, Query, Request, Response, WebSocket, WebSocketDisconnect
@@ -14,6 +16,7 @@ from pydantic import AfterValidator, BaseModel, Field, create_model
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from evos.broker import read_journal
 from evos.companion import _accounts as accounts
 from evos.companion import _audit as audit_log
 from evos.companion import _keys as keys
@@ -37,8 +40,9 @@ from evos.companion._db import AuditEntry
 from evos.companion._errors import CompanionError, ConflictError, ForbiddenError, GrantError, UnauthorizedError
 from evos.companion._recorder import list_sessions, list_trips
 from evos.companion._vehicle import COMMANDS, Command, command_targets, execute, group_values
-from evos.errors import EvosError
+from evos.errors import DataError, EvosError
 
+log = logging.getLogger("evos.companion")
 API = "/api/v1"
 Owner = Annotated[Principal, Depends(require(OWNER))]
 Reader = Annotated[Principal, Depends(require("vehicle_data"))]
@@ -385,13 +389,26 @@ async def charging_sessions(ctx: ContextDep, _reader: Reader, limit: Limit = 50)
 def _audit_entries(session: Session, limit: int) -> list[dict[str, Any]]:
     rows = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
     return [{"id": e.id, "at": e.at, "user": e.user, "credential": e.credential, "command": e.command,
-             "args": json.loads(e.args), "result": e.result, "detail": e.detail} for e in rows]
+             "args": json.loads(e.args), "result": e.result, "detail": e.detail, "source": "companion"} for e in rows]
+
+
+def _journal_entries(path: FilePath | None, limit: int) -> list[dict[str, Any]]:
+    if path is None:
+        return []
+    try:
+        return [{**row, "source": "broker"} for row in read_journal(path, limit)]
+    except DataError as exc:  # the owner still sees the companion's entries; the broker sets a bad file aside
+        log.error("%s", exc)
+        return []
 
 
 @history.get("/audit")
 async def audit(ctx: ContextDep, _owner: Owner, limit: Limit = 100) -> list[dict[str, Any]]:
-    """Every command sent to the car (who, with which token or key, what, when, the result), newest first."""
-    return await ctx.db.run(_audit_entries, limit)
+    """Every command sent to the car (who, with which token or key, what, when, the result), newest first: through
+    this API and the car's screens (``source: companion``) and over gRPC (``source: broker``, the broker's journal)."""
+    own = await ctx.db.run(_audit_entries, limit)
+    grpc = await asyncio.to_thread(_journal_entries, ctx.config.broker_journal, limit)
+    return sorted([*own, *grpc], key=lambda e: e["at"], reverse=True)[:limit]
 
 
 ROUTERS = (auth, key_router, vehicle, history)
