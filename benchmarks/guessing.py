@@ -4,14 +4,14 @@ bounded load test).
     python benchmarks/guessing.py           # full run (about three minutes), figures for docs/benchmarks.md
     python benchmarks/guessing.py --quick   # under a minute, to check the benchmark still runs
 
-The car is `evos up` (every app its own process), parked, on free ports with a fresh data directory. First the
+The car is `evos up` (every app its own process), on free ports with a fresh data directory. First the
 owner signs in and pairs a phone key, reading the pairing code from the car's screen route as the centre screen
 does. Then three phases of the same length, one quiet and two under attack, each measuring:
 
 - the owner's commands, one at a time every 0.12 s: a signed ``unlock`` (Ed25519 envelope, as the phone app signs
   it), then a ``lock``, each returning once the car confirms the doors and the audit entry is committed;
-- the twin's ticks, as the gaps between the ``Vehicle.Speed`` updates a gRPC subscriber receives (the twin
-  publishes it every tick: nominal 100 ms at 10 Hz);
+- the twin's ticks, as the gaps between the ``Vehicle.Speed`` updates a gRPC subscriber receives (the car drives
+  at 50 km/h, its driver model holding the speed, so the twin publishes it every tick: nominal 100 ms at 10 Hz);
 - driver assistance's control period (``Vehicle.Evos.ADAS.ControlPeriodP99/Max``, nominal 50 ms at 20 Hz).
 
 The attacks, one after the other: 50 clients in a separate process (so that the measuring one stays idle), each
@@ -58,6 +58,7 @@ FORM = "application/x-www-form-urlencoded"
 OWNER, PASSWORD = "owner", "benchmark password"  # the owner companion.app_tokens creates
 GUESSERS = 50
 COMMAND_GAP_S = 0.12  # the owner's commands: about 7 a second, under the limit of 10 per token
+CRUISE_KMH = 50.0  # the car drives during the phases: the twin publishes its speed every tick while it moves
 TICK_S = 0.1  # the twin's rate, 10 Hz (TwinConfig)
 
 
@@ -178,6 +179,19 @@ async def ticks(stub: v2_grpc.VALStub, phase: Phase, end: float) -> None:
             return
 
 
+async def drive(stub: v2_grpc.VALStub, speed_kmh: float) -> None:
+    """Have the twin's driver model drive at ``speed_kmh`` and wait (bounded) until it does."""
+    await stub.Actuate(v2.ActuateRequest(signal_id=t2.SignalID(path="Vehicle.Evos.Twin.Driver.TargetSpeed"),
+                                         value=t2.Value(float=speed_kmh)), timeout=10)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        answer = await stub.GetValue(v2.GetValueRequest(signal_id=t2.SignalID(path="Vehicle.Speed")), timeout=10)
+        if float(scalar(answer.data_point.value) or 0.0) >= speed_kmh - 1:  # type: ignore[arg-type]
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"the car did not reach {speed_kmh} km/h within 30 s")
+
+
 async def adas_timing(stub: v2_grpc.VALStub) -> tuple[float, float, int]:
     paths = (f"{ADAS}.ControlPeriodP99", f"{ADAS}.ControlPeriodMax", f"{ADAS}.DeadlineMisses")
     answer = await stub.GetValues(v2.GetValuesRequest(signal_ids=[t2.SignalID(path=p) for p in paths]))
@@ -246,6 +260,7 @@ async def main(quick: bool) -> None:
     async with running_car(1) as car, grpc.aio.insecure_channel(car.address) as channel:
         stub = v2_grpc.VALStub(channel)
         owner = await owner_phone(car)
+        await drive(stub, CRUISE_KMH)
         await asyncio.sleep(10.0)  # a whole ADAS p99 window after the start
         quiet = await measure(car, stub, owner, phase_s)
         attacks = {kind: await under_attack(kind, car, stub, owner, phase_s) for kind in ATTACKS}

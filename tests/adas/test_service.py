@@ -4,6 +4,7 @@ time)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Callable
@@ -158,6 +159,32 @@ async def test_stale_speed_is_a_fault_and_engaging_is_refused(car: Car) -> None:
     await car.local.start_app(TWIN_APP)  # fresh speed again: standby, the driver must engage again
     await eventually(lambda: car.value(STATE) == "STANDBY", WAIT_S)
     assert car.value(f"{CC}.IsError") is False and car.value("Vehicle.Evos.ADAS.FaultReason") == ""
+
+
+async def test_parked_it_steps_slowly_without_faulting_and_a_silent_twin_still_faults(car: Car) -> None:
+    # a standing car's speed comes once a second (the twin's refresh), not every tick: that is no fault
+    await car_seconds(car, 2.0)
+    assert car.adas.parked() and car.speed_kmh() == 0.0
+    steps = car.adas.steps
+    for _ in range(30):  # 3 s of wall time
+        await asyncio.sleep(0.1)
+        assert car.value(STATE) != "FAULT", car.value("Vehicle.Evos.ADAS.FaultReason")
+    # the parked rate (2 Hz of car time, x10 here) and a step per new input, not the 20 Hz (x10) of driving
+    assert car.adas.steps - steps < 3 * (2 * 10 * 1.5 + 5), car.adas.steps - steps
+    assert car.value("Vehicle.ADAS.EBA.IsError") is False and car.adas.fault_reason == ""
+    await car.local.stop_app("twin")  # a twin gone silent while parked is still found out (the AEB's error)
+    await eventually(lambda: car.value("Vehicle.ADAS.EBA.IsError") is True, WAIT_S)
+    assert "Vehicle.Speed stale" in car.adas.fault_reason
+
+
+async def test_the_parked_loop_wakes_when_the_car_moves(car: Car) -> None:
+    await car_seconds(car, 2.0)
+    assert car.adas.parked()
+    await car.actuate({TARGET: 40.0})
+    await eventually(lambda: car.speed_kmh() > 1.0, WAIT_S)
+    await eventually(lambda: not car.adas.parked(), 2.0)
+    await cruise_at_100(car)  # and drives as before
+    assert car.value(STATE) == "ACTIVE"
 
 
 async def test_bad_requests_are_refused_and_change_nothing(car: Car) -> None:

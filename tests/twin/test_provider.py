@@ -184,3 +184,23 @@ async def test_battery_conditioning_warms_the_pack_on_request(car_broker: Broker
     await car_broker.actuate({f"{cond}.RequestedMode": "INACTIVE"})
     ticks(twin, 1)
     assert car_broker.get(f"{cond}.IsActive").value is False and car_broker.get(f"{cond}.IsOngoing").value is False
+
+
+async def test_a_parked_car_sends_its_slow_drifts_once_a_second_and_a_moving_one_every_tick(
+        car_broker: Broker) -> None:
+    soc, speed = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current", "Vehicle.Speed"
+    twin = await started(car_broker, load_vehicle("xiaomi-su7"))
+    twin.tick(0.1)
+    with car_broker.subscribe_paths((soc, speed, "Vehicle.Powertrain.TractionBattery.Temperature.Average")) as sub:
+        sub.get_nowait()  # the current values
+        ticks(twin, 0.5)  # parked, within a second of wall time: nothing moved by its resolution, nothing is sent
+        assert sub.pending() == 0
+        twin._refreshed_s = -1e9  # a second later: the refresh sends every signal, exact
+        twin.tick(0.1)
+        refreshed = sub.get_nowait()
+        assert refreshed is not None and len(refreshed) == 3
+        assert refreshed[soc].value == twin.signals()[soc]
+        await car_broker.actuate({"Vehicle.Evos.Twin.Driver.TargetSpeed": 50.0})
+        ticks(twin, 1.0)  # moving: the speed every tick
+        batches = [sub.get_nowait() for _ in range(sub.pending())]
+        assert len(batches) == 10 and all(speed in b for b in batches)

@@ -1,8 +1,9 @@
 """The driver-assistance app in the running car (``evos up``): the highway pilot's ACC and the AEB, the car's safety
 partition.
 
-It talks only through its vehicle-data port, in its own process, at a fixed control rate (``rate_hz``, 20 Hz) with a
-deadline monitor: a period whose step starts a whole period late is a missed deadline, counted and published
+It talks only through its vehicle-data port, in its own process, at a fixed control rate (``rate_hz``, 20 Hz; while
+the car stands with nothing for it to do, ``parked_rate_hz`` and at once on any new input) with a deadline monitor:
+a period whose step starts a whole period late is a missed deadline, counted and published
 (``Vehicle.Evos.ADAS.DeadlineMisses``) with the control period's p99 and maximum over the last ``window_s``. Its
 inputs come from a mirror of the signals (a read never waits for the broker), its actuations go out without the
 control step waiting for them (the latest demand wins), and a stale input still faults. It reads ``Vehicle.Speed``,
@@ -84,14 +85,19 @@ class AdasServiceConfig:
     """Tunables of the driver-assistance app in the car."""
 
     stale_after_s: float = 0.5  # Vehicle.Speed older than this (wall time) is a fault
+    # ... unless it says the car stands: the twin sends a standing car's speed once a second (its cyclic refresh)
+    standstill_stale_after_s: float = 2.5
     accelerator_override_pct: float = 10.0  # assumed: a pedal press beyond this is the driver taking over
     min_set_speed_kmh: float = 30.0  # assumed typical ACC set-speed range (stop-and-go still follows to 0)
     max_set_speed_kmh: float = 180.0
     rate_hz: float = 20.0  # the control rate in car time (production ACC/AEB controllers run at 20-100 Hz)
+    # parked (standing, no pilot, no brake demand, no pedal): the loop steps at this rate, and at once on any new input
+    parked_rate_hz: float = 2.0
     window_s: float = 10.0  # the deadline monitor's window for the period's p99 and maximum
 
     def __post_init__(self) -> None:
-        _check(self, {"stale_after_s": (0.05, 10.0), "accelerator_override_pct": (1.0, 100.0),
+        _check(self, {"stale_after_s": (0.05, 10.0), "standstill_stale_after_s": (0.05, 10.0),
+                      "parked_rate_hz": (0.1, 200.0), "accelerator_override_pct": (1.0, 100.0),
                       "min_set_speed_kmh": (0.0, 200.0), "max_set_speed_kmh": (10.0, 216.0),
                       "rate_hz": (1.0, 200.0), "window_s": (1.0, 600.0)})
 
@@ -105,14 +111,15 @@ class DeadlineMonitor:
         self.misses = 0
         self.periods_s: deque[float] = deque(maxlen=max(int(window_s / period_s), 10))
         self._last_start_s: float | None = None
+        self._last_period_s = period_s
 
     def started(self, due_s: float, now_s: float, period_s: float | None = None) -> float:
         """A step due at ``due_s`` starts at ``now_s`` (monotonic); returns when the next one is due, ``period_s``
-        later (default: the nominal period; shorter while the car's time runs faster)."""
+        later (default: the nominal period; shorter while the car's time runs faster, longer while it is parked)."""
         period_s = period_s or self.period_s
-        if self._last_start_s is not None:
-            self.periods_s.append((now_s - self._last_start_s) * self.period_s / period_s)  # in nominal terms
-        self._last_start_s = now_s
+        if self._last_start_s is not None:  # in nominal terms, against the period the last step was given
+            self.periods_s.append((now_s - self._last_start_s) * self.period_s / self._last_period_s)
+        self._last_start_s, self._last_period_s = now_s, period_s
         late_s = now_s - due_s
         if late_s >= period_s:
             missed = int(late_s // period_s)
@@ -233,7 +240,14 @@ class AdasService:
         if point is None or not point.available or point.timestamp_s is None:
             return f"{SPEED} is not available"
         age_s = wall_now_s - point.timestamp_s
-        return f"{SPEED} stale for {age_s:.1f} s" if age_s > self.config.stale_after_s else ""
+        limit_s = self.config.standstill_stale_after_s if point.value == 0 else self.config.stale_after_s
+        return f"{SPEED} stale for {age_s:.1f} s" if age_s > limit_s else ""
+
+    def parked(self) -> bool:
+        """Standing, with nothing for the pilot or the AEB to do: the loop may step at the parked rate."""
+        return (self._value(SPEED) == 0 and self._v_ref_mps is None and self._aeb_stage is AebStage.IDLE
+                and self.pilot.mode in (AccMode.OFF, AccMode.STANDBY) and not self._pedal_pct(ACCELERATOR_PEDAL)
+                and not self._pedal_pct(BRAKE_PEDAL))
 
     def _pedal_pct(self, path: str) -> float:
         value = self._value(path)
@@ -370,6 +384,9 @@ class AdasService:
         driver on the way out."""
         await self.start()
         sender = asyncio.create_task(self._send(stop), name="adas actuations")
+        news = asyncio.Event()  # a new input: a parked loop steps at once
+        assert self._inputs is not None
+        self._inputs.on_change(lambda _batch: news.set())
         ready()
         loop = asyncio.get_running_loop()
         due_s = loop.time()
@@ -377,13 +394,21 @@ class AdasService:
         try:
             while not stop.is_set():
                 now_s = loop.time()
-                if due_s > now_s:  # a plain timer: ``stop`` is seen within one period
-                    await asyncio.sleep(due_s - now_s)
+                parked = self.parked()
+                if due_s > now_s and not (parked and news.is_set()):
+                    if not parked:  # a plain timer: ``stop`` is seen within one period
+                        await asyncio.sleep(due_s - now_s)
+                    else:
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(news.wait(), due_s - now_s)
                     continue
+                news.clear()
+                due_s = min(due_s, now_s)  # woken early by an input: not late
                 # the rate is in car time: while the twin runs time faster (tests, demos), so does the loop
                 scale = self._value(TIME_SCALE)
                 speedup = min(max(float(scale), 1.0), 10.0) if isinstance(scale, int | float) else 1.0
-                due_s = self.monitor.started(due_s, now_s, 1.0 / (self.config.rate_hz * speedup))
+                rate_hz = self.config.parked_rate_hz if parked else self.config.rate_hz
+                due_s = self.monitor.started(due_s, now_s, 1.0 / (rate_hz * speedup))
                 self._take_vehicle()
                 self.step(time.time())
                 if now_s >= report_at_s:  # the monitor's figures, once a second

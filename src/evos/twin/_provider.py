@@ -57,10 +57,28 @@ MAX_STEP_S = 0.1  # the model's step; faster-than-real-time ticks are split into
 MAX_PARKED_STEP_S = 1.0
 SAVE_INTERVAL_S = 1.0
 STORAGE_FAULT = "Vehicle.Evos.Twin.StorageFault"
-# Each tick publishes what changed, and these every tick (driver assistance faults on a speed older than 0.5 s, as
-# it would on a silent wheel-speed sensor); every signal is sent again once a second (a cyclic message, as on CAN).
+# Each tick publishes what changed by at least the signal's resolution, and while the car moves these every tick
+# (driver assistance faults on a moving car's speed older than 0.5 s, as on a silent wheel-speed sensor); every
+# signal is sent again, exact, once a second (a cyclic message, as on CAN). A parked car's slow drifts (the state of
+# charge under the 12 V load, temperatures) so reach the other apps once a second, not at every step.
 CYCLIC = ("Vehicle.Speed", "Vehicle.Acceleration.Longitudinal")
 REFRESH_S = 1.0
+# Assumed resolutions, of the order of the CAN signals and GNSS fixes that carry them (VSS gives none): a smaller
+# change waits for the next refresh.
+RESOLUTIONS = {
+    "Vehicle.CurrentLocation.Latitude": 1e-7, "Vehicle.CurrentLocation.Longitude": 1e-7,  # degrees, ~1 cm
+    "Vehicle.CurrentLocation.Heading": 0.1,  # degrees
+    f"{BAT}.StateOfCharge.Current": 0.01,  # percent
+    f"{BAT}.StateOfCharge.CurrentEnergy": 0.001,  # kWh
+    f"{BAT}.CurrentVoltage": 0.1,  # V
+    f"{BAT}.CurrentCurrent": 0.1,  # A
+    f"{BAT}.CurrentPower": 10.0,  # W
+    f"{BAT}.Temperature.Average": 0.1,  # celsius
+    f"{BAT}.AccumulatedConsumedEnergy": 0.001,  # kWh
+    "Vehicle.Powertrain.ElectricMotor.Speed": 1,  # rpm
+    f"{TWIN}.CabinTemperature": 0.1,  # celsius
+    f"{TWIN}.CabinLoadPower": 1.0,  # W
+}
 # A car left standing with no drive input switches itself off after this long (car time), unless a load keeps it
 # awake: assumed, of the order cars go to sleep after (10-15 min reported for several makes).
 SLEEP_AFTER_S = 600.0
@@ -101,6 +119,13 @@ _MEASURED = (
 )
 _ATTRIBUTES = (f"{TWIN}.Vehicle", "Vehicle.VehicleIdentification.Model",
                "Vehicle.Powertrain.TractionBattery.GrossCapacity", f"{BAT}.NetCapacity")
+
+
+def _changed(value: Any, sent: Any, resolution: float | None) -> bool:
+    """Whether ``value`` differs from the one last ``sent`` (by at least ``resolution``, for a number that has one)."""
+    if resolution is not None and isinstance(value, int | float) and isinstance(sent, int | float):
+        return abs(value - sent) >= resolution
+    return bool(value != sent)
 
 
 def _parked_for(vehicle: Vehicle, state: TwinState, ambient_c: float, seconds: float) -> TwinState:
@@ -211,7 +236,11 @@ class TwinProvider:
         if now_s - self._refreshed_s >= REFRESH_S:
             self._refreshed_s = now_s
         else:
-            signals = {p: v for p, v in signals.items() if p in CYCLIC or self._sent.get(p) != v}
+            moving = self.state.speed_mps != 0.0 or self.state.accel_mps2 != 0.0
+            signals = {p: v for p, v in signals.items()
+                       if (moving and p in CYCLIC) or _changed(v, self._sent.get(p), RESOLUTIONS.get(p))}
+        if not signals:  # a parked car between refreshes: nothing moved by its resolution
+            return
         try:
             self.port.publish_nowait(signals)
             self._sent.update(signals)
