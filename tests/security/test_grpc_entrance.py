@@ -6,6 +6,7 @@ tokens, are not journaled by the broker (their entrances keep the companion's au
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -62,17 +63,19 @@ class Hardware:
         self.broker.publish(batch)
 
 
-@pytest.fixture
-async def car(broker: Broker, tmp_path: Path, key: rsa.RSAPrivateKey) -> AsyncIterator[tuple[BrokerServer, Hardware]]:
-    """A broker on TCP (authorization off, as `evos up` by default) and on an apps' socket, journaled and guarded
-    as the car's is; the locks, a window, the trunk and the set point provided by ``Hardware``."""
-    broker.publish({LOCK: True})
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    config = ServerConfig(address="127.0.0.1:0", app_socket=tmp_path / "apps.sock", app_key=pem,
+@contextlib.asynccontextmanager
+async def guarded(broker: Broker, tmp_path: Path, key: rsa.RSAPrivateKey, tokens: bool = False
+                  ) -> AsyncIterator[tuple[BrokerServer, Hardware]]:
+    """A broker on TCP (authorization off, as `evos up` by default, or ``tokens`` signed by ``key``) and on an apps'
+    socket, journaled and guarded as the car's is; the locks, a window, the trunk and the set point provided by
+    ``Hardware``."""
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    (tmp_path / "jwt.pub.pem").write_bytes(pem)
+    config = ServerConfig(address="127.0.0.1:0", jwt_public_key=tmp_path / "jwt.pub.pem" if tokens else None,
+                          app_socket=tmp_path / "apps.sock", app_key=pem.decode(),
                           audit_journal=tmp_path / "broker-audit.sqlite")
     server = BrokerServer(broker, config, no_opening(broker))
-    hardware = Hardware(broker, config.audit_journal)  # type: ignore[arg-type]
+    hardware = Hardware(broker, tmp_path / "broker-audit.sqlite")
     port = LocalPort(broker, "hardware")
     await port.provide([SETPOINT, LOCK, WINDOW, TRUNK], hardware.handle)
     await server.start()
@@ -81,6 +84,13 @@ async def car(broker: Broker, tmp_path: Path, key: rsa.RSAPrivateKey) -> AsyncIt
     finally:
         await server.stop(0)
         await port.close()
+
+
+@pytest.fixture
+async def car(broker: Broker, tmp_path: Path, key: rsa.RSAPrivateKey) -> AsyncIterator[tuple[BrokerServer, Hardware]]:
+    broker.publish({LOCK: True})
+    async with guarded(broker, tmp_path, key) as served:
+        yield served
 
 
 def journal(server: BrokerServer) -> list[dict[str, Any]]:
@@ -157,26 +167,13 @@ async def test_an_actuation_the_journal_cannot_hold_is_refused(car: tuple[Broker
 
 async def test_the_token_names_who_asked_and_the_apps_are_not_journaled(broker: Broker, tmp_path: Path,
                                                                        key: rsa.RSAPrivateKey) -> None:
-    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-    (tmp_path / "jwt.pub.pem").write_bytes(pem)
-    config = ServerConfig(address="127.0.0.1:0", jwt_public_key=tmp_path / "jwt.pub.pem",
-                          app_socket=tmp_path / "apps.sock", app_key=pem.decode(),
-                          audit_journal=tmp_path / "broker-audit.sqlite")
-    server = BrokerServer(broker, config, no_opening(broker))
-    hardware = Hardware(broker, tmp_path / "broker-audit.sqlite")
-    port = LocalPort(broker, "hardware")
-    await port.provide([SETPOINT], hardware.handle)
-    await server.start()
-    try:
+    async with guarded(broker, tmp_path, key, tokens=True) as (server, hardware):
         for address, bearer in ((server.address, token(key, "diagnostics-tool")),
                                 (f"unix:{tmp_path / 'apps.sock'}", token(key, "app:cabin", APP_ISSUER))):
             async with grpc.aio.insecure_channel(address) as channel:
                 await v2_grpc.VALStub(channel).Actuate(v2.ActuateRequest(
                     signal_id=t2.SignalID(path=SETPOINT), value=t2.Value(float=21.0)),
                     metadata=[("authorization", f"Bearer {bearer}")], timeout=10)
-    finally:
-        await server.stop(0)
-        await port.close()
     assert len(hardware.carried_out) == 2
     assert [(e["user"], e["result"]) for e in journal(server)] == [("diagnostics-tool", "completed")]
 
@@ -192,3 +189,13 @@ def test_a_journal_found_unusable_is_set_aside_and_a_new_one_begun(tmp_path: Pat
         journal.close()
     assert row == 1 and [e["user"] for e in read_journal(path)] == ["someone"]
     assert [p.name.startswith("broker-audit.sqlite.bad-") for p in tmp_path.iterdir()].count(True) == 1
+
+
+def test_an_unreadable_journal_leaves_the_owner_the_companions_log(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    from evos.companion._routes import _journal_entries
+
+    path = tmp_path / "broker-audit.sqlite"
+    path.write_bytes(b"garbage" * 1000)
+    assert _journal_entries(path, 10) == [] and _journal_entries(None, 10) == []
+    assert "not a readable audit journal" in caplog.text and str(path) in caplog.text

@@ -169,6 +169,7 @@ class AdasService:
         self._v_ref_mps: float | None = None  # the reference speed while the pilot drives
         self._aeb_pedal_pct = 0  # brake pedal the AEB holds (told apart from the driver's)
         self._aeb_stage = AebStage.IDLE
+        self._news = asyncio.Event()  # a new input came: a parked loop steps at once
         self._last_wall_s: float | None = None
         self._published: dict[str, Any] = {}
         self._outgoing: dict[str, Value] = {}  # actuations not sent yet (the latest demand per path wins)
@@ -376,6 +377,7 @@ class AdasService:
     async def start(self) -> None:
         """Follow the inputs, claim the set points and publish the state."""
         self._inputs = await Mirror(self.port, INPUTS).start()
+        self._inputs.on_change(lambda _batch: self._news.set())
         await self.port.provide(PROVIDED, self._on_actuate)
         self._publish({**self.signals(), **self._monitor_signals()})
 
@@ -384,9 +386,7 @@ class AdasService:
         driver on the way out."""
         await self.start()
         sender = asyncio.create_task(self._send(stop), name="adas actuations")
-        news = asyncio.Event()  # a new input: a parked loop steps at once
-        assert self._inputs is not None
-        self._inputs.on_change(lambda _batch: news.set())
+        news = self._news
         ready()
         loop = asyncio.get_running_loop()
         due_s = loop.time()

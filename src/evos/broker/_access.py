@@ -60,17 +60,14 @@ class Access:
         """``broker.actuate(targets)`` for this call: past the guard and written to the journal first, unless it
         comes from the car's own apps."""
         caller = self.caller(context, perms)
-        if caller is None:
-            await broker.actuate(targets)
-            return
-        if self.guard is not None:
+        if caller is not None and self.guard is not None:
             try:
                 await self.guard(targets)
             except EvosError as exc:
                 if self.journal is not None:
                     await self.journal.refused(caller, targets, exc)
                 raise
-        if self.journal is not None:
-            await self.journal.audited(caller, targets, lambda: broker.actuate(targets))
-        else:
+        if caller is None or self.journal is None:
             await broker.actuate(targets)
+        else:
+            await self.journal.audited(caller, targets, lambda: broker.actuate(targets))

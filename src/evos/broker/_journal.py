@@ -106,7 +106,7 @@ class Journal:
             log.error("the audit journal %s cannot be written: %s", self.path, exc)
             self._drop_connection()
             raise UnavailableError(f"not carried out: the broker's audit journal cannot be written "
-                                   f"({type(exc).__name__}: {exc})") from exc
+                                   f"({self.path}: {type(exc).__name__}: {exc})") from exc
 
     def _drop_connection(self) -> None:
         db, self._db = self._db, None
