@@ -46,7 +46,7 @@ from evos.broker._convert import (
 )
 from evos.broker._core import Datapoint, Field
 from evos.broker._port import ActuationHandler, Batch
-from evos.broker._wire import ACK_HEADER, CLIENT_KEEPALIVE, DEFAULT_ADDRESS, check_address
+from evos.broker._wire import ACK_HEADER, CLIENT_KEEPALIVE, DEFAULT_ADDRESS, check_address, keep_grpc_running
 from evos.vss import Catalog, EntryType, Signal, Value, validate
 
 log = logging.getLogger("evos.broker")
@@ -139,6 +139,7 @@ class RemotePort:
 
     async def connect(self) -> None:
         """Open the channel and check the broker answers (GetServerInfo)."""
+        keep_grpc_running()
         if self._root_cert is not None:
             creds = grpc.ssl_channel_credentials(self._root_cert)
             self._channel = grpc.aio.secure_channel(self.address, creds, options=CLIENT_KEEPALIVE)

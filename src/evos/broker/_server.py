@@ -18,7 +18,7 @@ from evos.broker._core import Broker
 from evos.broker._grpc_v1 import ValV1Servicer
 from evos.broker._grpc_v2 import ValV2Servicer
 from evos.broker._journal import Journal
-from evos.broker._wire import DEFAULT_ADDRESS, MAX_MESSAGE_BYTES, SERVER_KEEPALIVE, check_address
+from evos.broker._wire import DEFAULT_ADDRESS, MAX_MESSAGE_BYTES, SERVER_KEEPALIVE, check_address, keep_grpc_running
 from evos.errors import InvalidArgumentError, UnavailableError
 
 IN_USE = "the address is in use (another evos or KUKSA databroker?) or not on this machine"
@@ -95,6 +95,7 @@ class BrokerServer:
 
     async def start(self) -> None:
         """Bind and start serving. Raises UnavailableError if the address cannot be bound."""
+        keep_grpc_running()
         server = grpc.aio.server(options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),

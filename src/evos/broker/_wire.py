@@ -3,6 +3,10 @@ extension header of provider streams."""
 
 from __future__ import annotations
 
+import functools
+
+import grpc
+
 from evos.errors import InvalidArgumentError
 
 DEFAULT_ADDRESS = "127.0.0.1:55555"  # the KUKSA databroker's default
@@ -28,6 +32,16 @@ SERVER_KEEPALIVE = (
     # accept clients' pings as often as every 5 s (gRPC's default of 5 min would answer ours with GOAWAY)
     ("grpc.http2.min_recv_ping_interval_without_data_ms", KEEPALIVE_MS // 2), ("grpc.http2.max_ping_strikes", 0),
 )
+
+
+@functools.cache
+def keep_grpc_running() -> None:
+    """Keep gRPC's asyncio runtime up for the rest of the process, once a channel or server is made. grpc.aio shuts
+    it down when its last channel or server object is freed, and the garbage collector may free one on any thread:
+    then the runtime's wake-up socket is closed under the event loop reading it ("Bad file descriptor" from
+    ``PollerCompletionQueue._handle_events`` as an app stopped, once in a CI run). A process that stops ends with it.
+    Call from the event loop's thread."""
+    grpc.aio.init_grpc_aio()  # one reference of grpc.aio's own count, never given back
 
 
 def check_address(address: str) -> None:

@@ -10,6 +10,7 @@ moves; the reply says why.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -17,12 +18,14 @@ from typing import Any
 from evos.broker import VehiclePort
 from evos.cabin._engine import Conditions, not_parked_reason
 from evos.cabin._forecast import _number, forecast
-from evos.cabin._nlu import Parse, understand
-from evos.cabin._replies import confirm, duration_text, not_understood, refused
+from evos.cabin._grounded import Request, is_wh, speech_act, target, truth
+from evos.cabin._grounding import Entry, Grounding, Mentions, SignalIndex
+from evos.cabin._nlu import Parse, normalize, understand
+from evos.cabin._replies import answered, confirm, duration_text, not_understood, refused, said, value_text, which
 from evos.cabin._scenes import Scene
 from evos.errors import NoProviderError, RequestError
 from evos.twin import Vehicle
-from evos.vss import Value
+from evos.vss import Catalog, Value
 
 HVAC = "Vehicle.Cabin.HVAC"
 STATION = f"{HVAC}.Station.Row1"
@@ -47,6 +50,19 @@ READS = (
     *(f"{DOOR}.{w}.Window.Position" for w in ("Row1.DriverSide", "Row1.PassengerSide", "Row2.DriverSide",
                                               "Row2.PassengerSide")),
 )
+NOT_ASKED = ("Vehicle.Evos.Twin.", "Vehicle.Evos.Apps.", "Vehicle.Evos.Body.", "Vehicle.VersionVSS.",
+             "Vehicle.ControlUnit.")  # the simulation's controls and the car's plumbing: not the owner's
+# what opens the car: not while it moves
+OPENINGS = re.compile(r"Vehicle\.(?:Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+|Body\.Hood)\.(?:IsOpen|Position|Switch)")
+FORECAST_QUESTIONS = ("ask_scene_runtime", "ask_charge_time")
+# intents that are more than one signal's value: scenes, the cruise set speed's steps, battery warming...
+BY_INTENT = ("scene_enter", "scene_exit", "battery_warm", "battery_warm_off", "dnd_on", "dnd_off", "hotspot_on",
+             "hotspot_off", "ambient_color", "cruise_set", "cruise_up", "cruise_down")
+ASKED = {"ask_range": ("Vehicle.Powertrain.Range",),
+         "ask_soc": ("Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",),
+         "ask_cabin_temp": ("Vehicle.Evos.Twin.CabinTemperature",),
+         "ask_outside_temp": ("Vehicle.Exterior.AirTemperature",),
+         "ask_tire_pressure": TIRES, "ask_charge_time": (f"{CHG}.TimeToComplete",), "ask_scene_runtime": (SCENE,)}
 STEP_C, STEP_FAN, STEP_VOLUME, STEP_KMH, STEP_RECLINE, STEP_BRIGHTNESS = 1.0, 20, 10, 5.0, 10.0, 20.0
 MIN_DIMMED_PCT = 10.0  # "dim the screen" never blacks it out (assumed: a dark screen reads as a fault)
 RECLINED_DEG, UPRIGHT_DEG = 45.0, 20.0  # 20° is the body hardware's driving posture
@@ -57,7 +73,9 @@ TIRE_LOW_KPA = 200.0  # below this a tyre is reported low (assumed: typical plac
 @dataclass(frozen=True)
 class Answer:
     """The assistant's answer: ``actions`` are the VSS requests (``{"path", "value"}``), ``reply`` what it says;
-    ``error`` is the car's reason when it refused the requests (then ``actions`` is empty: nothing was done)."""
+    ``error`` is the car's reason when it refused the requests (then ``actions`` is empty: nothing was done).
+    ``kind`` is what the request was taken for: ``command``, ``question`` (answered from the signals ``asked``,
+    ``truth`` the answer to a yes/no question), ``clarify`` (the assistant asks back), ``refused`` or ``none``."""
 
     intent: str
     actions: list[dict[str, Value]]
@@ -65,6 +83,10 @@ class Answer:
     slots: dict[str, Any] = field(default_factory=dict)
     lang: str = "en"
     error: str | None = None
+    kind: str = "command"
+    asked: tuple[str, ...] = ()
+    truth: bool | None = None
+    context: Context | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = {"intent": self.intent, "actions": self.actions, "reply": self.reply}
@@ -110,8 +132,11 @@ class Assistant:
     """Turns requests into actions and replies for a set of scenes (the car's, for scene names and forecasts)."""
 
     def __init__(self, scenes: Mapping[str, Scene], vehicle: Callable[[], Vehicle] | None = None,
-                 reserve_soc_pct: float = 20.0) -> None:
+                 reserve_soc_pct: float = 20.0, catalog: Catalog | None = None) -> None:
         self.scenes = dict(scenes)
+        # every signal of the car, found by its names (none without a catalog: the intents below only)
+        self.index = SignalIndex(catalog, (s.path for s in catalog if not s.path.startswith(NOT_ASKED))) \
+            if catalog is not None else None
         self.vehicle = vehicle
         self.reserve_soc_pct = reserve_soc_pct
         self.aliases: dict[str, str] = {}
@@ -120,25 +145,127 @@ class Assistant:
                 if word:
                     self.aliases.setdefault(word, scene.name)
 
+    def conversation(self) -> Conversation:
+        """A conversation with the assistant: what one turn said carries to the next."""
+        return Conversation(self)
+
     def understand(self, text: str) -> Parse:
         return understand(text, self.aliases)
 
-    def answer(self, text: str, values: Mapping[str, Value | None]) -> Answer:
-        """Intent, actions and reply for ``text`` given the car's current ``values`` (see ``READS``)."""
+    def answer(self, text: str, values: Mapping[str, Value | None], context: Context | None = None) -> Answer:
+        """Intent, actions and reply for ``text`` given the car's current ``values`` (every signal it may name);
+        ``context``: what the conversation's last turn left (``Answer.context``)."""
         parse = self.understand(text)
+        t = normalize(text)
+        act_kind = speech_act(t)
+        if act_kind in ("negation", "hypothetical", "reported"):
+            return Answer("unknown", [], not_understood(act_kind == "negation", parse.lang == "zh"), parse.slots,
+                          parse.lang, kind="none")
+        if self.index is not None:
+            grounded = self._grounded(t, parse, act_kind, values, context)
+            if grounded is not None:
+                return grounded
+        if act_kind == "question" and not parse.intent.startswith("ask_"):
+            return Answer("unknown", [], not_understood(False, parse.lang == "zh"), parse.slots, parse.lang,
+                          kind="none")
+        return self._by_intent(parse, values)
+
+    def _grounded(self, t: str, parse: Parse, act_kind: str, values: Mapping[str, Value | None],
+                  context: Context | None) -> Answer | None:
+        """The answer from the signals ``t`` names, or None to answer by the intents."""
+        assert self.index is not None
+        zh = parse.lang == "zh"
+        request = Request.of(t)
+        mentions = self.index.lexicon.scan(t)
+        if act_kind == "question":
+            if parse.intent in FORECAST_QUESTIONS or (parse.intent == "ask_range" and parse.slots.get("value")):
+                return None
+            return self._question(t, parse, request, mentions, values)
+        if parse.intent in BY_INTENT:
+            return None
+        if context is not None and not mentions.concepts:
+            mentions, request = context.follow(mentions, request)
+        elif not mentions.concepts and parse.intent in ("temp_up", "temp_down"):
+            mentions = Mentions(frozenset({"temperature"}), mentions.zones, mentions.all)
+            request = replace(request, direction=1 if parse.intent == "temp_up" else -1)
+        if not mentions.concepts:
+            return None
+
+        def fits(entry: Entry) -> bool:
+            if request.number is not None and request.unit != "level" and entry.signal.datatype.value in (
+                    "boolean", "string"):
+                return False  # a number said is a number's
+            return values.get(entry.path) is not None and target(entry, request, values) is not None
+
+        grounding = self.index.ground(mentions, actuators=True, wanted=fits)
+        if grounding.ambiguous:
+            return self._clarify(grounding, parse, mentions, request)
+        if not grounding.entries:
+            return None
+        actions = {e.path: target(e, request, values) for e in grounding.entries}
+        refusal = self._interlock(actions, values, zh)
+        context = Context(mentions, request, grounding.entries)
+        if refusal:
+            return Answer("refused", [], refusal, parse.slots, parse.lang, kind="refused", context=context)
+        names = {e.path: self.index.lexicon.describe(e.path, zh) for e in grounding.entries}
+        units = {e.path: e.signal.unit for e in grounding.entries}
+        return Answer("set", [{"path": p, "value": v} for p, v in actions.items() if v is not None],
+                      said(actions, names, units, zh), parse.slots, parse.lang, context=context)
+
+    def _clarify(self, grounding: Grounding, parse: Parse, mentions: Mentions, request: Request) -> Answer:
+        zh = parse.lang == "zh"
+        assert self.index is not None
+        options = [self.index.lexicon.describe(e.path, zh) for e in grounding.options]
+        return Answer("clarify", [], which(options, zh), parse.slots, parse.lang, kind="clarify",
+                      context=Context(mentions, request, (), pending=True))
+
+    def _question(self, t: str, parse: Parse, request: Request, mentions: Mentions,
+                  values: Mapping[str, Value | None]) -> Answer | None:
+        assert self.index is not None
+        zh = parse.lang == "zh"
+        grounding = self.index.ground(mentions, actuators=False, wanted=lambda e: values.get(e.path) is not None)
+        entries = grounding.entries or (grounding.options if grounding.ambiguous == "zone" else ())
+        if not entries:
+            return None
+        asked = tuple(e.path for e in entries)
+        yes = None if is_wh(t) else truth(entries, request, values)
+        items = [(self.index.lexicon.describe(e.path, zh), value_text(e.path, values.get(e.path), e.signal.unit, zh))
+                 for e in entries]
+        return Answer("question", [], answered(items, yes, zh), parse.slots, parse.lang,
+                      kind="question", asked=asked, truth=yes)
+
+    def _interlock(self, actions: Mapping[str, Value | None], values: Mapping[str, Value | None], zh: bool
+                   ) -> str | None:
+        """Why the car will not do this now (what opens a door, the trunk or the hood while it moves; a seat
+        reclined while driving), or None."""
+        speed, gear = values.get("Vehicle.Speed"), values.get("Vehicle.Powertrain.Transmission.SelectedGear")
+        moving = not_parked_reason(Conditions(
+            speed_kmh=float(speed) if isinstance(speed, int | float) else None,
+            gear=int(gear) if isinstance(gear, int) and not isinstance(gear, bool) else None))
+        if moving is None:
+            return None
+        for path, value in actions.items():
+            opens = OPENINGS.fullmatch(path) and value not in (False, 0, "CLOSE", "ONE_SHOT_CLOSE")
+            if opens or (path.endswith("Backrest.Recline")):
+                return ("车辆行驶中，不能这样做，请先停车。" if zh else
+                        f"I can't do that while driving: {moving}. Please park first.")
+        return None
+
+    def _by_intent(self, parse: Parse, values: Mapping[str, Value | None]) -> Answer:
+        """The answer by the intents of ``_nlu`` (scenes, their forecasts, and what no single signal says)."""
         zh = parse.lang == "zh"
 
-        def says(actions: Mapping[str, Value], reply: str) -> Answer:
+        def says(actions: Mapping[str, Value], reply: str, kind: str = "command") -> Answer:
             return Answer(parse.intent, [{"path": p, "value": v} for p, v in actions.items()], reply, parse.slots,
-                          parse.lang)
+                          parse.lang, kind=kind, asked=ASKED.get(parse.intent, ()) if kind == "question" else ())
 
         if parse.intent.startswith("ask_"):
-            return says({}, self._reply_question(parse, values, zh))
+            return says({}, self._reply_question(parse, values, zh), "question")
         if parse.intent == "unknown":
-            return says({}, not_understood(bool(parse.slots.get("negated")), zh))
+            return says({}, not_understood(bool(parse.slots.get("negated")), zh), "none")
         refusal = self._refusal(parse, values, zh)
         if refusal:
-            return says({}, refusal)
+            return says({}, refusal, "refused")
         actions = self.actions(parse, values)
         return says(actions, confirm(parse.intent, actions, zh, self._scene_words(parse, values, zh)))
 
@@ -361,6 +488,60 @@ class Assistant:
         title = (scene.title_zh or scene.title) if zh else scene.title
         return (f"{title}模式可以运行约{duration}（到{reserve:.0f}%电量）。" if zh else
                 f"{title} mode can run for about {duration} (down to {reserve:.0f} %).")
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a turn leaves the next: the ``mentions`` and ``request`` it was, the signals it acted on, and whether
+    the assistant asked back (``pending``)."""
+
+    mentions: Mentions
+    request: Request
+    entries: tuple[Entry, ...] = ()
+    pending: bool = False
+
+    def follow(self, mentions: Mentions, request: Request) -> tuple[Mentions, Request]:
+        """A follow-up naming no part ("the passenger one", "a bit more", 副驾也开) on this turn's."""
+        merged = self.mentions.merged(mentions)
+        if self.pending or not (request.verb or request.direction or request.number is not None or
+                                request.extreme):
+            return merged, replace(self.request, **dict(_said(request).items()))
+        if request.direction == 0 and re.search(r"\bmore\b|再|还", request.text) and self.request.verb == "open":
+            request = replace(request, direction=1)
+        return merged, request
+
+
+def _said(request: Request) -> dict[str, Any]:
+    """The fields a follow-up said itself (its verb, amount, number), to put on the request it completes."""
+    fields: dict[str, Any] = {}
+    if request.verb:
+        fields["verb"] = request.verb
+    if request.direction:
+        fields["direction"] = request.direction
+    if request.number is not None:
+        fields["number"], fields["unit"] = request.number, request.unit
+    if request.extreme:
+        fields["extreme"] = request.extreme
+    if request.a_bit:
+        fields["a_bit"] = True
+    if request.half:
+        fields["half"] = True
+    return fields
+
+
+class Conversation:
+    """Turns with the assistant, one after the other: a turn's context carries to the next (a clarifying
+    question's answer completes the request; "a bit more" or "the passenger's too" follow the last one)."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.context: Context | None = None
+
+    def answer(self, text: str, values: Mapping[str, Value | None]) -> Answer:
+        answer = self.assistant.answer(text, values, self.context)
+        if answer.context is not None or answer.kind != "question":
+            self.context = answer.context
+        return answer
 
 
 TIRE_NAMES = (("front left", "左前"), ("front right", "右前"), ("rear left", "左后"), ("rear right", "右后"))

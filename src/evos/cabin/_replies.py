@@ -212,3 +212,57 @@ def duration_text(seconds: float, zh: bool) -> str:
         return format_duration(seconds)
     hours, minutes = divmod(int(max(seconds, 0) // 60), 60)
     return f"{hours}小时{minutes}分钟" if hours else f"{minutes}分钟"
+
+
+# ---- replies about signals (the assistant grounded in the catalog) ------------------------------------------------
+SIGNAL_UNITS = {"percent": " %", "celsius": " °C", "km/h": " km/h", "s": " s", "mm": " mm", "degrees": "°",
+                "kwh": " kWh", "kw": " kW", "v": " V", "a": " A", "rpm": " rpm", "kg": " kg", "kpa": " kPa",
+                "ms": " ms"}
+BOOLEANS = {"IsOpen": (("closed", "open"), ("关闭", "打开")), "IsLocked": (("unlocked", "locked"), ("解锁", "锁上")),
+            "IsFolded": (("unfolded", "folded"), ("展开", "折叠"))}
+
+
+def value_text(path: str, value: Value | None, unit: str | None, zh: bool) -> str:
+    """A signal's value as said: units named, metres as km, watts as kW, booleans as words."""
+    if value is None:
+        return "不知道" if zh else "unknown"
+    if isinstance(value, bool):
+        words = BOOLEANS.get(path.rsplit(".", 1)[-1], (("off", "on"), ("关", "开")))
+        return words[zh][value]
+    if isinstance(value, int | float):
+        unit = (unit or "").lower()
+        if unit == "m":
+            return f"{value / 1000:.0f} km" if not zh else f"{value / 1000:.0f}公里"
+        if unit == "w":
+            return f"{value / 1000:.1f} kW"
+        if unit == "s" and value >= 120:
+            return duration_text(float(value), zh)
+        return f"{value:g}{SIGNAL_UNITS.get((unit or '').lower(), '')}"
+    return str(value).lower().replace("_", " ")
+
+
+def said(actions: Mapping[str, Value | None], names: Mapping[str, str], units: Mapping[str, str | None],
+         zh: bool) -> str:
+    """The reply to actions on signals: "OK: front passenger window 100 %." (``names``: each path's name)."""
+    items = [f"{names[p]}{'' if zh else ' '}{value_text(p, v, units.get(p), zh)}" for p, v in actions.items()
+             if v is not None]
+    if len(items) > 3 and len({names[p] for p in actions}) > 1:
+        items = items[:3] + (["等"] if zh else ["..."])
+    return f"好的，{'、'.join(items)}。" if zh else f"OK: {', '.join(items)}."
+
+
+def which(options: list[str], zh: bool) -> str:
+    """A clarifying question naming the ``options`` (at most four)."""
+    shown = list(dict.fromkeys(options))[:4]
+    return f"哪一个？{'、'.join(shown)}？" if zh else f"Which one: {', '.join(shown[:-1])} or {shown[-1]}?" \
+        if len(shown) > 1 else ("哪一个？" if zh else "Which one?")
+
+
+def answered(items: list[tuple[str, str]], truth: bool | None, zh: bool) -> str:
+    """The answer to a question: yes or no when it is one, and the values (``items``: name and value text)."""
+    listed = ("，" if zh else ", ").join(f"{name}{'' if zh else ': '}{value}" for name, value in items[:4])
+    if truth is None:
+        return f"{listed}。" if zh else f"{listed}."
+    if zh:
+        return f"{'是的' if truth else '不是'}，{listed}。"
+    return f"{'Yes' if truth else 'No'}: {listed}."

@@ -1,0 +1,297 @@
+"""What a request asks of the signals it names: the speech act, then the value from the signal's datatype and the
+verb. Pure.
+
+``speech_act(text)`` tells a command from a question, a negation ("don't open the window"), a hypothetical ("what
+would happen if I opened the sunroof") and reported speech ("my wife said to turn the heat up"): only a command
+acts. ``Request.of(text)`` reads the verb and amount; ``target(entry, request, values)`` is the value it asks of a
+signal (open/close, on/off, lock, set to N unit, up/down by N, max/min, a bit more), or None if it asks nothing of
+that signal; ``truth(entries, request, values)`` answers a yes/no question.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from evos.cabin._grounding import Entry, lexicon
+from evos.cabin._nlu import A_BIT, HALF, _any, _number
+from evos.vss import Value
+
+# ---- the speech act --------------------------------------------------------------------------------------------
+_POLITE = re.compile(r"^(?:(?:hey|ok|okay|so|um|uh|and|also|please|pls)[, ]+)*(?:can|could|would|will) (?:you|u|ya)"
+                     r"(?: please| pls| just)? (?!tell|check|see|let me know|confirm|remind)")
+_ASK_EN = re.compile(r"^(?:(?:hey|ok|okay|so|um|uh|and|also|quick question|btw)[, ]+)*(?:is|are|was|were|did|"
+                     r"do(?! not)|does|have|has|what|what's|whats|how|how's|which|where|where's|when|who|why|am i|"
+                     r"any idea|can you tell|could you tell|tell me|check (?:if|whether)|i wonder|do you know|"
+                     r"is there)\b"
+                     r"|\b(?:tell me|let me know|check) (?:if|whether|what|how)\b|\bhow (?:much|many|far|long|hot|"
+                     r"cold|warm|fast)\b|\bwhat(?:'s| is) (?:the|my)\b|\bdid i (?:leave|forget)\b")
+_ASK_ZH = re.compile(r"[吗嘛么呢][？?。！!]*$|没有?[？?。]*$|是不是|有没有|是否|多少|几度|几个|几点|什么|哪|"
+                     r"怎么样|多久|多远|多快|多高|多热|多冷|(.)没\1|(.)不\2|了没|查一下|看看|"
+                     r"告诉我")
+_ZH_POLITE = re.compile(r"^(?:请|麻烦|能不能|能否|可不可以|可以|帮我|给我|你能|能)|帮我|帮忙")
+_NEGATION = re.compile(r"\b(?:don't|dont|do not|never|no need to|not|no,|no no|nope|leave (?:the|it|them) \w+ "
+                       r"(?:off|on|closed|open|alone)|never ?mind|forget it|cancel that)\b"
+                       r"|不要|别(?!放了|播了)|不用|不想|不需要|不必|无需|先别|没必要|算了|不(?:冷|热)")
+_DO_NOT_DISTURB = re.compile(r"do not disturb|don't disturb|dont disturb|不要打扰|别打扰")  # a mode, not a negation
+_HYPOTHETICAL = re.compile(r"\b(?:what (?:would|will) happen|what happens|what if|if i|if we|if you|suppose|"
+                           r"supposing|would it|would that|is it (?:bad|safe|ok|okay) to|should i|hypothetically|"
+                           r"imagine|in case)\b|如果|假如|要是|万一|假设|会不会|会怎样|会怎么样|的话")
+_REPORTED = re.compile(r"\b(?:said|says|told|tells|asked me|wants me|wanted me|keeps|once|yesterday|last time|"
+                       r"used to)\b|(?:他|她|他们|同事|朋友|我妈|我爸|老婆|老公|儿子|女儿|妈妈|爸爸|师傅|别人|邻居)"
+                       r"[^，。,]*?(?:说|让我|叫我|喜欢|老是|总是|老喜欢)|昨天|上次|以前")
+
+
+def speech_act(text: str) -> str:
+    """``command``, ``question``, ``negation``, ``hypothetical`` or ``reported`` for normalised ``text``."""
+    if _REPORTED.search(text):
+        return "reported"
+    if _HYPOTHETICAL.search(text):
+        return "hypothetical"
+    chinese = re.search(r"[\u4e00-\u9fff]", text) is not None
+    if chinese:
+        question = _ASK_ZH.search(text) is not None and not (
+            _ZH_POLITE.search(text) and re.search(r"告诉我|看看|查一下|是不是|有没有|多少|几|什么", text) is None)
+    else:
+        question = _POLITE.search(text) is None and (_ASK_EN.search(text) is not None or text.rstrip().endswith("?"))
+    if question:
+        return "question"
+    if _NEGATION.search(_DO_NOT_DISTURB.sub("", text)):
+        return "negation"
+    return "command"
+
+
+# ---- the verb and the amount -----------------------------------------------------------------------------------
+OPEN = _any("open", "opened", "pop", r"roll(?:ed)? down", "lower", "crack", "retract", "raise the spoiler",
+            "put (?:\\w+ )*down", "down", "拉开", "打开", "开启", "降下", "开一下", "开下", "开到", "开")
+CLOSE = _any("close", "closed", "shut", r"roll(?:ed)? up", "put (?:\\w+ )*up", "draw", "关上", "关闭", "合上",
+             "升起", "拉上", "盖上", "关好", "关")
+ON = _any(r"turn(?:ed)? on", r"switch(?:ed)? on", "on", "start", "enable", "activate", "engage", "begin", "light up",
+          "打开", "开启", "启动", "开一下", "开下", "开着", "开")
+OFF = _any(r"turn(?:ed)? off", r"switch(?:ed)? off", "off", "stop", "disable", "deactivate", "disengage", "end",
+           "kill", "关闭", "关掉", "关了", "关上", "停止", "停掉", "关")
+LOCK = _any("lock", "locked", "锁车", "锁上", "上锁", "锁门", "锁住", "锁好", "锁了")
+UNLOCK = _any("unlock", "unlocked", "解锁", "开锁")
+FOLD = _any("fold", "folded", "tuck", "折叠", "收起", "折起", "折")
+UNFOLD = _any("unfold", "展开")
+COOL = _any("cool", "cooling", "ventilate", "ventilation", "ventilated", "通风", "制冷", "凉")
+UP = _any("up", "higher", "raise", "increase", "more", "louder", "brighter", "warmer", "stronger", "faster",
+          "further", "farther", "longer", "harder", "turn it up", "高", "大", "亮", "加", "增", "远", "快", "强", "暖",
+          "往上", "热", "多")
+DOWN = _any("down", "lower", "decrease", "less", "quieter", "softer", "dimmer", "darker", "cooler", "weaker",
+            "slower", "closer", "shorter", "reduce", "turn it down", "低", "小", "暗", "减", "降", "近", "慢", "弱",
+            "凉快", "凉爽", "往下", "少")
+MAX = _any("max", "maximum", "highest", "full", "all the way", "fully", "最大", "最高", "最亮", "开到底", "全开",
+           "到底", "满")
+MIN = _any("min", "minimum", "lowest", "最小", "最低", "最暗")
+LEVELS = ((_any("high", "高档", "三档", "3档"), 100), (_any("medium", "mid", "中档", "二档", "2档"), 67),
+          (_any("low", "低档", "一档", "1档"), 33))
+VALUE_WORDS = lexicon().values
+STEPS = {"celsius": 1.0, "percent": 10.0, "km/h": 5.0, "s": 0.3, "degrees": 5.0, "mm": 20.0}
+LIMITS = {"celsius": (16.0, 30.0), "km/h": (30.0, 180.0)}  # set points the climate and cruise control take
+OPEN_PCT, CRACK_PCT, HALF_PCT, HEAT_PCT = 100, 20, 50, 67
+
+
+@dataclass(frozen=True)
+class Request:
+    """The verb and amount of a request: ``verb`` (open, close, on, off, lock, unlock, fold, unfold, cool, or
+    ''), ``direction`` (+1 up, -1 down, 0), ``number`` and its ``unit`` ('c', 'f', '%', 'kmh', 'mph', 'level', ''),
+    ``extreme`` ('max', 'min', ''), ``a_bit``, ``half``, and the ``text``."""
+
+    text: str
+    verb: str = ""
+    direction: int = 0
+    number: float | None = None
+    unit: str = ""
+    extreme: str = ""
+    a_bit: bool = False
+    half: bool = False
+
+    @classmethod
+    def of(cls, text: str) -> Request:
+        has = lambda p: p.search(text) is not None  # noqa: E731
+        verb = next((name for name, pattern in (("unlock", UNLOCK), ("lock", LOCK), ("unfold", UNFOLD),
+                                                 ("fold", FOLD), ("close", CLOSE), ("off", OFF), ("open", OPEN),
+                                                 ("on", ON)) if has(pattern)), "")
+        if verb == "close" and has(OPEN) and not has(_any("close", "shut", "关上", "关闭", "合上", "拉上", "盖上")):
+            verb = "open"
+        direction = 1 if has(UP) and not has(DOWN) else -1 if has(DOWN) and not has(UP) else 0
+        number, unit = _number(text)
+        if number == 1 and not unit and re.search(r"\b(?:the|that|this|which|a) (?:\w+(?:'s)? )?1\b", text):
+            number = None  # "the passenger one" (normalised "the passenger 1") names, it does not count
+        extreme = "max" if has(MAX) else "min" if has(MIN) else ""
+        return cls(text, verb, direction, number, unit, extreme, has(A_BIT), has(HALF))
+
+    @property
+    def relative(self) -> bool:
+        return self.direction != 0 and self.extreme == "" and (self.number is None or self.by)
+
+    @property
+    def by(self) -> bool:
+        """A number said as an amount of change ("two degrees warmer", "降两度", "by 5")."""
+        return re.search(r"\bby \d|\d+(?:\.\d+)?\s*(?:degrees?|度|%)? (?:warmer|cooler|more|less|higher|lower)|"
+                         r"[升降加减高低]\s*\d", self.text) is not None
+
+
+def _number_in(signal_unit: str, request: Request) -> float | None:
+    """The number said, in the signal's unit (Fahrenheit to Celsius, mph to km/h)."""
+    if request.number is None or request.unit == "level":
+        return None
+    value = request.number
+    if signal_unit == "celsius" and request.unit == "f":
+        return round((value - 32) / 1.8 * 2) / 2
+    if signal_unit == "km/h" and request.unit == "mph":
+        return round(value * 1.609344)
+    if signal_unit == "celsius" and request.unit not in ("c", "f", ""):
+        return None
+    if signal_unit == "percent" and request.unit not in ("%", "", "level"):
+        return None
+    return value
+
+
+def _clamped(entry: Entry, value: float) -> float:
+    signal = entry.signal
+    unit = (signal.unit or "").lower()
+    low, high = LIMITS.get(unit, (-math.inf, math.inf))
+    low = signal.min if signal.min is not None else low
+    high = signal.max if signal.max is not None else high
+    if unit == "percent":
+        low, high = max(low, -100 if signal.datatype.value.startswith("int") else 0), min(high, 100)
+    return min(max(value, low), high)
+
+
+def _typed(entry: Entry, value: float) -> Value:
+    value = _clamped(entry, value)
+    return round(value) if entry.signal.datatype.value.startswith(("int", "uint")) else float(value)
+
+
+def _enum_value(entry: Entry, request: Request) -> str | None:
+    """The allowed value of ``entry`` a request names (its own words, or the lexicon's for it)."""
+    allowed = [str(v) for v in entry.signal.allowed or ()]
+    words = VALUE_WORDS
+    found = []
+    for value in allowed:
+        names = (*words.get(value, ()), value.lower().replace("_", " "))
+        for name in names:
+            if name and (re.search(rf"(?<![a-z]){re.escape(name)}(?![a-z])", request.text) if name.isascii()
+                         else name in request.text):
+                found.append((len(name), value))
+    if not found and {"OPEN", "CLOSE"} <= set(allowed) and request.verb in ("open", "close", "on", "off"):
+        return "OPEN" if request.verb in ("open", "on") else "CLOSE"
+    if not found and {"START", "STOP"} <= set(allowed) and request.verb in ("on", "off"):
+        return "START" if request.verb == "on" else "STOP"
+    return max(found)[1] if found else None
+
+
+def target(entry: Entry, request: Request, values: Mapping[str, Value | None]) -> Value | None:
+    """The value ``request`` asks of ``entry``'s signal given the car's ``values``, or None if none."""
+    signal = entry.signal
+    name = entry.name
+    datatype = signal.datatype.value
+    if datatype == "boolean":
+        if name == "IsLocked":
+            return {"lock": True, "unlock": False}.get(request.verb)
+        if name == "IsFolded":
+            return {"fold": True, "unfold": False, "open": False}.get(request.verb)
+        return request.verb not in ("off", "close", "unlock")
+    if datatype == "string":
+        return _enum_value(entry, request) if signal.allowed else None
+    if datatype.endswith("[]"):
+        return None
+    return _numeric(entry, request, values)
+
+
+def _numeric(entry: Entry, request: Request, values: Mapping[str, Value | None]) -> Value | None:
+    signal, name = entry.signal, entry.name
+    unit = (signal.unit or "").lower()
+    current = values.get(signal.path)
+    now = float(current) if isinstance(current, int | float) and not isinstance(current, bool) else None
+    if name == "HeatingCooling":
+        return _heating_cooling(entry, request, now)
+    said = _number_in(unit, request)
+    opening = name.endswith("Position") and unit == "percent"
+    if opening and entry.thing == "Window" and request.verb not in ("open", "close"):
+        up, down = re.search(r"\bup\b|升", request.text), re.search(r"\bdown\b|降", request.text)
+        if up or down:  # a window goes up to close, down to open; "more" is more open
+            request = Request(request.text, "close" if up else "open", 0, request.number, request.unit,
+                              request.extreme, request.a_bit, request.half)
+    step = STEPS.get(unit, max(((signal.max or 100) - (signal.min or 0)) / 10, 1.0))
+    if request.relative and now is not None:
+        amount = said if said is not None and request.by else step * (0.5 if request.a_bit and unit == "celsius"
+                                                                       else 1)
+        return _typed(entry, now + request.direction * amount)
+    if request.extreme:
+        limit = LIMITS.get(unit, (signal.min, signal.max))
+        bound = limit[1] if request.extreme == "max" else limit[0]
+        if bound is None:
+            bound = 100.0 if unit == "percent" and request.extreme == "max" else 0.0
+        return _typed(entry, bound)
+    if said is not None and not request.by:
+        return _typed(entry, said)
+    if opening or name in ("Level", "Intensity", "FanSpeed", "Volume"):
+        if request.verb in ("close", "off"):
+            return _typed(entry, 0)
+        if request.verb in ("open", "on") or opening:
+            amount = HALF_PCT if request.half else CRACK_PCT if request.a_bit else (
+                OPEN_PCT if opening else HALF_PCT)
+            return _typed(entry, amount)
+    return None
+
+
+def _heating_cooling(entry: Entry, request: Request, now: float | None) -> Value | None:
+    """Seat heating (positive %) or cooling (negative %): a level said, high/medium/low, or medium."""
+    if request.verb in ("off", "close"):
+        return 0
+    cooling = COOL.search(request.text) is not None
+    if request.relative and now is not None and now != 0:
+        sign = 1 if now > 0 else -1
+        return _typed(entry, now + sign * request.direction * 33)
+    level = next((value for pattern, value in LEVELS if pattern.search(request.text)), None)
+    if request.extreme == "max":
+        level = 100
+    elif request.number is not None and request.unit in ("%", "level", ""):
+        level = int(request.number * (33 if request.unit == "level" or request.number <= 3 else 1))
+    magnitude = min(level or HEAT_PCT, 100)
+    return -magnitude if cooling else magnitude
+
+
+# ---- questions ---------------------------------------------------------------------------------------------------
+NEGATIVE = _any("closed", "shut", "off", "unlocked", "disconnected", "unplugged", "up", "关着", "关了", "关上", "关好",
+                "关闭", "没开")
+WH = re.compile(r"\b(?:what|what's|whats|how|which|where|when|who)\b|多少|几|什么|哪|怎么样|多久|多远|多快|多热|多冷")
+
+
+def positive(entry: Entry, value: Value | None) -> bool | None:
+    """Whether a signal's value means open / on / active (None if it has no value)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value > 0 if entry.name != "HeatingCooling" else value != 0
+    return value not in ("INACTIVE", "OFF", "CLOSE", "STOP", "NONE", "UNKNOWN", "")
+
+
+def truth(entries: Sequence[Entry], request: Request, values: Mapping[str, Value | None]) -> bool | None:
+    """The answer to a yes/no question about ``entries`` ("are the windows closed": all of them), or None."""
+    states = [positive(e, values.get(e.path)) for e in entries]
+    if any(s is None for s in states):
+        return None
+    name = entries[0].name
+    negative = NEGATIVE.search(request.text) is not None
+    if name == "IsLocked":
+        negative = UNLOCK.search(request.text) is not None
+    if any_asked(request.text):
+        result = any(states)
+        return not result if negative else result
+    return all(not s for s in states) if negative else all(states)
+
+
+def any_asked(text: str) -> bool:
+    return re.search(r"\b(?:any|anything)\b|有没有.*[开]着", text) is not None
+
+
+def is_wh(text: str) -> bool:
+    return WH.search(text) is not None

@@ -1,0 +1,316 @@
+"""Understanding grounded in the car's catalog: which signals a request names, and what it asks of them.
+
+Pure. ``Lexicon`` is ``data/lexicon.yaml`` (concept words, what each VSS path segment stands for, zone words, how
+each part of the car with zones is meant when no zone is said). ``SignalIndex`` holds, for every signal the car has
+a value for, the concepts and zones of its path. ``Lexicon.scan(text)`` finds the words of a request (longest
+first); ``SignalIndex.ground(mentions)`` gives the signals whose concepts best cover them, as one group of the same
+signal in its zones (``Grounding``), or the groups it could not tell apart. A segment the lexicon does not list
+stands for its own CamelCase words, so an overlay's new signal is found by its own names.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evos.vss import Catalog, EntryType, Signal
+
+LEXICON = Path(__file__).parent / "data" / "lexicon.yaml"
+_CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z][a-z]+|[a-z]+|\d+")
+_ROW = re.compile(r"Row(\d+)")
+_SKIP_WORDS = {"is", "on", "active", "enabled", "engaged", "switch"}  # the shape of a segment name, not its concept
+# words of segment names too common to pick a signal by ("SpeedSet" is found by "speed", not by "set")
+_COMMON = {"set", "to", "open", "of", "the", "a", "at", "in", "for", "by", "off", "max", "min", "current", "level",
+           "mode", "type", "count", "status", "state", "value", "actual", "target", "time", "unit", "position",
+           "system", "any", "left", "right", "front", "rear", "row", "is", "id", "less", "more", "up", "down"}
+_BUTTONS = re.compile(r"Is\w+Switch(?:Engaged|On)")  # a button's state (the seat's "warmer" switch), not a function
+
+
+def camel_words(segment: str) -> list[str]:
+    """'IsRecirculationActive' -> ['recirculation'] (the words of a segment that name something)."""
+    return [w.lower() for w in _CAMEL.findall(segment) if w.lower() not in _SKIP_WORDS]
+
+
+@dataclass(frozen=True)
+class Mentions:
+    """What a request names: ``concepts``, ``zones`` (each mention: the zone segments it may mean), ``all``
+    ("all", "every", 全部), ``plural`` (a part named in the plural: "windows"), ``words`` (the matched words)."""
+
+    concepts: frozenset[str] = frozenset()
+    zones: tuple[frozenset[str], ...] = ()
+    all: bool = False
+    plural: bool = False
+    words: tuple[str, ...] = ()
+    many: bool = False  # several meant where a zone is said: plural, or Chinese without "that one" (那个)
+
+    def merged(self, other: Mentions) -> Mentions:
+        """These mentions with ``other``'s (a follow-up completing a request): other's zones replace these."""
+        return Mentions(self.concepts | other.concepts, other.zones or self.zones, self.all or other.all,
+                        self.plural or other.plural, (*self.words, *other.words), self.many or other.many)
+
+
+@dataclass(frozen=True)
+class Thing:
+    """A part of the car with zones: which instance no zone means (``default``: zone segments, or ``ask`` or
+    ``all``), per signal name too (``defaults``), and the signal an open or close request sets (``opens``)."""
+
+    default: tuple[str, ...] | str = "ask"
+    defaults: Mapping[str, tuple[str, ...] | str] = field(default_factory=dict)
+    opens: str | None = None
+    partial: str = "number"
+
+
+def _zone_default(raw: Any) -> tuple[str, ...] | str:
+    return raw if isinstance(raw, str) else tuple(raw)
+
+
+class Lexicon:
+    """The words of ``data/lexicon.yaml`` (see the module)."""
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.segments: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in data["segments"].items()}
+        self.zone_segments = frozenset(data["zones"])
+        self.things = {name: Thing(_zone_default(spec.get("default", "ask")),
+                                   {k: _zone_default(v) for k, v in spec.get("defaults", {}).items()},
+                                   spec.get("opens"), spec.get("partial", "number"))
+                       for name, spec in data["things"].items()}
+        self.prefer: tuple[str, ...] = tuple(data.get("prefer", ()))
+        self.values: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in data.get("values", {}).items()}
+        # a concept's or zone's name in replies: its first English and Chinese words
+        self.names = {name: (str(words["en"][0]), str(words["zh"][0]))
+                      for name, words in (*data["concepts"].items(), *data["zones"].items())}
+        surfaces: dict[str, list[tuple[str, str]]] = {}
+        for concept, words in data["concepts"].items():
+            for word in (*words.get("en", ()), *words.get("zh", ())):
+                surfaces.setdefault(str(word).lower(), []).append(("concept", concept))
+        for zone, words in data["zones"].items():
+            for word in (*words.get("en", ()), *words.get("zh", ())):
+                surfaces.setdefault(str(word).lower(), []).append(("zone", zone))
+        for word in (*data["all"]["en"], *data["all"]["zh"]):
+            surfaces.setdefault(str(word).lower(), []).append(("all", ""))
+        self._surfaces = surfaces
+        self._plural = {w for w in surfaces if w.isascii() and w.endswith("s") and w[:-1] in surfaces}
+        self._pattern: re.Pattern[str] | None = None
+
+    def learn(self, words: Iterable[str]) -> None:
+        """Know ``words`` (a segment's own CamelCase words) as concepts of their own name."""
+        for word in words:
+            if word not in self._surfaces and word not in _COMMON and len(word) > 2:
+                self._surfaces[word] = [("concept", word)]
+                self._pattern = None
+
+    def describe(self, path: str, zh: bool) -> str:
+        """A signal's name in a reply: its zones, its part and what it is ("front passenger window")."""
+        segments = path.split(".")[1:]
+        zones = [self.names[s][zh] for p, s in zip(["", *segments], segments, strict=False)
+                 if s in self.zone_segments and s in self.names and f"{p}.{s}" not in self.segments]
+        named = [(p, s) for p, s in zip(["", *segments], segments, strict=False) if self.segment_concepts(p, s)]
+        thing = next(((p, s) for p, s in reversed(named) if s in self.things), None)
+        parts = [thing] if thing and named[-1] != thing else []
+        words = [*zones, *(self._name(p, s, zh) for p, s in [*parts, *named[-1:]])]
+        return ("" if zh else " ").join(dict.fromkeys(words))
+
+    def _name(self, previous: str, segment: str, zh: bool) -> str:
+        known = sorted(c for c in self.segment_concepts(previous, segment) if c in self.names)
+        return self.names[known[0]][zh] if known else " ".join(camel_words(segment))
+
+    def segment_concepts(self, previous: str, segment: str) -> frozenset[str]:
+        """What ``segment`` stands for after ``previous`` (a zone stands for nothing, but in "Parent.Segment")."""
+        pair = self.segments.get(f"{previous}.{segment}")
+        if pair is not None:
+            return pair
+        return frozenset() if segment in self.zone_segments else self.concepts_of(segment)
+
+    def concepts_of(self, segment: str) -> frozenset[str]:
+        if segment in self.segments:
+            return self.segments[segment]
+        return frozenset(camel_words(segment))
+
+    def scan(self, text: str) -> Mentions:
+        """The concepts, zones and "all" words of normalised ``text``, longest words first, none overlapping."""
+        if self._pattern is None:
+            words = sorted(self._surfaces, key=len, reverse=True)
+            self._pattern = re.compile("|".join(
+                rf"(?<![a-z0-9']){re.escape(w)}(?![a-z0-9])" if w[:1].isascii() else re.escape(w) for w in words))
+        concepts: set[str] = set()
+        zones: list[frozenset[str]] = []
+        every = plural = False
+        found: list[str] = []
+        for match in self._pattern.finditer(text):
+            word = match.group(0)
+            found.append(word)
+            plural |= word in self._plural
+            kinds = self._surfaces[word]
+            concepts |= {name for kind, name in kinds if kind == "concept"}
+            zone = frozenset(name for kind, name in kinds if kind == "zone")
+            if zone:
+                zones.append(zone)
+            every |= any(kind == "all" for kind, _ in kinds)
+        chinese = re.search(r"[\u4e00-\u9fff]", text) is not None
+        many = plural or (chinese and re.search(r"[那这哪一]个", text) is None)
+        return Mentions(frozenset(concepts), tuple(zones), every, plural, tuple(found), many)
+
+
+@cache
+def _lexicon_data() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(LEXICON.read_text("utf-8"))
+    return data
+
+
+def lexicon() -> Lexicon:
+    """A new lexicon of ``data/lexicon.yaml`` (it learns the names of a catalog's signals: one per index)."""
+    return Lexicon(_lexicon_data())
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One signal as the assistant sees it: its ``concepts`` per named segment, ``zones``, ``key`` (the path with
+    its zones as ``*``: one key for a signal in every zone) and the ``thing`` with zones it belongs to."""
+
+    signal: Signal
+    concepts: tuple[frozenset[str], ...]
+    zones: frozenset[str]
+    key: str
+    thing: str | None
+
+    @property
+    def path(self) -> str:
+        return self.signal.path
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Grounding:
+    """The signals a request names: ``entries`` (one signal in the zones meant), or ``ambiguous`` (``kind``:
+    ``zone`` when it is not said which one, ``thing`` when several signals fit as well)."""
+
+    entries: tuple[Entry, ...] = ()
+    ambiguous: str | None = None
+    options: tuple[Entry, ...] = ()
+
+
+def _zones_of(lex: Lexicon, segments: list[str]) -> frozenset[str]:
+    zones = {s for s in segments if s in lex.zone_segments}
+    for segment in segments:  # a zone inside a name: IsRearDefrosterActive is the rear one
+        zones |= {z for z in ("Front", "Rear") if segment.startswith(f"Is{z}")}
+    return frozenset(zones)
+
+
+class SignalIndex:
+    """Every signal of ``catalog`` in ``paths`` (the signals the car has values for), for grounding."""
+
+    def __init__(self, catalog: Catalog, paths: Iterable[str], rows: int = 2) -> None:
+        lex = lexicon()
+        self.lexicon = lex
+        entries = []
+        for path in paths:
+            if path not in catalog:
+                continue
+            signal = catalog.get(path)
+            segments = path.split(".")[1:]
+            if any(int(m.group(1)) > rows for s in segments if (m := _ROW.fullmatch(s))):
+                continue  # a row the car does not have
+            if _BUTTONS.fullmatch(segments[-1]):
+                continue
+            named = [s for s in segments if s not in lex.zone_segments]
+            for segment in named:
+                if segment not in lex.segments:
+                    lex.learn(camel_words(segment))
+            things = [s for s in segments if s in lex.things]
+            # what each segment stands for; a part holding another (the door of a door's window) says nothing more;
+            # "Parent.Segment" in the lexicon is a segment in its place (the front trunk is the frunk)
+            concepts = tuple(c for c in (
+                lex.segment_concepts(prev, seg) for prev, seg in zip(["", *segments], segments, strict=False)
+                if not (seg in things and seg != things[-1])) if c)
+            thing = things[-1] if things else None
+            key = ".".join("*" if s in lex.zone_segments else s for s in segments)
+            entries.append(Entry(signal, concepts, _zones_of(lex, segments), key, thing))
+        self.entries = entries
+
+    def ground(self, mentions: Mentions, actuators: bool, wanted: Any = None) -> Grounding:
+        """The signals ``mentions`` name best (actuators only if ``actuators``); ``wanted(entry)`` says whether a
+        signal can take what is asked (its datatype against the verb and value)."""
+        if not mentions.concepts:
+            return Grounding()
+        scored: list[tuple[tuple[int, float], Entry]] = []
+        for entry in self.entries:
+            if actuators and entry.signal.entry_type is not EntryType.ACTUATOR:
+                continue
+            matched = {c for group in entry.concepts for c in group} & mentions.concepts
+            if not matched:
+                continue
+            # segments the request does not name, and half for a segment it names in part (the window child lock
+            # is a window's, but less of one than the window itself)
+            missed = sum(1.0 if not group & mentions.concepts else 0.5 if group - mentions.concepts else 0.0
+                         for group in entry.concepts)
+            if entry.zones and not all(zone & entry.zones for zone in mentions.zones):
+                continue  # a zone said that this signal is not in (a zone says nothing of a part without any)
+            if wanted is not None and not wanted(entry):
+                continue
+            scored.append(((len(matched), -missed), entry))
+        if not scored:
+            return Grounding()
+        best = max(score for score, _ in scored)
+        top = [entry for score, entry in scored if score == best]
+        keys = list(dict.fromkeys(e.key for e in top))
+        if len(keys) > 1:
+            keys = self._preferred(keys, top, actuators)
+        if len(keys) > 1:
+            return Grounding(ambiguous="thing", options=tuple(top))
+        return self._zoned([e for e in top if e.key == keys[0]], mentions)
+
+    def _preferred(self, keys: list[str], top: list[Entry], actuators: bool) -> list[str]:
+        """Of signals that fit equally: the lexicon's preferred ones, a part's open/close signal, a sensor for a
+        question (what the car measures, rather than what was last asked of it)."""
+        for name in self.lexicon.prefer:
+            chosen = [k for k in keys if k.endswith(f".{name}") or f".{name}." in k]
+            if chosen:
+                return chosen
+        things = {e.thing for e in top}
+        if len(things) == 1 and (thing := things.pop()) is not None:
+            opens = self.lexicon.things[thing].opens
+            chosen = [k for k in keys if opens and k.endswith(f".{opens}")]
+            if chosen:
+                return chosen
+        if not actuators:
+            sensors = [k for k in keys if any(e.key == k and e.signal.entry_type is not EntryType.ACTUATOR
+                                              for e in top)]
+            if sensors:
+                return sensors
+        return keys
+
+    def _zoned(self, entries: list[Entry], mentions: Mentions) -> Grounding:
+        """The zones meant of one signal: those said, else the part's default (or all of them, or ask). When a
+        zone is said and several still fit ("the back seat": three), the part's ``partial`` says: all of them
+        (a row of climate zones), or all only if named in the plural or in Chinese without a "that one" (那个)."""
+        if len(entries) == 1 or mentions.all or mentions.plural:
+            return Grounding(tuple(entries))
+        said = {z for zone in mentions.zones for z in zone}
+        if said and not said & {z for e in entries for z in e.zones if _ROW.fullmatch(z)}:
+            front = [e for e in entries if "Row1" in e.zones]  # the driver's or passenger's seat is the front one
+            if front and len(front) < len(entries):
+                return self._zoned(front, mentions)
+        thing = self.lexicon.things.get(entries[0].thing or "")
+        default = "ask" if thing is None else thing.defaults.get(entries[0].name, thing.default)
+        if mentions.zones:
+            if thing is not None and (thing.partial == "all" or mentions.many):
+                return Grounding(tuple(entries))
+            return Grounding(ambiguous="zone", options=tuple(entries))
+        if default == "all":
+            return Grounding(tuple(entries))
+        if isinstance(default, tuple):
+            chosen = [e for e in entries if set(default) <= e.zones]
+            if chosen:
+                return Grounding(tuple(chosen))
+        return Grounding(ambiguous="zone", options=tuple(entries))
+
+

@@ -1,0 +1,83 @@
+"""The assistant grounded in the car's catalog (issue 13): found by the signals' names, a new overlay signal
+included; questions answered and never acted on; a request it cannot place asked back, and completed by the
+answer; nothing that opens the car while it moves. The figures on the whole evaluation set are the benchmark's
+(benchmarks/assistant.py)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from evos.cabin import Assistant
+from evos.vss import Catalog, load_catalog
+
+WINDOWS = [f"Vehicle.Cabin.Door.Row{r}.{s}.Window.Position" for r in (1, 2) for s in ("DriverSide", "PassengerSide")]
+PARKED: dict[str, Any] = {
+    **dict.fromkeys(WINDOWS, 0), "Vehicle.Body.Trunk.Rear.IsOpen": False, "Vehicle.Speed": 0.0,
+    "Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling": 0, "Vehicle.Cabin.Seat.Row1.PassengerSide.HeatingCooling": 0,
+    "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature": 21.0,
+    "Vehicle.Cabin.HVAC.Station.Row1.Passenger.Temperature": 21.0,
+    "Vehicle.Cabin.Door.Row1.DriverSide.IsOpen": False, "Vehicle.Cabin.Fridge.IsOn": False,
+}
+
+
+@pytest.fixture(scope="module")
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    overlay = tmp_path_factory.mktemp("overlay") / "fridge.json"
+    overlay.write_text(json.dumps({"Vehicle": {"type": "branch", "children": {"Cabin": {"type": "branch", "children": {
+        "Fridge": {"type": "branch", "children": {"IsOn": {"type": "actuator", "datatype": "boolean"}}}}}}}}))
+    catalog: Catalog = load_catalog(overlays=[overlay])
+    return Assistant({}, catalog=catalog)
+
+
+def acts(assistant: Assistant, text: str, values: dict[str, Any] | None = None) -> dict[str, Any]:
+    answer = assistant.answer(text, {**PARKED, **(values or {})})
+    return {a["path"]: a["value"] for a in answer.actions}
+
+
+def test_a_new_overlay_signal_is_found_by_its_own_name(assistant: Assistant) -> None:
+    assert acts(assistant, "turn on the fridge") == {"Vehicle.Cabin.Fridge.IsOn": True}
+    assert acts(assistant, "switch the fridge off") == {"Vehicle.Cabin.Fridge.IsOn": False}
+
+
+@pytest.mark.parametrize(("text", "truth"), [("are the windows closed?", True), ("is the trunk open?", False),
+                                             ("窗户开着吗？", False), ("is the trunk closed", True)])
+def test_a_question_is_answered_and_never_acted_on(assistant: Assistant, text: str, truth: bool) -> None:
+    answer = assistant.answer(text, PARKED)
+    assert (answer.kind, answer.actions, answer.truth) == ("question", [], truth), answer
+    assert answer.asked
+
+
+def test_a_question_is_answered_in_its_language_with_the_value(assistant: Assistant) -> None:
+    answer = assistant.answer("主驾温度是多少", PARKED)
+    assert answer.kind == "question" and "21" in answer.reply and "°C" in answer.reply, answer.reply
+
+
+@pytest.mark.parametrize("text", ["don't open the window", "what would happen if I opened the trunk",
+                                  "my wife said to turn the seat heater on", "别开窗", "如果我打开后备箱会怎样"])
+def test_negations_hypotheticals_and_reported_speech_do_nothing(assistant: Assistant, text: str) -> None:
+    answer = assistant.answer(text, PARKED)
+    assert (answer.kind, answer.actions) == ("none", []), answer
+
+
+def test_an_ambiguous_request_is_asked_back_and_the_answer_completes_it(assistant: Assistant) -> None:
+    conversation = assistant.conversation()
+    first = conversation.answer("open the window", PARKED)
+    assert (first.kind, first.actions) == ("clarify", []) and first.reply.startswith("Which"), first
+    second = conversation.answer("the passenger one", PARKED)
+    assert {a["path"]: a["value"] for a in second.actions} == {WINDOWS[1]: 100}, second
+
+
+def test_context_carries_to_the_next_turn(assistant: Assistant) -> None:
+    conversation = assistant.conversation()
+    conversation.answer("turn on the seat heater", PARKED)
+    answer = conversation.answer("the passenger's too", PARKED)
+    assert {a["path"] for a in answer.actions} == {"Vehicle.Cabin.Seat.Row1.PassengerSide.HeatingCooling"}, answer
+
+
+def test_what_opens_the_car_is_refused_while_it_moves(assistant: Assistant) -> None:
+    answer = assistant.answer("open the driver door", {**PARKED, "Vehicle.Speed": 60.0})
+    assert (answer.kind, answer.actions) == ("refused", []) and "driving" in answer.reply, answer
+    assert acts(assistant, "open the driver door") == {"Vehicle.Cabin.Door.Row1.DriverSide.IsOpen": True}
