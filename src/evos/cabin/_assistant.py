@@ -204,7 +204,7 @@ class Assistant:
             return None
         actions = {e.path: target(e, request, values) for e in grounding.entries}
         refusal = self._interlock(actions, values, zh)
-        context = Context(mentions, request, grounding.entries)
+        context = Context(mentions, request)
         if refusal:
             return Answer("refused", [], refusal, parse.slots, parse.lang, kind="refused", context=context)
         names = {e.path: self.index.lexicon.describe(e.path, zh) for e in grounding.entries}
@@ -217,7 +217,7 @@ class Assistant:
         assert self.index is not None
         options = [self.index.lexicon.describe(e.path, zh) for e in grounding.options]
         return Answer("clarify", [], which(options, zh), parse.slots, parse.lang, kind="clarify",
-                      context=Context(mentions, request, (), pending=True))
+                      context=Context(mentions, request, pending=True))
 
     def _question(self, t: str, parse: Parse, request: Request, mentions: Mentions,
                   values: Mapping[str, Value | None]) -> Answer | None:
@@ -238,10 +238,7 @@ class Assistant:
                    ) -> str | None:
         """Why the car will not do this now (what opens a door, the trunk or the hood while it moves; a seat
         reclined while driving), or None."""
-        speed, gear = values.get("Vehicle.Speed"), values.get("Vehicle.Powertrain.Transmission.SelectedGear")
-        moving = not_parked_reason(Conditions(
-            speed_kmh=float(speed) if isinstance(speed, int | float) else None,
-            gear=int(gear) if isinstance(gear, int) and not isinstance(gear, bool) else None))
+        moving = _moving(values)
         if moving is None:
             return None
         for path, value in actions.items():
@@ -300,10 +297,7 @@ class Assistant:
     def _refusal(self, parse: Parse, values: Mapping[str, Value | None], zh: bool) -> str | None:
         """Why the assistant will not do this (safety: parked-only requests while driving; a partial sunroof
         request the car cannot carry out), or None."""
-        speed, gear = values.get("Vehicle.Speed"), values.get("Vehicle.Powertrain.Transmission.SelectedGear")
-        moving = not_parked_reason(Conditions(
-            speed_kmh=float(speed) if isinstance(speed, int | float) else None,
-            gear=int(gear) if isinstance(gear, int) and not isinstance(gear, bool) else None))
+        moving = _moving(values)
         scene = self.scenes.get(parse.slots.get("scene", ""))
         partly = any(parse.slots.get(k) for k in ("a_bit", "half")) or parse.slots.get("unit") == "%"
         if parse.intent.startswith("sunroof_") and partly:  # VSS 6.0's sunroof has a switch but no position to set
@@ -492,12 +486,11 @@ class Assistant:
 
 @dataclass(frozen=True)
 class Context:
-    """What a turn leaves the next: the ``mentions`` and ``request`` it was, the signals it acted on, and whether
-    the assistant asked back (``pending``)."""
+    """What a turn leaves the next: the ``mentions`` and ``request`` it was, and whether the assistant asked back
+    (``pending``)."""
 
     mentions: Mentions
     request: Request
-    entries: tuple[Entry, ...] = ()
     pending: bool = False
 
     def follow(self, mentions: Mentions, request: Request) -> tuple[Mentions, Request]:
@@ -505,7 +498,7 @@ class Context:
         merged = self.mentions.merged(mentions)
         if self.pending or not (request.verb or request.direction or request.number is not None or
                                 request.extreme):
-            return merged, replace(self.request, **dict(_said(request).items()))
+            return merged, replace(self.request, **_said(request))
         if request.direction == 0 and re.search(r"\bmore\b|再|还", request.text) and self.request.verb == "open":
             request = replace(request, direction=1)
         return merged, request
@@ -527,6 +520,14 @@ def _said(request: Request) -> dict[str, Any]:
     if request.half:
         fields["half"] = True
     return fields
+
+
+def _moving(values: Mapping[str, Value | None]) -> str | None:
+    """Why the car does not count as parked (moving, or in gear), from its values, or None."""
+    speed, gear = values.get("Vehicle.Speed"), values.get("Vehicle.Powertrain.Transmission.SelectedGear")
+    return not_parked_reason(Conditions(
+        speed_kmh=float(speed) if isinstance(speed, int | float) else None,
+        gear=int(gear) if isinstance(gear, int) and not isinstance(gear, bool) else None))
 
 
 class Conversation:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from evos.cabin._grounding import Entry, lexicon
+from evos.cabin._grounding import Entry, value_words
 from evos.cabin._nlu import A_BIT, HALF, _any, _number
 from evos.vss import Value
 
@@ -88,7 +88,6 @@ MAX = _any("max", "maximum", "highest", "full", "all the way", "fully", "最大"
 MIN = _any("min", "minimum", "lowest", "最小", "最低", "最暗")
 LEVELS = ((_any("high", "高档", "三档", "3档"), 100), (_any("medium", "mid", "中档", "二档", "2档"), 67),
           (_any("low", "低档", "一档", "1档"), 33))
-VALUE_WORDS = lexicon().values
 STEPS = {"celsius": 1.0, "percent": 10.0, "km/h": 5.0, "s": 0.3, "degrees": 5.0, "mm": 20.0}
 LIMITS = {"celsius": (16.0, 30.0), "km/h": (30.0, 180.0)}  # set points the climate and cruise control take
 OPEN_PCT, CRACK_PCT, HALF_PCT, HEAT_PCT = 100, 20, 50, 67
@@ -152,8 +151,7 @@ def _number_in(signal_unit: str, request: Request) -> float | None:
 
 
 def _clamped(entry: Entry, value: float) -> float:
-    signal = entry.signal
-    unit = (signal.unit or "").lower()
+    signal, unit = entry.signal, entry.unit
     low, high = LIMITS.get(unit, (-math.inf, math.inf))
     low = signal.min if signal.min is not None else low
     high = signal.max if signal.max is not None else high
@@ -170,7 +168,7 @@ def _typed(entry: Entry, value: float) -> Value:
 def _enum_value(entry: Entry, request: Request) -> str | None:
     """The allowed value of ``entry`` a request names (its own words, or the lexicon's for it)."""
     allowed = [str(v) for v in entry.signal.allowed or ()]
-    words = VALUE_WORDS
+    words = value_words()
     found = []
     for value in allowed:
         names = (*words.get(value, ()), value.lower().replace("_", " "))
@@ -204,8 +202,7 @@ def target(entry: Entry, request: Request, values: Mapping[str, Value | None]) -
 
 
 def _numeric(entry: Entry, request: Request, values: Mapping[str, Value | None]) -> Value | None:
-    signal, name = entry.signal, entry.name
-    unit = (signal.unit or "").lower()
+    signal, name, unit = entry.signal, entry.name, entry.unit
     current = values.get(signal.path)
     now = float(current) if isinstance(current, int | float) and not isinstance(current, bool) else None
     if name == "HeatingCooling":

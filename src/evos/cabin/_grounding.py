@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,11 @@ _COMMON = {"set", "to", "open", "of", "the", "a", "at", "in", "for", "by", "off"
 _BUTTONS = re.compile(r"Is\w+Switch(?:Engaged|On)")  # a button's state (the seat's "warmer" switch), not a function
 
 
+def _pairs(segments: list[str]) -> list[tuple[str, str]]:
+    """Each segment with the one before it ('' for the first)."""
+    return list(zip(["", *segments], segments, strict=False))
+
+
 def camel_words(segment: str) -> list[str]:
     """'IsRecirculationActive' -> ['recirculation'] (the words of a segment that name something)."""
     return [w.lower() for w in _CAMEL.findall(segment) if w.lower() not in _SKIP_WORDS]
@@ -40,19 +45,18 @@ def camel_words(segment: str) -> list[str]:
 @dataclass(frozen=True)
 class Mentions:
     """What a request names: ``concepts``, ``zones`` (each mention: the zone segments it may mean), ``all``
-    ("all", "every", 全部), ``plural`` (a part named in the plural: "windows"), ``words`` (the matched words)."""
+    ("all", "every", 全部), ``plural`` (a part named in the plural: "windows")."""
 
     concepts: frozenset[str] = frozenset()
     zones: tuple[frozenset[str], ...] = ()
     all: bool = False
     plural: bool = False
-    words: tuple[str, ...] = ()
     many: bool = False  # several meant where a zone is said: plural, or Chinese without "that one" (那个)
 
     def merged(self, other: Mentions) -> Mentions:
         """These mentions with ``other``'s (a follow-up completing a request): other's zones replace these."""
         return Mentions(self.concepts | other.concepts, other.zones or self.zones, self.all or other.all,
-                        self.plural or other.plural, (*self.words, *other.words), self.many or other.many)
+                        self.plural or other.plural, self.many or other.many)
 
 
 @dataclass(frozen=True)
@@ -81,19 +85,16 @@ class Lexicon:
                                    spec.get("opens"), spec.get("partial", "number"))
                        for name, spec in data["things"].items()}
         self.prefer: tuple[str, ...] = tuple(data.get("prefer", ()))
-        self.values: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in data.get("values", {}).items()}
         # a concept's or zone's name in replies: its first English and Chinese words
         self.names = {name: (str(words["en"][0]), str(words["zh"][0]))
                       for name, words in (*data["concepts"].items(), *data["zones"].items())}
         surfaces: dict[str, list[tuple[str, str]]] = {}
-        for concept, words in data["concepts"].items():
-            for word in (*words.get("en", ()), *words.get("zh", ())):
-                surfaces.setdefault(str(word).lower(), []).append(("concept", concept))
-        for zone, words in data["zones"].items():
-            for word in (*words.get("en", ()), *words.get("zh", ())):
-                surfaces.setdefault(str(word).lower(), []).append(("zone", zone))
-        for word in (*data["all"]["en"], *data["all"]["zh"]):
-            surfaces.setdefault(str(word).lower(), []).append(("all", ""))
+        sections = [("concept", data["concepts"].items()), ("zone", data["zones"].items()),
+                    ("all", [("", data["all"])])]
+        for kind, named in sections:
+            for name, words in named:
+                for word in (*words.get("en", ()), *words.get("zh", ())):
+                    surfaces.setdefault(str(word).lower(), []).append((kind, name))
         self._surfaces = surfaces
         self._plural = {w for w in surfaces if w.isascii() and w.endswith("s") and w[:-1] in surfaces}
         self._pattern: re.Pattern[str] | None = None
@@ -108,9 +109,9 @@ class Lexicon:
     def describe(self, path: str, zh: bool) -> str:
         """A signal's name in a reply: its zones, its part and what it is ("front passenger window")."""
         segments = path.split(".")[1:]
-        zones = [self.names[s][zh] for p, s in zip(["", *segments], segments, strict=False)
+        zones = [self.names[s][zh] for p, s in _pairs(segments)
                  if s in self.zone_segments and s in self.names and f"{p}.{s}" not in self.segments]
-        named = [(p, s) for p, s in zip(["", *segments], segments, strict=False) if self.segment_concepts(p, s)]
+        named = [(p, s) for p, s in _pairs(segments) if self.segment_concepts(p, s)]
         thing = next(((p, s) for p, s in reversed(named) if s in self.things), None)
         parts = [thing] if thing and named[-1] != thing else []
         words = [*zones, *(self._name(p, s, zh) for p, s in [*parts, *named[-1:]])]
@@ -141,10 +142,8 @@ class Lexicon:
         concepts: set[str] = set()
         zones: list[frozenset[str]] = []
         every = plural = False
-        found: list[str] = []
         for match in self._pattern.finditer(text):
             word = match.group(0)
-            found.append(word)
             plural |= word in self._plural
             kinds = self._surfaces[word]
             concepts |= {name for kind, name in kinds if kind == "concept"}
@@ -154,7 +153,7 @@ class Lexicon:
             every |= any(kind == "all" for kind, _ in kinds)
         chinese = re.search(r"[\u4e00-\u9fff]", text) is not None
         many = plural or (chinese and re.search(r"[那这哪一]个", text) is None)
-        return Mentions(frozenset(concepts), tuple(zones), every, plural, tuple(found), many)
+        return Mentions(frozenset(concepts), tuple(zones), every, plural, many)
 
 
 @cache
@@ -166,6 +165,12 @@ def _lexicon_data() -> dict[str, Any]:
 def lexicon() -> Lexicon:
     """A new lexicon of ``data/lexicon.yaml`` (it learns the names of a catalog's signals: one per index)."""
     return Lexicon(_lexicon_data())
+
+
+@cache
+def value_words() -> dict[str, tuple[str, ...]]:
+    """The words that name allowed values (``values:`` in the lexicon: "intermittent" is ``INTERVAL``)."""
+    return {k: tuple(v) for k, v in _lexicon_data().get("values", {}).items()}
 
 
 @dataclass(frozen=True)
@@ -187,11 +192,20 @@ class Entry:
     def name(self) -> str:
         return self.path.rsplit(".", 1)[-1]
 
+    @property
+    def unit(self) -> str:
+        """The signal's unit, lower case ("celsius"), '' if it has none."""
+        return (self.signal.unit or "").lower()
+
+    @cached_property
+    def every_concept(self) -> frozenset[str]:
+        return frozenset(c for group in self.concepts for c in group)
+
 
 @dataclass(frozen=True)
 class Grounding:
-    """The signals a request names: ``entries`` (one signal in the zones meant), or ``ambiguous`` (``kind``:
-    ``zone`` when it is not said which one, ``thing`` when several signals fit as well)."""
+    """The signals a request names: ``entries`` (one signal in the zones meant), or ``ambiguous``: ``zone`` when
+    it is not said which one, ``thing`` when several signals fit as well (``options``: those that fit)."""
 
     entries: tuple[Entry, ...] = ()
     ambiguous: str | None = None
@@ -229,7 +243,7 @@ class SignalIndex:
             # what each segment stands for; a part holding another (the door of a door's window) says nothing more;
             # "Parent.Segment" in the lexicon is a segment in its place (the front trunk is the frunk)
             concepts = tuple(c for c in (
-                lex.segment_concepts(prev, seg) for prev, seg in zip(["", *segments], segments, strict=False)
+                lex.segment_concepts(prev, seg) for prev, seg in _pairs(segments)
                 if not (seg in things and seg != things[-1])) if c)
             thing = things[-1] if things else None
             key = ".".join("*" if s in lex.zone_segments else s for s in segments)
@@ -245,7 +259,7 @@ class SignalIndex:
         for entry in self.entries:
             if actuators and entry.signal.entry_type is not EntryType.ACTUATOR:
                 continue
-            matched = {c for group in entry.concepts for c in group} & mentions.concepts
+            matched = entry.every_concept & mentions.concepts
             if not matched:
                 continue
             # segments the request does not name, and half for a segment it names in part (the window child lock

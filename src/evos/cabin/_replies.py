@@ -237,7 +237,7 @@ def value_text(path: str, value: Value | None, unit: str | None, zh: bool) -> st
             return f"{value / 1000:.1f} kW"
         if unit == "s" and value >= 120:
             return duration_text(float(value), zh)
-        return f"{value:g}{SIGNAL_UNITS.get((unit or '').lower(), '')}"
+        return f"{value:g}{SIGNAL_UNITS.get(unit, '')}"
     return str(value).lower().replace("_", " ")
 
 
@@ -254,8 +254,9 @@ def said(actions: Mapping[str, Value | None], names: Mapping[str, str], units: M
 def which(options: list[str], zh: bool) -> str:
     """A clarifying question naming the ``options`` (at most four)."""
     shown = list(dict.fromkeys(options))[:4]
-    return f"哪一个？{'、'.join(shown)}？" if zh else f"Which one: {', '.join(shown[:-1])} or {shown[-1]}?" \
-        if len(shown) > 1 else ("哪一个？" if zh else "Which one?")
+    if len(shown) < 2:
+        return "哪一个？" if zh else "Which one?"
+    return f"哪一个？{'、'.join(shown)}？" if zh else f"Which one: {', '.join(shown[:-1])} or {shown[-1]}?"
 
 
 def answered(items: list[tuple[str, str]], truth: bool | None, zh: bool) -> str:
