@@ -22,8 +22,9 @@ Per language, over every turn (a clarification's follow-up is a turn):
   the asker's language;
 - **clarify**: an ambiguous request answered with a question and no action.
 
-Figures are given apart for the part the assistant's rules were tuned on (``dev``: ``helper.jsonl``, whose misses
-were read while the rules were written) and for the parts nobody tuned against (``held-out``: the other files).
+Figures are given apart for the parts the assistant's rules were tuned on (``dev``: ``helper.jsonl`` and
+``d.jsonl``, whose misses were read while the rules were written) and for the parts nobody tuned against
+(``held-out``: ``b.jsonl`` and ``c.jsonl``).
 The reply time is the wall time of each turn's answer, in this process.
 """
 
@@ -39,7 +40,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,10 +94,24 @@ class Tally:
 
 def reached(answer: Answer, values: Mapping[str, Value | None]) -> dict[str, Value]:
     """What of ``answer``'s actions reaches the car through the entrance (nothing, if any of them opens it)."""
-    targets = {a["path"]: a["value"] for a in answer.actions}
+    targets: dict[str, Value] = {str(a["path"]): a["value"] for a in answer.actions}
     if opens_the_car(targets, values.get(DRIVER_LOCK) is not False):
         return {}
     return targets
+
+
+# Signals that are one quantity in this car: the twin publishes each group from one value (twin/_provider.py), so
+# a question is answered right from any of them (the set's README asks a grader to accept either).
+SAME = ({"Vehicle.Powertrain.Range", "Vehicle.Powertrain.TractionBattery.Range"},
+        {"Vehicle.Cabin.HVAC.AmbientAirTemperature", "Vehicle.Evos.Twin.CabinTemperature"},
+        {"Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",
+         "Vehicle.Powertrain.TractionBattery.StateOfCharge.Displayed"})
+
+
+def _same(paths: Iterable[str]) -> set[str]:
+    """``paths`` and the signals that are the same quantity."""
+    found = set(paths)
+    return found.union(*(group for group in SAME if group & found))
 
 
 def grade(turn: Mapping[str, Any], answer: Answer, values: Mapping[str, Value | None], lang: str
@@ -116,7 +131,7 @@ def grade(turn: Mapping[str, Any], answer: Answer, values: Mapping[str, Value | 
         asked = set(answer.asked)
         truth_ok = not isinstance(turn["answer"], bool) or answer.truth is turn["answer"]
         language_ok = bool(CJK.search(answer.reply)) == (lang == "zh")
-        exact = not proposed and answer.kind == "question" and bool(asked & set(turn["asks"])) and truth_ok \
+        exact = not proposed and answer.kind == "question" and bool(asked & _same(turn["asks"])) and truth_ok \
             and language_ok
     else:  # refused, none, clarify
         exact = not proposed and answer.kind == kind if kind != "none" else not proposed
@@ -125,7 +140,7 @@ def grade(turn: Mapping[str, Any], answer: Answer, values: Mapping[str, Value | 
     return exact, wrong, why
 
 
-DEV = "h-"  # the ids of helper.jsonl, the part tuned on
+DEV = ("h-", "d-")  # the ids of helper.jsonl and d.jsonl, the parts tuned on
 
 
 def part(row: Mapping[str, Any]) -> str:

@@ -81,3 +81,54 @@ def test_what_opens_the_car_is_refused_while_it_moves(assistant: Assistant) -> N
     answer = assistant.answer("open the driver door", {**PARKED, "Vehicle.Speed": 60.0})
     assert (answer.kind, answer.actions) == ("refused", []) and "driving" in answer.reply, answer
     assert acts(assistant, "open the driver door") == {"Vehicle.Cabin.Door.Row1.DriverSide.IsOpen": True}
+
+
+SEATS = {f"Vehicle.Cabin.Seat.Row{r}.{s}.{f}": v for r in (1, 2) for s in ("DriverSide", "Middle", "PassengerSide")
+         for f, v in (("Position", 150), ("HeatingCooling", 0), ("Massage", 0))}
+
+
+@pytest.mark.parametrize("text", ["move the seat", "帮我把座椅调一下", "the window", "turn it up", "调到22",
+                                  "switch it off"])
+def test_a_part_named_with_nothing_asked_of_it_or_a_request_naming_no_part_is_asked_back(
+        assistant: Assistant, text: str) -> None:
+    answer = assistant.answer(text, {**PARKED, **SEATS})
+    assert (answer.kind, answer.actions) == ("clarify", []), answer
+
+
+def test_the_answer_to_which_one_narrows_what_was_asked(assistant: Assistant) -> None:
+    conversation = assistant.conversation()
+    assert conversation.answer("move the seat", {**PARKED, **SEATS}).kind == "clarify"
+    answer = conversation.answer("mine, back a little", {**PARKED, **SEATS})  # VSS: the position grows backward
+    assert {a["path"]: a["value"] for a in answer.actions} == {"Vehicle.Cabin.Seat.Row1.DriverSide.Position": 170}
+    conversation = assistant.conversation()
+    assert conversation.answer("后面那个窗开一下", PARKED).kind == "clarify"
+    assert {a["path"] for a in conversation.answer("左边的，开到底", PARKED).actions} == {WINDOWS[2]}
+
+
+def test_the_seats_a_car_has_are_those_its_layout_says(assistant: Assistant) -> None:
+    """Two front seats and three rear ones (``SeatPosCount``): the middle one is a rear seat, whatever the catalog
+    serves."""
+    values = {**PARKED, **SEATS, "Vehicle.Cabin.SeatPosCount": (2, 3)}
+    assert acts(assistant, "heat the middle seat", values) == {"Vehicle.Cabin.Seat.Row2.Middle.HeatingCooling": 67}
+    assert len(acts(assistant, "heat the rear seats", values)) == 3
+
+
+@pytest.mark.parametrize(("text", "volume"), [("it's too loud", 20), ("声音太大了，小点", 20), ("louder", 40),
+                                               ("音量调小", 20)])
+def test_a_complaint_asks_for_the_other_way(assistant: Assistant, text: str, volume: int) -> None:
+    values = {**PARKED, "Vehicle.Cabin.Infotainment.Media.Volume": 30}
+    assert acts(assistant, text, values) == {"Vehicle.Cabin.Infotainment.Media.Volume": volume}
+
+
+def test_a_value_named_picks_its_signal(assistant: Assistant) -> None:
+    values = {**PARKED, "Vehicle.Body.Lights.LightSwitch": "OFF", "Vehicle.Body.Lights.Beam.Low.IsOn": False,
+              "Vehicle.Cabin.HVAC.Station.Row1.Driver.AirDistribution": "MIDDLE"}
+    assert acts(assistant, "大灯调成自动", values) == {"Vehicle.Body.Lights.LightSwitch": "AUTO"}
+    assert acts(assistant, "point the air at my feet", values) == {
+        "Vehicle.Cabin.HVAC.Station.Row1.Driver.AirDistribution": "DOWN"}
+
+
+def test_an_opening_goes_where_its_verb_says(assistant: Assistant) -> None:
+    assert acts(assistant, "put the driver's window down halfway") == {WINDOWS[0]: 50}
+    assert acts(assistant, "lower the driver's window") == {WINDOWS[0]: 100}
+    assert acts(assistant, "close the driver's window", {WINDOWS[0]: 100}) == {WINDOWS[0]: 0}

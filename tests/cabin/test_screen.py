@@ -103,7 +103,7 @@ async def test_screen_enters_a_scene_and_asks_the_assistant(car, screen: str) ->
             await _media_and_seat_heating(car, page)
             await page.fill("#ask-text", "I'm cold")
             await page.get_by_role("button", name="Ask").click()
-            await expect(page.locator("#reply")).to_have_text("Warming both sides up to 22 °C.")
+            await expect(page.locator("#reply")).to_have_text("OK: front driver temperature 22 °C.")  # the driver's
             assert car.target("Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature") == 22.0
             await expect(page.locator("#temp-Driver")).to_have_text("22.0")
             await page.fill("#ask-text", "退出影院模式")

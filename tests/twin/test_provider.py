@@ -49,6 +49,20 @@ async def test_publishes_vss_signals_in_vss_units(car_broker: Broker) -> None:
     assert car_broker.get("Vehicle.Powertrain.ElectricMotor.Speed").value > 1000  # rpm
 
 
+async def test_the_cabin_air_and_the_tyres_follow_their_temperatures(car_broker: Broker) -> None:
+    """The cabin's ambient air is the cabin's (VSS: "inside the vehicle"), not the outside air; a tyre filled to the
+    placard's cold pressure at 20 °C loses about 1 % of its absolute pressure per 3 K colder (Gay-Lussac)."""
+    cold = await started(car_broker, load_vehicle("xiaomi-su7"), controls=Controls(ambient_c=-10.0, hvac_on=True,
+                                                                                    cabin_setpoint_c=22.0))
+    ticks(cold, 600)
+    cabin_c = car_broker.get("Vehicle.Cabin.HVAC.AmbientAirTemperature").value
+    assert cabin_c == pytest.approx(car_broker.get("Vehicle.Evos.Twin.CabinTemperature").value, abs=0.1)
+    assert cabin_c > 0 > car_broker.get("Vehicle.Exterior.AirTemperature").value
+    pressures = {car_broker.get(f"Vehicle.Chassis.Axle.Row{r}.Wheel.{s}.Tire.Pressure").value
+                 for r in (1, 2) for s in ("Left", "Right")}
+    assert pressures == {round((290 + 101.325) * 263.15 / 293.15 - 101.325)}  # kPa: 250 at -10 °C
+
+
 async def test_serves_actuators_and_reports_actual_values(car_broker: Broker) -> None:
     twin = await started(car_broker, load_vehicle("xiaomi-su7"))
     await car_broker.actuate({f"{CHG}.ChargeLimit": 90, "Vehicle.Evos.Twin.ChargerConnected": True,

@@ -18,7 +18,7 @@ from typing import Any
 from evos.broker import VehiclePort
 from evos.cabin._engine import Conditions, not_parked_reason
 from evos.cabin._forecast import _number, forecast
-from evos.cabin._grounded import Request, is_wh, speech_act, target, truth
+from evos.cabin._grounded import Request, is_wh, names_value, speech_act, target, truth
 from evos.cabin._grounding import Entry, Grounding, Mentions, SignalIndex
 from evos.cabin._nlu import Parse, normalize, understand
 from evos.cabin._replies import answered, confirm, duration_text, not_understood, refused, said, value_text, which
@@ -58,6 +58,10 @@ FORECAST_QUESTIONS = ("ask_scene_runtime", "ask_charge_time")
 # intents that are more than one signal's value: scenes, the cruise set speed's steps, battery warming...
 BY_INTENT = ("scene_enter", "scene_exit", "battery_warm", "battery_warm_off", "dnd_on", "dnd_off", "hotspot_on",
              "hotspot_off", "ambient_color", "cruise_set", "cruise_up", "cruise_down")
+# intents that name what they act on without naming a part of the car ("pause", "next", "mute")
+UNNAMED = ("media_play", "media_pause", "media_next", "media_previous", "mute")
+WARMTH = re.compile(r"\b(?:warm|warmer|cool|cooler|hot|hotter|cold|colder|chilly|freezing)\b|暖|冷|热|凉")
+SENTENCE = re.compile(r"(?<=[?？!！。;；])\s*|(?<=[a-z][.])\s+")
 ASKED = {"ask_range": ("Vehicle.Powertrain.Range",),
          "ask_soc": ("Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",),
          "ask_cabin_temp": ("Vehicle.Evos.Twin.CabinTemperature",),
@@ -145,6 +149,12 @@ class Assistant:
                 if word:
                     self.aliases.setdefault(word, scene.name)
 
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The signals the assistant finds by their names (those of its catalog; none without one): the values
+        ``answer`` wants, besides ``READS``."""
+        return tuple(e.path for e in self.index.entries) if self.index is not None else ()
+
     def conversation(self) -> Conversation:
         """A conversation with the assistant: what one turn said carries to the next."""
         return Conversation(self)
@@ -175,39 +185,52 @@ class Assistant:
         """The answer from the signals ``t`` names, or None to answer by the intents."""
         assert self.index is not None
         zh = parse.lang == "zh"
-        request = Request.of(t)
-        mentions = self.index.lexicon.scan(t)
         if act_kind == "question":
             if parse.intent in FORECAST_QUESTIONS or (parse.intent == "ask_range" and parse.slots.get("value")):
                 return None
-            return self._question(t, parse, request, mentions, values)
+            t = _asked(t)
+            return self._question(t, parse, Request.of(t), self.index.lexicon.scan(t), values)
         if parse.intent in BY_INTENT:
             return None
-        if context is not None and not mentions.concepts:
+        request = Request.of(t)
+        mentions = self.index.lexicon.scan(t)
+        if context is not None and (context.pending or not mentions.concepts or request.empty):
             mentions, request = context.follow(mentions, request)
-        elif not mentions.concepts and parse.intent in ("temp_up", "temp_down"):
+        elif not mentions.concepts and parse.intent in ("temp_up", "temp_down") and WARMTH.search(t):
             mentions = Mentions(frozenset({"temperature"}), mentions.zones, mentions.all)
             request = replace(request, direction=1 if parse.intent == "temp_up" else -1)
-        if not mentions.concepts:
-            return None
-
         def fits(entry: Entry) -> bool:
             if request.number is not None and request.unit != "level" and entry.signal.datatype.value in (
                     "boolean", "string"):
                 return False  # a number said is a number's
-            return values.get(entry.path) is not None and target(entry, request, values) is not None
+            return values.get(entry.path) is not None and _fitted(entry, values) and \
+                target(entry, request, values) is not None
 
-        grounding = self.index.ground(mentions, actuators=True, wanted=fits)
+        switch = request.verb in ("on", "off", "open", "close")  # the reading light's switch, not its brightness
+        by_own_name = bool(mentions.concepts)  # a value's own name ("up") picks a signal only of a part named
+        grounding = self.index.ground(mentions, actuators=True, wanted=fits,
+                                      named=lambda e: names_value(e, request, by_own_name),
+                                      favour=lambda e: switch and e.signal.datatype.value == "boolean")
+        if not mentions.concepts and (grounding.ambiguous or not grounding.entries):  # no part, no value named
+            if parse.intent in UNNAMED or request.empty:
+                return None
+            return self._clarify(Grounding(), parse, mentions, request)  # "turn it up": what?
         if grounding.ambiguous:
             return self._clarify(grounding, parse, mentions, request)
         if not grounding.entries:
-            return None
+            if parse.intent in UNNAMED:
+                return None
+            if request.empty:  # a part named, nothing asked of it ("move the seat"): what of it?
+                options = self.index.choices(mentions, actuators=True,
+                                             wanted=lambda e: values.get(e.path) is not None and _fitted(e, values))
+                return self._clarify(Grounding(ambiguous="thing", options=tuple(options)), parse, mentions, request)
+            return Answer("unknown", [], not_understood(False, zh), parse.slots, parse.lang, kind="none")
         actions = {e.path: target(e, request, values) for e in grounding.entries}
         refusal = self._interlock(actions, values, zh)
         context = Context(mentions, request)
         if refusal:
             return Answer("refused", [], refusal, parse.slots, parse.lang, kind="refused", context=context)
-        names = {e.path: self.index.lexicon.describe(e.path, zh) for e in grounding.entries}
+        names = {e.path: self.index.lexicon.describe(e.path, zh, actions[e.path]) for e in grounding.entries}
         units = {e.path: e.signal.unit for e in grounding.entries}
         return Answer("set", [{"path": p, "value": v} for p, v in actions.items() if v is not None],
                       said(actions, names, units, zh), parse.slots, parse.lang, context=context)
@@ -215,7 +238,10 @@ class Assistant:
     def _clarify(self, grounding: Grounding, parse: Parse, mentions: Mentions, request: Request) -> Answer:
         zh = parse.lang == "zh"
         assert self.index is not None
-        options = [self.index.lexicon.describe(e.path, zh) for e in grounding.options]
+        zoned = grounding.ambiguous == "zone"
+        options = [self.index.lexicon.describe(e.path, zh, zoned=zoned) for e in grounding.options]
+        if len(set(options)) < len({e.key for e in grounding.options}):  # two parts of one name: name them whole
+            options = [self.index.lexicon.describe(e.path, zh, zoned=zoned, whole=True) for e in grounding.options]
         return Answer("clarify", [], which(options, zh), parse.slots, parse.lang, kind="clarify",
                       context=Context(mentions, request, pending=True))
 
@@ -223,16 +249,27 @@ class Assistant:
                   values: Mapping[str, Value | None]) -> Answer | None:
         assert self.index is not None
         zh = parse.lang == "zh"
-        grounding = self.index.ground(mentions, actuators=False, wanted=lambda e: values.get(e.path) is not None)
-        entries = grounding.entries or (grounding.options if grounding.ambiguous == "zone" else ())
+        wh = is_wh(t)  # "what's the cruise set to": a value, not a state; "is the window open": a state
+
+        def answerable(entry: Entry, states: bool = not wh) -> bool:
+            return values.get(entry.path) is not None and _fitted(entry, values) and (
+                states or entry.signal.datatype.value != "boolean")
+
+        grounding = self.index.ground(mentions, actuators=False, wanted=answerable,
+                                      favour=lambda e: e.signal.datatype.value == "boolean")
+        if wh and not (grounding.entries or grounding.options):
+            grounding = self.index.ground(mentions, actuators=False, wanted=lambda e: answerable(e, True))
+        # a question that fits a few signals as well is answered with each ("is cruise control on": enabled, active)
+        entries = grounding.entries or (grounding.options if grounding.ambiguous == "zone" or
+                                        len({e.key for e in grounding.options}) <= 3 else ())
         if not entries:
             return None
         asked = tuple(e.path for e in entries)
-        yes = None if is_wh(t) else truth(entries, request, values)
+        yes = None if wh else truth(entries, request, values)
         items = [(self.index.lexicon.describe(e.path, zh), value_text(e.path, values.get(e.path), e.signal.unit, zh))
                  for e in entries]
         return Answer("question", [], answered(items, yes, zh), parse.slots, parse.lang,
-                      kind="question", asked=asked, truth=yes)
+                      kind="question", asked=asked, truth=yes, context=Context(mentions, request))
 
     def _interlock(self, actions: Mapping[str, Value | None], values: Mapping[str, Value | None], zh: bool
                    ) -> str | None:
@@ -494,11 +531,15 @@ class Context:
     pending: bool = False
 
     def follow(self, mentions: Mentions, request: Request) -> tuple[Mentions, Request]:
-        """A follow-up naming no part ("the passenger one", "a bit more", 副驾也开) on this turn's."""
-        merged = self.mentions.merged(mentions)
+        """A follow-up on this turn's: naming no part ("the passenger one", "a bit more", 副驾也开), or a part and
+        nothing asked of it (the answer to "which one?"; "and the frunk")."""
+        if mentions.concepts and not self.pending:
+            merged = mentions  # another part, the same request
+        else:  # the answer to "which one?" narrows what was asked; a follow-up's zones replace the last ones
+            merged = self.mentions.merged(mentions, narrowed=self.pending)
         if self.pending or not (request.verb or request.direction or request.number is not None or
                                 request.extreme):
-            return merged, replace(self.request, **_said(request))
+            return merged, replace(self.request, **_said(request), text=f"{self.request.text}, {request.text}")
         if request.direction == 0 and re.search(r"\bmore\b|再|还", request.text) and self.request.verb == "open":
             request = replace(request, direction=1)
         return merged, request
@@ -520,6 +561,25 @@ def _said(request: Request) -> dict[str, Any]:
     if request.half:
         fields["half"] = True
     return fields
+
+
+def _asked(text: str) -> str:
+    """Of several sentences, the question ("is the back left door open? there's a warning light": the first)."""
+    sentences = [s for s in SENTENCE.split(text) if s.strip()]
+    return next((s for s in sentences if s.rstrip().endswith(("?", "？"))), text)
+
+
+def _fitted(entry: Entry, values: Mapping[str, Value | None]) -> bool:
+    """Whether the car has the seat a signal is of, by its seats per row (``Vehicle.Cabin.SeatPosCount``: a
+    car with two front seats has no front middle one, whatever the catalog serves)."""
+    counts = values.get("Vehicle.Cabin.SeatPosCount")
+    row = re.search(r"\.Seat\.Row(\d+)\.(\w+)", entry.path)
+    if row is None or not isinstance(counts, list | tuple):
+        return True
+    index = int(row.group(1)) - 1
+    if index >= len(counts):
+        return False
+    return row.group(2) != "Middle" or int(counts[index]) >= 3
 
 
 def _moving(values: Mapping[str, Value | None]) -> str | None:

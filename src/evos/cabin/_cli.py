@@ -228,9 +228,10 @@ async def _car_values(port: VehiclePort, paths: tuple[str, ...]) -> dict[str, Va
 
 async def _assist(text: str, dry_run: bool, car: Connection | None) -> Answer:
     async with _car(car) as port:
-        values = await _car_values(port, (*READS, *INPUTS, TWIN_VEHICLE))
+        catalog = await catalog_of(port)  # the car's own, with its apps' overlays: every signal it has, by name
+        assistant = Assistant(load_scenes(_catalog()), lambda: vehicle, catalog=catalog)
+        values = await _car_values(port, (*READS, *INPUTS, TWIN_VEHICLE, *assistant.paths))
         vehicle = vehicle_for(values.get(TWIN_VEHICLE))
-        assistant = Assistant(load_scenes(_catalog()), lambda: vehicle)
         answer = assistant.answer(text, values)
         return answer if dry_run else await act(port, answer)
 

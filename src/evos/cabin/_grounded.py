@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from evos.cabin._grounding import Entry, value_words
 from evos.cabin._nlu import A_BIT, HALF, _any, _number
@@ -29,7 +29,7 @@ _ASK_EN = re.compile(r"^(?:(?:hey|ok|okay|so|um|uh|and|also|quick question|btw)[
                      r"|\b(?:tell me|let me know|check) (?:if|whether|what|how)\b|\bhow (?:much|many|far|long|hot|"
                      r"cold|warm|fast)\b|\bwhat(?:'s| is) (?:the|my)\b|\bdid i (?:leave|forget)\b")
 _ASK_ZH = re.compile(r"[吗嘛么呢][？?。！!]*$|没有?[？?。]*$|是不是|有没有|是否|多少|几度|几个|几点|什么|哪|"
-                     r"怎么样|多久|多远|多快|多高|多热|多冷|(.)没\1|(.)不\2|了没|查一下|看看|"
+                     r"多大|多强|谁|怎么样|多久|多远|多快|多高|多热|多冷|(.)没\1|(.)不\2|了没|查一下|看看|"
                      r"告诉我")
 _ZH_POLITE = re.compile(r"^(?:请|麻烦|能不能|能否|可不可以|可以|帮我|给我|你能|能)|帮我|帮忙")
 _NEGATION = re.compile(r"\b(?:don't|dont|do not|never|no need to|not|no,|no no|nope|leave (?:the|it|them) \w+ "
@@ -68,10 +68,13 @@ OPEN = _any("open", "opened", "pop", r"roll(?:ed)? down", "lower", "crack", "ret
             "put (?:\\w+ )*down", "down", "拉开", "打开", "开启", "降下", "开一下", "开下", "开到", "开")
 CLOSE = _any("close", "closed", "shut", r"roll(?:ed)? up", "put (?:\\w+ )*up", "draw", "关上", "关闭", "合上",
              "升起", "拉上", "盖上", "关好", "关")
+# a function named by its verb is switched on by it ("defrost the windshield", "heat my seat", 座椅加热)
 ON = _any(r"turn(?:ed)? on", r"switch(?:ed)? on", "on", "start", "enable", "activate", "engage", "begin", "light up",
-          "打开", "开启", "启动", "开一下", "开下", "开着", "开")
+          "heat", "warm up", "defrost", "defog", "demist", "de-ice", "deice", "honk", "recirculate", "massage",
+          "打开", "开启", "启动", "开一下", "开下", "开着", "开", "加热", "除霜", "除雾", "去雾", "除冰", "按摩",
+          "鸣笛")
 OFF = _any(r"turn(?:ed)? off", r"switch(?:ed)? off", "off", "stop", "disable", "deactivate", "disengage", "end",
-           "kill", "关闭", "关掉", "关了", "关上", "停止", "停掉", "关")
+           "kill", "fresh air", "outside air", "关闭", "关掉", "关了", "关上", "停止", "停掉", "外循环", "关")
 LOCK = _any("lock", "locked", "锁车", "锁上", "上锁", "锁门", "锁住", "锁好", "锁了")
 UNLOCK = _any("unlock", "unlocked", "解锁", "开锁")
 FOLD = _any("fold", "folded", "tuck", "折叠", "收起", "折起", "折")
@@ -80,15 +83,21 @@ COOL = _any("cool", "cooling", "ventilate", "ventilation", "ventilated", "通风
 UP = _any("up", "higher", "raise", "increase", "more", "louder", "brighter", "warmer", "stronger", "faster",
           "further", "farther", "longer", "harder", "turn it up", "高", "大", "亮", "加", "增", "远", "快", "强", "暖",
           "往上", "热", "多")
-DOWN = _any("down", "lower", "decrease", "less", "quieter", "softer", "dimmer", "darker", "cooler", "weaker",
+DOWN = _any("down", "lower", "decrease", "less", "quieter", "softer", "dim", "dimmer", "darker", "cooler", "weaker",
             "slower", "closer", "shorter", "reduce", "turn it down", "低", "小", "暗", "减", "降", "近", "慢", "弱",
             "凉快", "凉爽", "往下", "少")
+# a complaint asks for the other way ("too loud", 声音太大了): it says the direction, unless the request says one
+TOO_MUCH = _any("too loud", "too high", "too bright", "too hot", "too warm", "too strong", "too fast", "too much",
+                "太大", "太吵", "太响", "太高", "太亮", "太热", "太强", "太快", "太晃", "太刺眼")
+TOO_LITTLE = _any("too quiet", "too low", "too dark", "too cold", "too soft", "too weak", "too slow", "太小", "太低",
+                  "太暗", "太冷", "太弱", "太慢")
 MAX = _any("max", "maximum", "highest", "full", "all the way", "fully", "最大", "最高", "最亮", "开到底", "全开",
            "到底", "满")
 MIN = _any("min", "minimum", "lowest", "最小", "最低", "最暗")
 LEVELS = ((_any("high", "高档", "三档", "3档"), 100), (_any("medium", "mid", "中档", "二档", "2档"), 67),
           (_any("low", "低档", "一档", "1档"), 33))
-STEPS = {"celsius": 1.0, "percent": 10.0, "km/h": 5.0, "s": 0.3, "degrees": 5.0, "mm": 20.0}
+STEPS = {"celsius": 1.0, "percent": 20.0, "km/h": 5.0, "s": 0.3, "degrees": 5.0, "mm": 20.0}
+VOLUME_STEP_PCT = 10.0  # a step of volume is finer than other steps (assumed: ten steps from silent to full)
 LIMITS = {"celsius": (16.0, 30.0), "km/h": (30.0, 180.0)}  # set points the climate and cruise control take
 OPEN_PCT, CRACK_PCT, HALF_PCT, HEAT_PCT = 100, 20, 50, 67
 
@@ -116,7 +125,11 @@ class Request:
                                                  ("on", ON)) if has(pattern)), "")
         if verb == "close" and has(OPEN) and not has(_any("close", "shut", "关上", "关闭", "合上", "拉上", "盖上")):
             verb = "open"
-        direction = 1 if has(UP) and not has(DOWN) else -1 if has(DOWN) and not has(UP) else 0
+        plain = TOO_LITTLE.sub(" ", TOO_MUCH.sub(" ", text))
+        up, down = UP.search(plain) is not None, DOWN.search(plain) is not None
+        direction = 1 if up and not down else -1 if down and not up else 0
+        if direction == 0 and not (up and down):
+            direction = -1 if has(TOO_MUCH) else 1 if has(TOO_LITTLE) else 0
         number, unit = _number(text)
         if number == 1 and not unit and re.search(r"\b(?:the|that|this|which|a) (?:\w+(?:'s)? )?1\b", text):
             number = None  # "the passenger one" (normalised "the passenger 1") names, it does not count
@@ -125,7 +138,13 @@ class Request:
 
     @property
     def relative(self) -> bool:
-        return self.direction != 0 and self.extreme == "" and (self.number is None or self.by)
+        return self.direction != 0 and self.extreme == "" and not self.half and (self.number is None or self.by)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing asked but a part named ("the passenger one", 天窗的): a follow-up's."""
+        return not (self.verb or self.direction or self.number is not None or self.extreme or self.a_bit or
+                    self.half)
 
     @property
     def by(self) -> bool:
@@ -165,17 +184,36 @@ def _typed(entry: Entry, value: float) -> Value:
     return round(value) if entry.signal.datatype.value.startswith(("int", "uint")) else float(value)
 
 
-def _enum_value(entry: Entry, request: Request) -> str | None:
-    """The allowed value of ``entry`` a request names (its own words, or the lexicon's for it)."""
-    allowed = [str(v) for v in entry.signal.allowed or ()]
+VERB_VALUES = ("OPEN", "CLOSE", "START", "STOP")  # values named by the verbs that every part takes
+PLAIN_VALUES = ("UP", "DOWN", "ON", "OFF")  # values whose own names are words of any request ("turn it up")
+
+
+def _named(entry: Entry, request: Request, own: bool = True) -> list[tuple[int, str]]:
+    """The allowed values of ``entry`` that the request names by their words (the lexicon's, and their own if
+    ``own``), each with the length of the word found."""
     words = value_words()
     found = []
-    for value in allowed:
-        names = (*words.get(value, ()), value.lower().replace("_", " "))
-        for name in names:
+    for value in (str(v) for v in entry.signal.allowed or ()):
+        own_name = own and value not in PLAIN_VALUES
+        for name in (*words.get(value, ()), *((value.lower().replace("_", " "),) if own_name else ())):
             if name and (re.search(rf"(?<![a-z]){re.escape(name)}(?![a-z])", request.text) if name.isascii()
                          else name in request.text):
                 found.append((len(name), value))
+    return found
+
+
+def names_value(entry: Entry, request: Request, own: bool = True) -> bool:
+    """Whether the request names one of the signal's values, other than by a verb ("auto", "bluetooth"): by the
+    lexicon's words for it, and by the value's own name if ``own`` (not when the request names no part: "up" and
+    "off" are the names of values too)."""
+    return entry.signal.datatype.value == "string" and any(
+        value not in VERB_VALUES for _, value in _named(entry, request, own))
+
+
+def _enum_value(entry: Entry, request: Request) -> str | None:
+    """The allowed value of ``entry`` a request names (its own words, or the lexicon's for it)."""
+    allowed = [str(v) for v in entry.signal.allowed or ()]
+    found = _named(entry, request)
     if not found and {"OPEN", "CLOSE"} <= set(allowed) and request.verb in ("open", "close", "on", "off"):
         return "OPEN" if request.verb in ("open", "on") else "CLOSE"
     if not found and {"START", "STOP"} <= set(allowed) and request.verb in ("on", "off"):
@@ -193,12 +231,29 @@ def target(entry: Entry, request: Request, values: Mapping[str, Value | None]) -
             return {"lock": True, "unlock": False}.get(request.verb)
         if name == "IsFolded":
             return {"fold": True, "unfold": False, "open": False}.get(request.verb)
+        if not request.verb:
+            return None  # a part named, nothing asked of it
         return request.verb not in ("off", "close", "unlock")
     if datatype == "string":
         return _enum_value(entry, request) if signal.allowed else None
     if datatype.endswith("[]"):
         return None
     return _numeric(entry, request, values)
+
+
+_MORE_LESS = re.compile(r"\b(?:more|less|further)\b|再|还")
+_BACKWARD, _FORWARD = re.compile(r"\bback(?:ward)?s?\b|后"), re.compile(r"\bforwards?\b|前")
+
+
+def _direction(entry: Entry, request: Request) -> int:
+    """Which way a request moves this signal: a mirror's dimming goes up as it gets darker; a seat goes back as
+    its position grows (VSS: 0 is the frontmost position)."""
+    if entry.name == "DimmingLevel":
+        return -request.direction
+    if entry.thing == "Seat" and entry.name == "Position":
+        back, forward = _BACKWARD.search(request.text), _FORWARD.search(request.text)
+        return 1 if back and not forward else -1 if forward and not back else request.direction
+    return request.direction
 
 
 def _numeric(entry: Entry, request: Request, values: Mapping[str, Value | None]) -> Value | None:
@@ -212,9 +267,12 @@ def _numeric(entry: Entry, request: Request, values: Mapping[str, Value | None])
     if opening and entry.thing == "Window" and request.verb not in ("open", "close"):
         up, down = re.search(r"\bup\b|升", request.text), re.search(r"\bdown\b|降", request.text)
         if up or down:  # a window goes up to close, down to open; "more" is more open
-            request = Request(request.text, "close" if up else "open", 0, request.number, request.unit,
-                              request.extreme, request.a_bit, request.half)
-    step = STEPS.get(unit, max(((signal.max or 100) - (signal.min or 0)) / 10, 1.0))
+            request = replace(request, verb="close" if up else "open", direction=0)
+    if opening and request.verb in ("open", "close") and not request.by and not _MORE_LESS.search(request.text):
+        return _opened(entry, request, said, now)  # the verb says where it goes ("lower the window": open)
+    request = replace(request, direction=_direction(entry, request))
+    step = VOLUME_STEP_PCT if name == "Volume" else STEPS.get(unit, max(((signal.max or 100) - (signal.min or 0)) / 10,
+                                                                    1.0))
     if request.relative and now is not None:
         amount = said if said is not None and request.by else step * (0.5 if request.a_bit and unit == "celsius"
                                                                        else 1)
@@ -227,21 +285,38 @@ def _numeric(entry: Entry, request: Request, values: Mapping[str, Value | None])
         return _typed(entry, bound)
     if said is not None and not request.by:
         return _typed(entry, said)
+    if request.half and unit == "percent":
+        return _typed(entry, HALF_PCT)
     if opening or name in ("Level", "Intensity", "FanSpeed", "Volume"):
         if request.verb in ("close", "off"):
             return _typed(entry, 0)
-        if request.verb in ("open", "on") or opening:
-            amount = HALF_PCT if request.half else CRACK_PCT if request.a_bit else (
-                OPEN_PCT if opening else HALF_PCT)
-            return _typed(entry, amount)
+        if request.verb in ("open", "on"):
+            return _typed(entry, CRACK_PCT if request.a_bit else HALF_PCT)
     return None
 
 
+def _opened(entry: Entry, request: Request, said: float | None, now: float | None) -> Value:
+    """How far an opening (a window, the trunk, the spoiler) goes when told to open or close: the number or half
+    said, a crack from where it is, else all the way."""
+    opening = request.verb == "open"
+    if request.half:
+        return _typed(entry, HALF_PCT)
+    if said is not None:
+        return _typed(entry, said)
+    if request.a_bit:
+        return _typed(entry, (now or 0) + CRACK_PCT if opening else (now or 0) - CRACK_PCT)
+    return _typed(entry, OPEN_PCT if opening else 0)
+
+
 def _heating_cooling(entry: Entry, request: Request, now: float | None) -> Value | None:
-    """Seat heating (positive %) or cooling (negative %): a level said, high/medium/low, or medium."""
+    """Seat heating (positive %) or cooling (negative %): a level said, high/medium/low, or medium; None when
+    the request asks nothing of it ("move the seat")."""
     if request.verb in ("off", "close"):
         return 0
     cooling = COOL.search(request.text) is not None
+    if not (request.verb in ("on", "open") or cooling or request.direction or request.extreme or
+            request.number is not None):
+        return None
     if request.relative and now is not None and now != 0:
         sign = 1 if now > 0 else -1
         return _typed(entry, now + sign * request.direction * 33)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
@@ -28,13 +28,20 @@ _SKIP_WORDS = {"is", "on", "active", "enabled", "engaged", "switch"}  # the shap
 # words of segment names too common to pick a signal by ("SpeedSet" is found by "speed", not by "set")
 _COMMON = {"set", "to", "open", "of", "the", "a", "at", "in", "for", "by", "off", "max", "min", "current", "level",
            "mode", "type", "count", "status", "state", "value", "actual", "target", "time", "unit", "position",
-           "system", "any", "left", "right", "front", "rear", "row", "is", "id", "less", "more", "up", "down"}
+           "system", "any", "left", "right", "front", "rear", "row", "is", "id", "less", "more", "up", "down",
+           "change", "request", "requested", "make", "turn", "use", "show", "keep", "get", "put", "give", "go",
+           "stop", "start", "enable", "disable", "allow", "side"}
 _BUTTONS = re.compile(r"Is\w+Switch(?:Engaged|On)")  # a button's state (the seat's "warmer" switch), not a function
 
 
-def _pairs(segments: list[str]) -> list[tuple[str, str]]:
-    """Each segment with the one before it ('' for the first)."""
-    return list(zip(["", *segments], segments, strict=False))
+def _pairs(segments: list[str], zones: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """Each segment with the last one before it that is not one of ``zones`` ('' for the first)."""
+    pairs, previous = [], ""
+    for segment in segments:
+        pairs.append((previous, segment))
+        if segment not in zones:
+            previous = segment
+    return pairs
 
 
 def camel_words(segment: str) -> list[str]:
@@ -44,19 +51,27 @@ def camel_words(segment: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Mentions:
-    """What a request names: ``concepts``, ``zones`` (each mention: the zone segments it may mean), ``all``
-    ("all", "every", 全部), ``plural`` (a part named in the plural: "windows")."""
+    """What a request names: ``concepts``, ``zones`` (each mention: the zone segments it may mean; ``own``: those
+    of them the speaker's own words said, "my"), ``all`` ("all", "every", 全部), ``plural`` (the concepts named in
+    the plural: "windows"), ``many`` (Chinese, which has no plural, without "that one" (那个))."""
 
     concepts: frozenset[str] = frozenset()
     zones: tuple[frozenset[str], ...] = ()
     all: bool = False
-    plural: bool = False
-    many: bool = False  # several meant where a zone is said: plural, or Chinese without "that one" (那个)
+    plural: frozenset[str] = frozenset()
+    many: bool = False
+    own: tuple[frozenset[str], ...] = ()
 
-    def merged(self, other: Mentions) -> Mentions:
-        """These mentions with ``other``'s (a follow-up completing a request): other's zones replace these."""
-        return Mentions(self.concepts | other.concepts, other.zones or self.zones, self.all or other.all,
-                        self.plural or other.plural, self.many or other.many)
+    def merged(self, other: Mentions, narrowed: bool = False) -> Mentions:
+        """These mentions with ``other``'s (a follow-up completing a request): other's zones replace these, or
+        add to them when ``narrowed`` (the rear window asked about, "the left one")."""
+        zones = (*self.zones, *other.zones) if narrowed else other.zones or self.zones
+        return Mentions(self.concepts | other.concepts, zones, self.all or other.all, self.plural | other.plural,
+                        self.many or other.many, (*self.own, *other.own) if narrowed else other.own or self.own)
+
+    def without_own(self) -> Mentions:
+        """These mentions without the speaker's own zone words."""
+        return replace(self, zones=tuple(z for z in self.zones if z not in self.own), own=())
 
 
 @dataclass(frozen=True)
@@ -79,24 +94,27 @@ class Lexicon:
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         self.segments: dict[str, frozenset[str]] = {k: frozenset(v) for k, v in data["segments"].items()}
+        self._first = {k: str(v[0]) for k, v in data["segments"].items() if v}  # a segment's name: its first concept
         self.zone_segments = frozenset(data["zones"])
         self.things = {name: Thing(_zone_default(spec.get("default", "ask")),
                                    {k: _zone_default(v) for k, v in spec.get("defaults", {}).items()},
                                    spec.get("opens"), spec.get("partial", "number"))
                        for name, spec in data["things"].items()}
         self.prefer: tuple[str, ...] = tuple(data.get("prefer", ()))
+        self.signed: dict[str, tuple[str, str]] = {k: (v[0], v[1]) for k, v in data.get("signed", {}).items()}
         # a concept's or zone's name in replies: its first English and Chinese words
         self.names = {name: (str(words["en"][0]), str(words["zh"][0]))
                       for name, words in (*data["concepts"].items(), *data["zones"].items())}
         surfaces: dict[str, list[tuple[str, str]]] = {}
         sections = [("concept", data["concepts"].items()), ("zone", data["zones"].items()),
-                    ("all", [("", data["all"])])]
+                    ("all", [("", data["all"])]), ("noise", [("", data.get("noise", {}))])]
         for kind, named in sections:
             for name, words in named:
-                for word in (*words.get("en", ()), *words.get("zh", ())):
+                for word in (*(words.get("en") or ()), *(words.get("zh") or ())):
                     surfaces.setdefault(str(word).lower(), []).append((kind, name))
         self._surfaces = surfaces
         self._plural = {w for w in surfaces if w.isascii() and w.endswith("s") and w[:-1] in surfaces}
+        self._own = frozenset(str(w) for w in data.get("own", ()))
         self._pattern: re.Pattern[str] | None = None
 
     def learn(self, words: Iterable[str]) -> None:
@@ -106,19 +124,27 @@ class Lexicon:
                 self._surfaces[word] = [("concept", word)]
                 self._pattern = None
 
-    def describe(self, path: str, zh: bool) -> str:
-        """A signal's name in a reply: its zones, its part and what it is ("front passenger window")."""
+    def describe(self, path: str, zh: bool, value: Any = None, zoned: bool = True, whole: bool = False) -> str:
+        """A signal's name in a reply: its zones (if ``zoned``), its part and what it is ("front passenger
+        window"), or every named segment (if ``whole``: "media source", "projection source"); ``value``, the one
+        set, names a signed segment by its sign (seat heating or cooling)."""
         segments = path.split(".")[1:]
-        zones = [self.names[s][zh] for p, s in _pairs(segments)
-                 if s in self.zone_segments and s in self.names and f"{p}.{s}" not in self.segments]
-        named = [(p, s) for p, s in _pairs(segments) if self.segment_concepts(p, s)]
+        zones = [self.names[s][zh] for p, s in _pairs(segments, self.zone_segments)
+                 if zoned and s in self.zone_segments and s in self.names and f"{p}.{s}" not in self.segments]
+        named = [(p, s) for p, s in _pairs(segments, self.zone_segments) if self.segment_concepts(p, s)]
         thing = next(((p, s) for p, s in reversed(named) if s in self.things), None)
-        parts = [thing] if thing and named[-1] != thing else []
-        words = [*zones, *(self._name(p, s, zh) for p, s in [*parts, *named[-1:]])]
+        parts = named[:-1] if whole else [thing] if thing and named[-1] != thing else []
+        words = [*zones, *(self._name(p, s, zh, value) for p, s in [*parts, *named[-1:]])]
         return ("" if zh else " ").join(dict.fromkeys(words))
 
-    def _name(self, previous: str, segment: str, zh: bool) -> str:
-        known = sorted(c for c in self.segment_concepts(previous, segment) if c in self.names)
+    def _name(self, previous: str, segment: str, zh: bool, value: Any = None) -> str:
+        if segment in self.signed:
+            positive, negative = self.signed[segment]
+            chosen = negative if isinstance(value, int | float) and value < 0 else positive
+            return self.names[chosen][zh]
+        first = self._first.get(f"{previous}.{segment}", self._first.get(segment))
+        known = [first] if first in self.names else sorted(
+            c for c in self.segment_concepts(previous, segment) if c in self.names)
         return self.names[known[0]][zh] if known else " ".join(camel_words(segment))
 
     def segment_concepts(self, previous: str, segment: str) -> frozenset[str]:
@@ -140,20 +166,26 @@ class Lexicon:
             self._pattern = re.compile("|".join(
                 rf"(?<![a-z0-9']){re.escape(w)}(?![a-z0-9])" if w[:1].isascii() else re.escape(w) for w in words))
         concepts: set[str] = set()
+        plural: set[str] = set()
         zones: list[frozenset[str]] = []
-        every = plural = False
+        own: list[frozenset[str]] = []
+        every = False
         for match in self._pattern.finditer(text):
             word = match.group(0)
-            plural |= word in self._plural
             kinds = self._surfaces[word]
-            concepts |= {name for kind, name in kinds if kind == "concept"}
+            named = {name for kind, name in kinds if kind == "concept"}
+            concepts |= named
+            if word in self._plural:
+                plural |= named
             zone = frozenset(name for kind, name in kinds if kind == "zone")
             if zone:
                 zones.append(zone)
+                if word in self._own:
+                    own.append(zone)
             every |= any(kind == "all" for kind, _ in kinds)
         chinese = re.search(r"[\u4e00-\u9fff]", text) is not None
-        many = plural or (chinese and re.search(r"[那这哪一]个", text) is None)
-        return Mentions(frozenset(concepts), tuple(zones), every, plural, many)
+        many = chinese and re.search(r"[那这哪一]个", text) is None
+        return Mentions(frozenset(concepts), tuple(zones), every, frozenset(plural), many, tuple(own))
 
 
 @cache
@@ -176,13 +208,16 @@ def value_words() -> dict[str, tuple[str, ...]]:
 @dataclass(frozen=True)
 class Entry:
     """One signal as the assistant sees it: its ``concepts`` per named segment, ``zones``, ``key`` (the path with
-    its zones as ``*``: one key for a signal in every zone) and the ``thing`` with zones it belongs to."""
+    its zones as ``*``: one key for a signal in every zone), the ``thing`` with zones it belongs to and the
+    concepts of the parts that hold it (``holders``: the sunroof of the sunroof's shade, which a request may name
+    and need not)."""
 
     signal: Signal
     concepts: tuple[frozenset[str], ...]
     zones: frozenset[str]
     key: str
     thing: str | None
+    holders: frozenset[str] = frozenset()
 
     @property
     def path(self) -> str:
@@ -199,7 +234,7 @@ class Entry:
 
     @cached_property
     def every_concept(self) -> frozenset[str]:
-        return frozenset(c for group in self.concepts for c in group)
+        return frozenset(c for group in self.concepts for c in group) | self.holders
 
 
 @dataclass(frozen=True)
@@ -240,26 +275,67 @@ class SignalIndex:
                 if segment not in lex.segments:
                     lex.learn(camel_words(segment))
             things = [s for s in segments if s in lex.things]
-            # what each segment stands for; a part holding another (the door of a door's window) says nothing more;
-            # "Parent.Segment" in the lexicon is a segment in its place (the front trunk is the frunk)
-            concepts = tuple(c for c in (
-                lex.segment_concepts(prev, seg) for prev, seg in _pairs(segments)
-                if not (seg in things and seg != things[-1])) if c)
+            # what each segment stands for; a part holding another (the door of a door's window) is a holder, named
+            # or not; "Parent.Segment" in the lexicon is a segment in its place (the front trunk is the frunk)
+            pairs = _pairs(segments, lex.zone_segments)
+            concepts = tuple(c for c in (lex.segment_concepts(prev, seg) for prev, seg in pairs
+                                         if not (seg in things and seg != things[-1])) if c)
+            holders = frozenset(c for prev, seg in pairs if seg in things and seg != things[-1]
+                                for c in lex.segment_concepts(prev, seg))
             thing = things[-1] if things else None
             key = ".".join("*" if s in lex.zone_segments else s for s in segments)
-            entries.append(Entry(signal, concepts, _zones_of(lex, segments), key, thing))
+            entries.append(Entry(signal, concepts, _zones_of(lex, segments), key, thing, holders))
         self.entries = entries
 
-    def ground(self, mentions: Mentions, actuators: bool, wanted: Any = None) -> Grounding:
+    def ground(self, mentions: Mentions, actuators: bool, wanted: Any = None, named: Any = None,
+               favour: Any = None) -> Grounding:
         """The signals ``mentions`` name best (actuators only if ``actuators``); ``wanted(entry)`` says whether a
-        signal can take what is asked (its datatype against the verb and value)."""
-        if not mentions.concepts:
+        signal can take what is asked (its datatype against the verb and value), ``named(entry)`` whether the
+        request names one of its allowed values by its words ("auto": the light switch's; with no concept named,
+        such values alone find a signal: "feet"), which counts as a concept matched; of signals named as well,
+        and preferred alike, those ``favour(entry)`` likes (a yes/no question's boolean)."""
+        scored = self._scored(mentions, actuators, wanted, named)
+        if not scored and mentions.own:  # "the rear right door for my mom": "my" is no zone here
+            return self.ground(mentions.without_own(), actuators, wanted, named, favour)
+        if not scored:
             return Grounding()
+        best = max(score for score, _ in scored)
+        # a request that names no signal's part ("make it darker") fits the parts that have it nearly as well
+        slack = 0.5 if best[1] <= -1 else 0.0
+        top = [entry for score, entry in scored if score[0] == best[0] and score[1] >= best[1] - slack]
+        if mentions.zones and any(e.zones for e in top):
+            top = [e for e in top if e.zones]  # a zone said: the parts that have zones
+        keys = list(dict.fromkeys(e.key for e in top))
+        if len(keys) > 1:
+            keys = self._preferred(keys, top, actuators)
+        if len(keys) > 1 and favour is not None:
+            keys = [k for k in keys if any(e.key == k and favour(e) for e in top)] or keys
+        if len(keys) > 1:
+            return Grounding(ambiguous="thing", options=tuple(e for e in top if e.key in keys))
+        return self._zoned([e for e in top if e.key == keys[0]], mentions)
+
+    def choices(self, mentions: Mentions, actuators: bool, wanted: Any = None, count: int = 4) -> list[Entry]:
+        """The ``count`` signals that ``mentions`` name best, one per signal whatever its zone, best first (what
+        to offer when a request names a part and asks nothing of it)."""
+        best: dict[str, Entry] = {}
+        for _, entry in sorted(self._scored(mentions, actuators, wanted, None), key=lambda s: s[0],
+                               reverse=True):
+            best.setdefault(entry.key, entry)
+        return list(best.values())[:count]
+
+    def _scored(self, mentions: Mentions, actuators: bool, wanted: Any, named: Any
+                ) -> list[tuple[tuple[int, float], Entry]]:
         scored: list[tuple[tuple[int, float], Entry]] = []
+        if not mentions.concepts and named is None:
+            return scored
         for entry in self.entries:
             if actuators and entry.signal.entry_type is not EntryType.ACTUATOR:
                 continue
-            matched = entry.every_concept & mentions.concepts
+            matched = len(entry.every_concept & mentions.concepts)
+            if not matched and mentions.concepts:
+                continue
+            if named is not None and named(entry):
+                matched += 1
             if not matched:
                 continue
             # segments the request does not name, and half for a segment it names in part (the window child lock
@@ -270,43 +346,35 @@ class SignalIndex:
                 continue  # a zone said that this signal is not in (a zone says nothing of a part without any)
             if wanted is not None and not wanted(entry):
                 continue
-            scored.append(((len(matched), -missed), entry))
-        if not scored:
-            return Grounding()
-        best = max(score for score, _ in scored)
-        top = [entry for score, entry in scored if score == best]
-        keys = list(dict.fromkeys(e.key for e in top))
-        if len(keys) > 1:
-            keys = self._preferred(keys, top, actuators)
-        if len(keys) > 1:
-            return Grounding(ambiguous="thing", options=tuple(top))
-        return self._zoned([e for e in top if e.key == keys[0]], mentions)
+            scored.append(((matched, -missed), entry))
+        return scored
 
     def _preferred(self, keys: list[str], top: list[Entry], actuators: bool) -> list[str]:
-        """Of signals that fit equally: the lexicon's preferred ones, a part's open/close signal, a sensor for a
-        question (what the car measures, rather than what was last asked of it)."""
+        """Of signals that fit equally, narrowed in turn: the lexicon's preferred ones, a part's open/close
+        signal for a request, a sensor for a question (what the car measures, rather than what was last asked
+        of it)."""
         for name in self.lexicon.prefer:
             chosen = [k for k in keys if k.endswith(f".{name}") or f".{name}." in k]
             if chosen:
-                return chosen
-        things = {e.thing for e in top}
-        if len(things) == 1 and (thing := things.pop()) is not None:
+                keys = chosen
+                break
+        things = {e.thing for e in top if e.key in keys}
+        if actuators and len(things) == 1 and (thing := things.pop()) is not None:
             opens = self.lexicon.things[thing].opens
-            chosen = [k for k in keys if opens and k.endswith(f".{opens}")]
-            if chosen:
-                return chosen
+            keys = [k for k in keys if opens and k.endswith(f".{opens}")] or keys
         if not actuators:
-            sensors = [k for k in keys if any(e.key == k and e.signal.entry_type is not EntryType.ACTUATOR
-                                              for e in top)]
-            if sensors:
-                return sensors
+            keys = [k for k in keys if any(e.key == k and e.signal.entry_type is not EntryType.ACTUATOR
+                                           for e in top)] or keys
         return keys
 
     def _zoned(self, entries: list[Entry], mentions: Mentions) -> Grounding:
         """The zones meant of one signal: those said, else the part's default (or all of them, or ask). When a
         zone is said and several still fit ("the back seat": three), the part's ``partial`` says: all of them
         (a row of climate zones), or all only if named in the plural or in Chinese without a "that one" (那个)."""
-        if len(entries) == 1 or mentions.all or mentions.plural:
+        thing_name = entries[0].thing
+        part = self.lexicon.concepts_of(thing_name) if thing_name else entries[0].every_concept
+        plural = bool(mentions.plural & part)  # "the windows", not "the wipers" (of the front windshield)
+        if len(entries) == 1 or mentions.all or plural:
             return Grounding(tuple(entries))
         said = {z for zone in mentions.zones for z in zone}
         if said and not said & {z for e in entries for z in e.zones if _ROW.fullmatch(z)}:
@@ -316,7 +384,7 @@ class SignalIndex:
         thing = self.lexicon.things.get(entries[0].thing or "")
         default = "ask" if thing is None else thing.defaults.get(entries[0].name, thing.default)
         if mentions.zones:
-            if thing is not None and (thing.partial == "all" or mentions.many):
+            if thing is not None and (thing.partial == "all" or plural or mentions.many):
                 return Grounding(tuple(entries))
             return Grounding(ambiguous="zone", options=tuple(entries))
         if default == "all":

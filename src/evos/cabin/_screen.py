@@ -81,7 +81,7 @@ class CentreScreen:
         catalog = await catalog_of(self.port)
         def load() -> tuple[dict[str, Scene], Assistant]:  # scene files and the assistant's language data: a thread's
             scenes = load_scenes(catalog, self.data_dir / "scenes" if self.data_dir else None)
-            return scenes, Assistant(scenes, self.vehicle, self.engine.reserve_soc_pct)
+            return scenes, Assistant(scenes, self.vehicle, self.engine.reserve_soc_pct, catalog=catalog)
 
         self.scenes, self.assistant = await asyncio.to_thread(load)
         self.engine = SceneEngine(self.scenes, self.engine.reserve_soc_pct)
@@ -119,7 +119,9 @@ class CentreScreen:
 
     async def ask(self, text: str, dry_run: bool) -> Answer:
         """The assistant's answer to ``text`` (carried out unless ``dry_run``)."""
-        answer = await asyncio.to_thread(self.assistant.answer, text, self._inputs())
+        named = await self.port.get_many(self.assistant.paths)  # every signal it may name: read when asked
+        values = {**{p: dp.value for p, dp in named.items()}, **self._inputs()}
+        answer = await asyncio.to_thread(self.assistant.answer, text, values)
         return answer if dry_run else await act(self.port, answer)
 
     async def handover(self, handover: Handover) -> dict[str, Value | None]:

@@ -66,6 +66,7 @@ _DEFAULTS: tuple[tuple[str, Any], ...] = (
     (".Backrest.Recline", 20.0),  # degrees from upright, positive backward (VSS); assumed usual driving posture
     (".Seat.Row1.DriverSide.Position", 150), (".Seat.Row1.PassengerSide.Position", 150),  # mm of rail travel
     ("Intensity", 100),
+    (".HMI.Brightness", 80.0),  # assumed: a screen's usual daytime brightness
     (".FanSpeed", 0),
     (".Temperature", 21.0),
 )

@@ -77,12 +77,28 @@ RESOLUTIONS = {
     f"{BAT}.AccumulatedConsumedEnergy": 0.001,  # kWh
     "Vehicle.Powertrain.ElectricMotor.Speed": 1,  # rpm
     f"{TWIN}.CabinTemperature": 0.1,  # celsius
+    f"{HVAC}.AmbientAirTemperature": 0.1,  # celsius: the cabin's, as above
     f"{TWIN}.CabinLoadPower": 1.0,  # W
 }
 # A car left standing with no drive input switches itself off after this long (car time), unless a load keeps it
 # awake: assumed, of the order cars go to sleep after (10-15 min reported for several makes).
 SLEEP_AFTER_S = 600.0
 UINT32_MAX = 2**32 - 1
+# Tyres: filled to the placard's cold pressure at 20 °C, the gas then follows the air temperature (Gay-Lussac:
+# absolute pressure proportional to absolute temperature); rolling warm-up is not modelled. 290 kPa is the Tesla
+# Model 3's placard (42 psi, Model 3 Owner's Manual, "Tire Care and Maintenance"), for every preset.
+TIRE_COLD_KPA = 290.0
+TIRE_REFERENCE_C = 20.0
+ATMOSPHERE_KPA = 101.325
+TIRES = tuple(f"Vehicle.Chassis.Axle.Row{row}.Wheel.{side}.Tire.Pressure" for row in (1, 2)
+              for side in ("Left", "Right"))
+
+
+def tire_pressure_kpa(air_c: float) -> float:
+    """A tyre's gauge pressure, kPa, with its air at ``air_c``."""
+    absolute_kpa = (TIRE_COLD_KPA + ATMOSPHERE_KPA) * (air_c + 273.15) / (TIRE_REFERENCE_C + 273.15)
+    return absolute_kpa - ATMOSPHERE_KPA
+
 
 _MEASURED = (
     "Vehicle.Speed",
@@ -116,6 +132,7 @@ _MEASURED = (
     f"{BAT}.BatteryConditioning.IsActive",
     f"{BAT}.BatteryConditioning.IsOngoing",
     POWER_STATE,
+    *TIRES,
 )
 _ATTRIBUTES = (f"{TWIN}.Vehicle", "Vehicle.VehicleIdentification.Model",
                "Vehicle.Powertrain.TractionBattery.GrossCapacity", f"{BAT}.NetCapacity")
@@ -292,8 +309,9 @@ class TwinProvider:
             "Vehicle.Powertrain.ElectricMotor.Speed": s.motor_rpm,
             "Vehicle.Chassis.Accelerator.PedalPosition": round(c.accelerator_pct),
             "Vehicle.Chassis.Brake.PedalPosition": round(c.brake_pct),
-            f"{HVAC}.AmbientAirTemperature": c.ambient_c,
+            f"{HVAC}.AmbientAirTemperature": s.cabin_temp_c,  # VSS: "ambient air temperature inside the vehicle"
             "Vehicle.Exterior.AirTemperature": c.ambient_c,
+            **dict.fromkeys(TIRES, round(tire_pressure_kpa(c.ambient_c))),
             f"{TWIN}.CabinTemperature": s.cabin_temp_c,
             f"{TWIN}.CabinLoadPower": c.cabin_load_w,
             f"{BAT}.BatteryConditioning.IsActive": c.battery_conditioning != "INACTIVE",  # requested
