@@ -108,6 +108,9 @@ def test_what_opens_the_car() -> None:
     assert opens_the_car({LOCK: True, "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature": 21.0}, locked=True) == []
     window = "Vehicle.Cabin.Door.Row1.DriverSide.Window.Position"
     assert opens_the_car({window: 50}, locked=False) == [] and opens_the_car({window: 50}, locked=True) == [window]
+    roof = "Vehicle.Cabin.Sunroof.Switch"  # a locked car's sunroof is a way in, open or tilted
+    assert opens_the_car({roof: "TILT_UP"}, locked=True) == [roof] and opens_the_car({roof: "OPEN"}, locked=False) == []
+    assert opens_the_car({roof: "CLOSE"}, locked=True) == []
 
 
 def test_grpc_clients_cannot_open_the_car_and_the_owner_sees_what_they_did(car: tuple[str, str, str]) -> None:

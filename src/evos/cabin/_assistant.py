@@ -55,12 +55,15 @@ NOT_ASKED = ("Vehicle.Evos.Twin.", "Vehicle.Evos.Apps.", "Vehicle.Evos.Body.", "
 # what opens the car: not while it moves
 OPENINGS = re.compile(r"Vehicle\.(?:Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+|Body\.Hood)\.(?:IsOpen|Position|Switch)")
 FORECAST_QUESTIONS = ("ask_scene_runtime", "ask_charge_time")
-# intents that are more than one signal's value: scenes, the cruise set speed's steps, battery warming...
+# intents that are more than one signal's value: scenes, battery warming...
 BY_INTENT = ("scene_enter", "scene_exit", "battery_warm", "battery_warm_off", "dnd_on", "dnd_off", "hotspot_on",
-             "hotspot_off", "ambient_color", "cruise_set", "cruise_up", "cruise_down")
+             "hotspot_off")
 # intents that name what they act on without naming a part of the car ("pause", "next", "mute")
 UNNAMED = ("media_play", "media_pause", "media_next", "media_previous", "mute")
 WARMTH = re.compile(r"\b(?:warm|warmer|cool|cooler|hot|hotter|cold|colder|chilly|freezing)\b|暖|冷|热|凉")
+CLAUSE = re.compile(r"[,，;；]")
+POLITE = re.compile(r"\bplease\b|\bpls\b|^请|麻烦")
+VERTICAL = re.compile(r"\b(?:raise|lower|up|down|higher)\b|往上|往下|升|降")
 SENTENCE = re.compile(r"(?<=[?？!！。;；])\s*|(?<=[a-z][.])\s+")
 ASKED = {"ask_range": ("Vehicle.Powertrain.Range",),
          "ask_soc": ("Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",),
@@ -192,25 +195,39 @@ class Assistant:
             return self._question(t, parse, Request.of(t), self.index.lexicon.scan(t), values)
         if parse.intent in BY_INTENT:
             return None
-        request = Request.of(t)
-        mentions = self.index.lexicon.scan(t)
-        if context is not None and (context.pending or not mentions.concepts or request.empty):
-            mentions, request = context.follow(mentions, request)
-        elif not mentions.concepts and parse.intent in ("temp_up", "temp_down") and WARMTH.search(t):
-            mentions = Mentions(frozenset({"temperature"}), mentions.zones, mentions.all)
-            request = replace(request, direction=1 if parse.intent == "temp_up" else -1)
-        def fits(entry: Entry) -> bool:
+        request, mentions = self._main_clause(t)
+        switched_on = request.empty and POLITE.search(t) is not None  # "high beams please": a switch, on
+
+        def asked(entry: Entry, request: Request) -> Request:
+            return replace(request, verb="on") if switched_on and entry.signal.datatype.value == "boolean" else request
+
+        def fits(entry: Entry, request: Request) -> bool:
             if request.number is not None and request.unit != "level" and entry.signal.datatype.value in (
                     "boolean", "string"):
                 return False  # a number said is a number's
             return values.get(entry.path) is not None and _fitted(entry, values) and \
-                target(entry, request, values) is not None
+                target(entry, asked(entry, request), values) is not None
 
-        switch = request.verb in ("on", "off", "open", "close")  # the reading light's switch, not its brightness
-        by_own_name = bool(mentions.concepts)  # a value's own name ("up") picks a signal only of a part named
-        grounding = self.index.ground(mentions, actuators=True, wanted=fits,
-                                      named=lambda e: names_value(e, request, by_own_name),
-                                      favour=lambda e: switch and e.signal.datatype.value == "boolean")
+        def grounded(mentions: Mentions, request: Request) -> Grounding:
+            assert self.index is not None
+            switch = request.verb in ("on", "off", "open", "close")  # the reading light's switch, not its brightness
+            vertical = request.direction != 0 and VERTICAL.search(request.text) is not None  # the headrest's height
+            by_own_name = bool(mentions.concepts)  # a value's own name ("up") picks a signal only of a part named
+            return self.index.ground(mentions, actuators=True, wanted=lambda e: fits(e, request),
+                                     named=lambda e: names_value(e, request, by_own_name),
+                                     favour=lambda e: (switch and e.signal.datatype.value == "boolean") or (
+                                         vertical and e.name == "Height"))
+
+        grounding = grounded(mentions, request) if not mentions.concepts else Grounding()
+        if grounding.entries:
+            pass  # a value named ("skip this one", "USB") is its signal's, whatever came before
+        elif context is not None and (context.pending or not mentions.concepts or request.empty):
+            mentions, request = context.follow(mentions, request)
+        elif not mentions.concepts and parse.intent in ("temp_up", "temp_down") and WARMTH.search(t):
+            mentions = Mentions(frozenset({"temperature"}), mentions.zones, mentions.all)
+            request = replace(request, direction=request.direction or (1 if parse.intent == "temp_up" else -1))
+        if not grounding.entries:
+            grounding = grounded(mentions, request)
         if not mentions.concepts and (grounding.ambiguous or not grounding.entries):  # no part, no value named
             if parse.intent in UNNAMED or request.empty:
                 return None
@@ -225,7 +242,7 @@ class Assistant:
                                              wanted=lambda e: values.get(e.path) is not None and _fitted(e, values))
                 return self._clarify(Grounding(ambiguous="thing", options=tuple(options)), parse, mentions, request)
             return Answer("unknown", [], not_understood(False, zh), parse.slots, parse.lang, kind="none")
-        actions = {e.path: target(e, request, values) for e in grounding.entries}
+        actions = {e.path: target(e, asked(e, request), values) for e in grounding.entries}
         refusal = self._interlock(actions, values, zh)
         context = Context(mentions, request)
         if refusal:
@@ -234,6 +251,20 @@ class Assistant:
         units = {e.path: e.signal.unit for e in grounding.entries}
         return Answer("set", [{"path": p, "value": v} for p, v in actions.items() if v is not None],
                       said(actions, names, units, zh), parse.slots, parse.lang, context=context)
+
+    def _main_clause(self, text: str) -> tuple[Request, Mentions]:
+        """The request and what it names, of the one clause that asks something of a part ("turn the fan down,
+        it's kinda loud": the first; with the parts and zones the others name), else of the whole text."""
+        assert self.index is not None
+        clauses = [c for c in CLAUSE.split(text) if c.strip()]
+        if len(clauses) > 1:
+            asking = [(request, mentions) for c in clauses
+                      if (mentions := self.index.lexicon.scan(c)).concepts and not (request := Request.of(c)).empty]
+            if len(asking) == 1:  # the others may still name the part ("side mirrors are iced over, heat em up")
+                request, mentions = asking[0]
+                whole = self.index.lexicon.scan(text)
+                return request, replace(whole, concepts=mentions.concepts | (whole.concepts & self.index.lexicon.parts))
+        return Request.of(text), self.index.lexicon.scan(text)
 
     def _clarify(self, grounding: Grounding, parse: Parse, mentions: Mentions, request: Request) -> Answer:
         zh = parse.lang == "zh"

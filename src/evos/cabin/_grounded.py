@@ -17,19 +17,21 @@ from dataclasses import dataclass, replace
 
 from evos.cabin._grounding import Entry, value_words
 from evos.cabin._nlu import A_BIT, HALF, _any, _number
+from evos.cabin._nlu import _colour as colour
 from evos.vss import Value
 
 # ---- the speech act --------------------------------------------------------------------------------------------
 _POLITE = re.compile(r"^(?:(?:hey|ok|okay|so|um|uh|and|also|please|pls)[, ]+)*(?:can|could|would|will) (?:you|u|ya)"
                      r"(?: please| pls| just)? (?!tell|check|see|let me know|confirm|remind)")
 _ASK_EN = re.compile(r"^(?:(?:hey|ok|okay|so|um|uh|and|also|quick question|btw)[, ]+)*(?:is|are|was|were|did|"
-                     r"do(?! not)|does|have|has|what|what's|whats|how|how's|which|where|where's|when|who|why|am i|"
+                     r"do(?! not)|does|have|has|what|what's|whats|wat's|wats|how|how's|which|where|where's|when|"
+                     r"who|why|am i|"
                      r"any idea|can you tell|could you tell|tell me|check (?:if|whether)|i wonder|do you know|"
                      r"is there)\b"
                      r"|\b(?:tell me|let me know|check) (?:if|whether|what|how)\b|\bhow (?:much|many|far|long|hot|"
                      r"cold|warm|fast)\b|\bwhat(?:'s| is) (?:the|my)\b|\bdid i (?:leave|forget)\b")
 _ASK_ZH = re.compile(r"[吗嘛么呢][？?。！!]*$|没有?[？?。]*$|是不是|有没有|是否|多少|几度|几个|几点|什么|哪|"
-                     r"多大|多强|谁|怎么样|多久|多远|多快|多高|多热|多冷|(.)没\1|(.)不\2|了没|查一下|看看|"
+                     r"多大|多强|谁|啥|怎么样|多久|多远|多快|多高|多热|多冷|(.)没\1|(.)不\2|了没|查一下|看看|"
                      r"告诉我")
 _ZH_POLITE = re.compile(r"^(?:请|麻烦|能不能|能否|可不可以|可以|帮我|给我|你能|能)|帮我|帮忙")
 _NEGATION = re.compile(r"\b(?:don't|dont|do not|never|no need to|not|no,|no no|nope|leave (?:the|it|them) \w+ "
@@ -39,9 +41,10 @@ _DO_NOT_DISTURB = re.compile(r"do not disturb|don't disturb|dont disturb|不要�
 _HYPOTHETICAL = re.compile(r"\b(?:what (?:would|will) happen|what happens|what if|if i|if we|if you|suppose|"
                            r"supposing|would it|would that|is it (?:bad|safe|ok|okay) to|should i|hypothetically|"
                            r"imagine|in case)\b|如果|假如|要是|万一|假设|会不会|会怎样|会怎么样|的话")
-_REPORTED = re.compile(r"\b(?:said|says|told|tells|asked me|wants me|wanted me|keeps|once|yesterday|last time|"
-                       r"used to)\b|(?:他|她|他们|同事|朋友|我妈|我爸|老婆|老公|儿子|女儿|妈妈|爸爸|师傅|别人|邻居)"
-                       r"[^，。,]*?(?:说|让我|叫我|喜欢|老是|总是|老喜欢)|昨天|上次|以前")
+_REPORTED = re.compile(r"\b(?:said|says|told|tells|asked me|wants me|wanted me|keeps|keep begging|begging|nagging|"
+                       r"pestering|once|yesterday|last time|used to)\b"
+                       r"|(?:他|她|他们|同事|朋友|我妈|我爸|老婆|老公|儿子|女儿|妈妈|爸爸|师傅|别人|邻居)"
+                       r"[^，。,]*?(?:说|让我|叫我|喜欢|老是|总是|老喜欢)|吵着要|闹着要|嚷着要|非要|昨天|上次|以前")
 
 
 def speech_act(text: str) -> str:
@@ -69,8 +72,10 @@ OPEN = _any("open", "opened", "pop", r"roll(?:ed)? down", "lower", "crack", "ret
 CLOSE = _any("close", "closed", "shut", r"roll(?:ed)? up", "put (?:\\w+ )*up", "draw", "关上", "关闭", "合上",
              "升起", "拉上", "盖上", "关好", "关")
 # a function named by its verb is switched on by it ("defrost the windshield", "heat my seat", 座椅加热)
-ON = _any(r"turn(?:ed)? on", r"switch(?:ed)? on", "on", "start", "enable", "activate", "engage", "begin", "light up",
+ON = _any(r"turn(?:ed)? on", r"switch(?:ed)? on", r"on(?! (?:the|my|a|an|his|her|its|our|their|this|that|top|it)\b)",
+          "start", "enable", "activate", "engage", "begin", "light up",
           "heat", "warm up", "defrost", "defog", "demist", "de-ice", "deice", "honk", "recirculate", "massage",
+          "fogging up", "fogged up", "steamed up", "起雾", "有雾", "全是雾",
           "打开", "开启", "启动", "开一下", "开下", "开着", "开", "加热", "除霜", "除雾", "去雾", "除冰", "按摩",
           "鸣笛")
 OFF = _any(r"turn(?:ed)? off", r"switch(?:ed)? off", "off", "stop", "disable", "deactivate", "disengage", "end",
@@ -82,15 +87,16 @@ UNFOLD = _any("unfold", "展开")
 COOL = _any("cool", "cooling", "ventilate", "ventilation", "ventilated", "通风", "制冷", "凉")
 UP = _any("up", "higher", "raise", "increase", "more", "louder", "brighter", "warmer", "stronger", "faster",
           "further", "farther", "longer", "harder", "turn it up", "高", "大", "亮", "加", "增", "远", "快", "强", "暖",
-          "往上", "热", "多")
-DOWN = _any("down", "lower", "decrease", "less", "quieter", "softer", "dim", "dimmer", "darker", "cooler", "weaker",
-            "slower", "closer", "shorter", "reduce", "turn it down", "低", "小", "暗", "减", "降", "近", "慢", "弱",
-            "凉快", "凉爽", "往下", "少")
+          "往上", "多")
+DOWN = _any("down", "lower(?! back)", "decrease", "less", "quieter", "softer", "dim", "dimmer", "darker", "cooler",
+            "weaker", "slower", "closer", "shorter", "reduce", "turn it down", "低", "小", "暗", "减", "降", "近", "慢",
+            "弱", "凉快", "凉爽", "往下", "少")
 # a complaint asks for the other way ("too loud", 声音太大了): it says the direction, unless the request says one
 TOO_MUCH = _any("too loud", "too high", "too bright", "too hot", "too warm", "too strong", "too fast", "too much",
-                "太大", "太吵", "太响", "太高", "太亮", "太热", "太强", "太快", "太晃", "太刺眼")
-TOO_LITTLE = _any("too quiet", "too low", "too dark", "too cold", "too soft", "too weak", "too slow", "太小", "太低",
-                  "太暗", "太冷", "太弱", "太慢")
+                "so hot", "boiling", "太大", "太吵", "太响", "太高", "太亮", "太热", "太强", "太快", "太晃", "太刺眼",
+                "好热", "热死", "很热", "真热", "热得")
+TOO_LITTLE = _any("too quiet", "too low", "too dark", "too cold", "too soft", "too weak", "too slow", "so cold",
+                  "太小", "太低", "太暗", "太冷", "太弱", "太慢", "好冷", "冷死", "很冷", "真冷", "有点冷")
 MAX = _any("max", "maximum", "highest", "full", "all the way", "fully", "最大", "最高", "最亮", "开到底", "全开",
            "到底", "满")
 MIN = _any("min", "minimum", "lowest", "最小", "最低", "最暗")
@@ -164,6 +170,8 @@ def _number_in(signal_unit: str, request: Request) -> float | None:
         return round(value * 1.609344)
     if signal_unit == "celsius" and request.unit not in ("c", "f", ""):
         return None
+    if signal_unit == "s" and re.search(r"\bmin(?:ute)?s?\b|分钟|分", request.text):
+        return value * 60  # "three minutes in"
     if signal_unit == "percent" and request.unit not in ("%", "", "level"):
         return None
     return value
@@ -204,10 +212,10 @@ def _named(entry: Entry, request: Request, own: bool = True) -> list[tuple[int, 
 
 def names_value(entry: Entry, request: Request, own: bool = True) -> bool:
     """Whether the request names one of the signal's values, other than by a verb ("auto", "bluetooth"): by the
-    lexicon's words for it, and by the value's own name if ``own`` (not when the request names no part: "up" and
-    "off" are the names of values too)."""
+    lexicon's words for it, and by the value's own name if ``own``. Not when the request names no part, by a value's
+    own name ("up", "off") or by one Chinese character (快 of 凉快)."""
     return entry.signal.datatype.value == "string" and any(
-        value not in VERB_VALUES for _, value in _named(entry, request, own))
+        value not in VERB_VALUES and (own or length > 1) for length, value in _named(entry, request, own))
 
 
 def _enum_value(entry: Entry, request: Request) -> str | None:
@@ -216,8 +224,9 @@ def _enum_value(entry: Entry, request: Request) -> str | None:
     found = _named(entry, request)
     if not found and {"OPEN", "CLOSE"} <= set(allowed) and request.verb in ("open", "close", "on", "off"):
         return "OPEN" if request.verb in ("open", "on") else "CLOSE"
-    if not found and {"START", "STOP"} <= set(allowed) and request.verb in ("on", "off"):
-        return "START" if request.verb == "on" else "STOP"
+    for start, stop in (("START", "STOP"), ("PLAY", "STOP")):  # charging on; music on
+        if not found and {start, stop} <= set(allowed) and request.verb in ("on", "off"):
+            return start if request.verb == "on" else stop
     return max(found)[1] if found else None
 
 
@@ -235,14 +244,18 @@ def target(entry: Entry, request: Request, values: Mapping[str, Value | None]) -
             return None  # a part named, nothing asked of it
         return request.verb not in ("off", "close", "unlock")
     if datatype == "string":
-        return _enum_value(entry, request) if signal.allowed else None
+        if signal.allowed:
+            return _enum_value(entry, request)
+        return colour(request.text) if name == "Color" else None  # a light's colour, as #RRGGBB
     if datatype.endswith("[]"):
         return None
     return _numeric(entry, request, values)
 
 
 _MORE_LESS = re.compile(r"\b(?:more|less|further)\b|再|还")
-_BACKWARD, _FORWARD = re.compile(r"\bback(?:ward)?s?\b|后"), re.compile(r"\bforwards?\b|前")
+_BACKWARD = re.compile(r"(?<!my )(?<!lower )\bback(?:ward)?s?\b|后")  # not "my back is sweating"
+_FORWARD = re.compile(r"\bforwards?\b|前")
+_UPRIGHT = re.compile(r"\bupright\b|\bsit up\b|直")
 
 
 def _direction(entry: Entry, request: Request) -> int:
@@ -250,8 +263,9 @@ def _direction(entry: Entry, request: Request) -> int:
     its position grows (VSS: 0 is the frontmost position)."""
     if entry.name == "DimmingLevel":
         return -request.direction
-    if entry.thing == "Seat" and entry.name == "Position":
-        back, forward = _BACKWARD.search(request.text), _FORWARD.search(request.text)
+    if entry.thing == "Seat" and entry.name in ("Position", "Recline"):  # the backrest reclines backward (VSS)
+        back = _BACKWARD.search(request.text) or (entry.name == "Recline" and re.search(r"放|lean|lie", request.text))
+        forward = _FORWARD.search(request.text) or (entry.name == "Recline" and _UPRIGHT.search(request.text))
         return 1 if back and not forward else -1 if forward and not back else request.direction
     return request.direction
 
@@ -264,6 +278,8 @@ def _numeric(entry: Entry, request: Request, values: Mapping[str, Value | None])
         return _heating_cooling(entry, request, now)
     said = _number_in(unit, request)
     opening = name.endswith("Position") and unit == "percent"
+    if opening and request.verb in ("fold", "unfold"):  # the spoiler folds away: it closes
+        request = replace(request, verb="close" if request.verb == "fold" else "open")
     if opening and entry.thing == "Window" and request.verb not in ("open", "close"):
         up, down = re.search(r"\bup\b|升", request.text), re.search(r"\bdown\b|降", request.text)
         if up or down:  # a window goes up to close, down to open; "more" is more open
@@ -287,7 +303,7 @@ def _numeric(entry: Entry, request: Request, values: Mapping[str, Value | None])
         return _typed(entry, said)
     if request.half and unit == "percent":
         return _typed(entry, HALF_PCT)
-    if opening or name in ("Level", "Intensity", "FanSpeed", "Volume"):
+    if opening or name in ("Level", "Intensity", "FanSpeed"):
         if request.verb in ("close", "off"):
             return _typed(entry, 0)
         if request.verb in ("open", "on"):
@@ -321,6 +337,8 @@ def _heating_cooling(entry: Entry, request: Request, now: float | None) -> Value
         sign = 1 if now > 0 else -1
         return _typed(entry, now + sign * request.direction * 33)
     level = next((value for pattern, value in LEVELS if pattern.search(request.text)), None)
+    if level is None and request.a_bit:
+        level = LEVELS[-1][1]  # "cool the seat a little": the lowest level
     if request.extreme == "max":
         level = 100
     elif request.number is not None and request.unit in ("%", "level", ""):
@@ -332,7 +350,8 @@ def _heating_cooling(entry: Entry, request: Request, now: float | None) -> Value
 # ---- questions ---------------------------------------------------------------------------------------------------
 NEGATIVE = _any("closed", "shut", "off", "unlocked", "disconnected", "unplugged", "up", "关着", "关了", "关上", "关好",
                 "关闭", "没开")
-WH = re.compile(r"\b(?:what|what's|whats|how|which|where|when|who)\b|多少|几|什么|哪|怎么样|多久|多远|多快|多热|多冷")
+WH = re.compile(r"\b(?:what|what's|whats|how|which|where|when|who)\b|多少|几|什么|啥|哪|怎么样|多久|多远|多快|"
+                r"多热|多冷")
 
 
 def positive(entry: Entry, value: Value | None) -> bool | None:

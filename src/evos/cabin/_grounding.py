@@ -30,7 +30,7 @@ _COMMON = {"set", "to", "open", "of", "the", "a", "at", "in", "for", "by", "off"
            "mode", "type", "count", "status", "state", "value", "actual", "target", "time", "unit", "position",
            "system", "any", "left", "right", "front", "rear", "row", "is", "id", "less", "more", "up", "down",
            "change", "request", "requested", "make", "turn", "use", "show", "keep", "get", "put", "give", "go",
-           "stop", "start", "enable", "disable", "allow", "side"}
+           "stop", "start", "enable", "disable", "allow", "side", "support"}
 _BUTTONS = re.compile(r"Is\w+Switch(?:Engaged|On)")  # a button's state (the seat's "warmer" switch), not a function
 
 
@@ -53,13 +53,12 @@ def camel_words(segment: str) -> list[str]:
 class Mentions:
     """What a request names: ``concepts``, ``zones`` (each mention: the zone segments it may mean; ``own``: those
     of them the speaker's own words said, "my"), ``all`` ("all", "every", 全部), ``plural`` (the concepts named in
-    the plural: "windows"), ``many`` (Chinese, which has no plural, without "that one" (那个))."""
+    the plural: "windows")."""
 
     concepts: frozenset[str] = frozenset()
     zones: tuple[frozenset[str], ...] = ()
     all: bool = False
     plural: frozenset[str] = frozenset()
-    many: bool = False
     own: tuple[frozenset[str], ...] = ()
 
     def merged(self, other: Mentions, narrowed: bool = False) -> Mentions:
@@ -67,7 +66,7 @@ class Mentions:
         add to them when ``narrowed`` (the rear window asked about, "the left one")."""
         zones = (*self.zones, *other.zones) if narrowed else other.zones or self.zones
         return Mentions(self.concepts | other.concepts, zones, self.all or other.all, self.plural | other.plural,
-                        self.many or other.many, (*self.own, *other.own) if narrowed else other.own or self.own)
+                        (*self.own, *other.own) if narrowed else other.own or self.own)
 
     def without_own(self) -> Mentions:
         """These mentions without the speaker's own zone words."""
@@ -116,6 +115,11 @@ class Lexicon:
         self._plural = {w for w in surfaces if w.isascii() and w.endswith("s") and w[:-1] in surfaces}
         self._own = frozenset(str(w) for w in data.get("own", ()))
         self._pattern: re.Pattern[str] | None = None
+
+    @cached_property
+    def parts(self) -> frozenset[str]:
+        """The concepts that name a part of the car with zones (the seat, the mirrors, the ambient light)."""
+        return frozenset(c for thing in self.things for c in self.concepts_of(thing))
 
     def learn(self, words: Iterable[str]) -> None:
         """Know ``words`` (a segment's own CamelCase words) as concepts of their own name."""
@@ -183,9 +187,7 @@ class Lexicon:
                 if word in self._own:
                     own.append(zone)
             every |= any(kind == "all" for kind, _ in kinds)
-        chinese = re.search(r"[\u4e00-\u9fff]", text) is not None
-        many = chinese and re.search(r"[那这哪一]个", text) is None
-        return Mentions(frozenset(concepts), tuple(zones), every, frozenset(plural), many, tuple(own))
+        return Mentions(frozenset(concepts), tuple(zones), every, frozenset(plural), tuple(own))
 
 
 @cache
@@ -293,7 +295,10 @@ class SignalIndex:
         signal can take what is asked (its datatype against the verb and value), ``named(entry)`` whether the
         request names one of its allowed values by its words ("auto": the light switch's; with no concept named,
         such values alone find a signal: "feet"), which counts as a concept matched; of signals named as well,
-        and preferred alike, those ``favour(entry)`` likes (a yes/no question's boolean)."""
+        and preferred alike, of one part, those ``favour(entry)`` likes (a yes/no question's boolean, a light's
+        switch rather than its brightness)."""
+        if mentions.own and len(mentions.own) < len(mentions.zones):  # "for my son in the back": "my" is his
+            mentions = mentions.without_own()
         scored = self._scored(mentions, actuators, wanted, named)
         if not scored and mentions.own:  # "the rear right door for my mom": "my" is no zone here
             return self.ground(mentions.without_own(), actuators, wanted, named, favour)
@@ -308,8 +313,8 @@ class SignalIndex:
         keys = list(dict.fromkeys(e.key for e in top))
         if len(keys) > 1:
             keys = self._preferred(keys, top, actuators)
-        if len(keys) > 1 and favour is not None:
-            keys = [k for k in keys if any(e.key == k and favour(e) for e in top)] or keys
+        if len(keys) > 1 and favour is not None and len({e.thing for e in top if e.key in keys}) == 1:
+            keys = [k for k in keys if any(e.key == k and favour(e) for e in top)] or keys  # of one part
         if len(keys) > 1:
             return Grounding(ambiguous="thing", options=tuple(e for e in top if e.key in keys))
         return self._zoned([e for e in top if e.key == keys[0]], mentions)
@@ -370,7 +375,7 @@ class SignalIndex:
     def _zoned(self, entries: list[Entry], mentions: Mentions) -> Grounding:
         """The zones meant of one signal: those said, else the part's default (or all of them, or ask). When a
         zone is said and several still fit ("the back seat": three), the part's ``partial`` says: all of them
-        (a row of climate zones), or all only if named in the plural or in Chinese without a "that one" (那个)."""
+        (a row of climate zones), or all only if named in the plural."""
         thing_name = entries[0].thing
         part = self.lexicon.concepts_of(thing_name) if thing_name else entries[0].every_concept
         plural = bool(mentions.plural & part)  # "the windows", not "the wipers" (of the front windshield)
@@ -384,7 +389,7 @@ class SignalIndex:
         thing = self.lexicon.things.get(entries[0].thing or "")
         default = "ask" if thing is None else thing.defaults.get(entries[0].name, thing.default)
         if mentions.zones:
-            if thing is not None and (thing.partial == "all" or plural or mentions.many):
+            if thing is not None and (thing.partial == "all" or plural):
                 return Grounding(tuple(entries))
             return Grounding(ambiguous="zone", options=tuple(entries))
         if default == "all":

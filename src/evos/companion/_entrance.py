@@ -22,23 +22,25 @@ if TYPE_CHECKING:  # the database (SQLAlchemy) is imported with the web stack, n
 
 _LOCKS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+)\.IsLocked")
 _OPENINGS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+|Body\.Hood)\.(IsOpen|Position|Switch)")
-_WINDOWS = re.compile(r"Vehicle\.Cabin\.Door\.Row\d\.\w+\.Window\.(IsOpen|Position|Switch)")
+_WINDOWS = re.compile(r"Vehicle\.Cabin\.(Door\.Row\d\.\w+\.Window|Sunroof)\.(IsOpen|Position|Switch)")
 _FLAPS = re.compile(r"Vehicle\.Powertrain\.TractionBattery\.Charging\.ChargingPort\.\w+\.IsFlapOpen")
 DRIVER_LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"  # locked or not, the car
 
 
 def _opens(path: str, value: Value) -> bool:
-    """Whether setting ``path`` to ``value`` opens (a door, the trunk, the hood, a window: see ``opens_the_car``)."""
+    """Whether setting ``path`` to ``value`` opens (a door, the trunk, the hood, a window, the sunroof: see
+    ``opens_the_car``)."""
     name = path.rsplit(".", 1)[-1]
     if name in ("IsOpen", "IsFlapOpen"):
         return value is True
     if name == "Position":
         return isinstance(value, int | float) and value > 0
-    return value in ("OPEN", "ONE_SHOT_OPEN")  # a Switch
+    return value in ("OPEN", "ONE_SHOT_OPEN", "TILT_UP")  # a Switch (the sunroof's tilts open)
 
 
 def opens_the_car(targets: Mapping[str, Value], locked: bool) -> list[str]:
-    """The paths of ``targets`` that open the car (``locked``: its doors are locked now, so a window counts)."""
+    """The paths of ``targets`` that open the car (``locked``: its doors are locked now, so a window or the
+    sunroof counts)."""
     found = []
     for path, value in targets.items():
         if (_LOCKS.fullmatch(path) and value is False) or (_FLAPS.fullmatch(path) and value is True) or (
