@@ -63,7 +63,7 @@ UNNAMED = ("media_play", "media_pause", "media_next", "media_previous", "mute")
 WARMTH = re.compile(r"\b(?:warm|warmer|cool|cooler|hot|hotter|cold|colder|chilly|freezing)\b|暖|冷|热|凉")
 CLAUSE = re.compile(r"[,，;；]")
 POLITE = re.compile(r"\bplease\b|\bpls\b|^请|麻烦")
-VERTICAL = re.compile(r"\b(?:raise|lower|up|down|higher)\b|往上|往下|升|降")
+VERTICAL = re.compile(r"\b(?:raise|lower|up|down|higher|high|low)\b|往上|往下|升|降")
 SENTENCE = re.compile(r"(?<=[?？!！。;；])\s*|(?<=[a-z][.])\s+")
 ASKED = {"ask_range": ("Vehicle.Powertrain.Range",),
          "ask_soc": ("Vehicle.Powertrain.TractionBattery.StateOfCharge.Current",),
@@ -218,6 +218,8 @@ class Assistant:
                                      favour=lambda e: (switch and e.signal.datatype.value == "boolean") or (
                                          vertical and e.name == "Height"))
 
+        if not mentions.concepts and parse.intent in UNNAMED:
+            return None  # "mute", "pause": the media player's, by the intents
         grounding = grounded(mentions, request) if not mentions.concepts else Grounding()
         if grounding.entries:
             pass  # a value named ("skip this one", "USB") is its signal's, whatever came before
@@ -228,6 +230,14 @@ class Assistant:
             request = replace(request, direction=request.direction or (1 if parse.intent == "temp_up" else -1))
         if not grounding.entries:
             grounding = grounded(mentions, request)
+        if grounding.ambiguous and context is not None and not context.pending:
+            # a function of the part the last turn was about ("再暗一点" after the ambient light)
+            part = context.mentions.concepts & self.index.lexicon.parts
+            if part and not mentions.concepts & self.index.lexicon.parts:
+                narrowed = replace(mentions, concepts=mentions.concepts | part,
+                                   zones=mentions.zones or context.mentions.zones)
+                if (then := grounded(narrowed, request)).entries:
+                    mentions, grounding = narrowed, then
         if not mentions.concepts and (grounding.ambiguous or not grounding.entries):  # no part, no value named
             if parse.intent in UNNAMED or request.empty:
                 return None
@@ -237,9 +247,12 @@ class Assistant:
         if not grounding.entries:
             if parse.intent in UNNAMED:
                 return None
+            options = self.index.choices(mentions, actuators=True,
+                                         wanted=lambda e: values.get(e.path) is not None and _fitted(e, values))
+            modes = [o for o in options if o.signal.allowed]
+            if modes and not request.empty and request.number is None:  # "turn on the wipers": which mode?
+                return self._clarify(Grounding(), parse, mentions, request, values_of=modes[0])
             if request.empty:  # a part named, nothing asked of it ("move the seat"): what of it?
-                options = self.index.choices(mentions, actuators=True,
-                                             wanted=lambda e: values.get(e.path) is not None and _fitted(e, values))
                 return self._clarify(Grounding(ambiguous="thing", options=tuple(options)), parse, mentions, request)
             return Answer("unknown", [], not_understood(False, zh), parse.slots, parse.lang, kind="none")
         actions = {e.path: target(e, asked(e, request), values) for e in grounding.entries}
@@ -266,13 +279,19 @@ class Assistant:
                 return request, replace(whole, concepts=mentions.concepts | (whole.concepts & self.index.lexicon.parts))
         return Request.of(text), self.index.lexicon.scan(text)
 
-    def _clarify(self, grounding: Grounding, parse: Parse, mentions: Mentions, request: Request) -> Answer:
+    def _clarify(self, grounding: Grounding, parse: Parse, mentions: Mentions, request: Request,
+                 values_of: Entry | None = None) -> Answer:
+        """One question back: which of ``grounding``'s options, or which of the values of ``values_of``."""
         zh = parse.lang == "zh"
         assert self.index is not None
         zoned = grounding.ambiguous == "zone"
         options = [self.index.lexicon.describe(e.path, zh, zoned=zoned) for e in grounding.options]
         if len(set(options)) < len({e.key for e in grounding.options}):  # two parts of one name: name them whole
             options = [self.index.lexicon.describe(e.path, zh, zoned=zoned, whole=True) for e in grounding.options]
+        if values_of is not None:
+            skipped = ("INACTIVE", "UNDEFINED", "OFF" if request.verb == "on" else "")
+            options = [value_text(values_of.path, v, None, zh) for v in values_of.signal.allowed or ()
+                       if v not in skipped]
         return Answer("clarify", [], which(options, zh), parse.slots, parse.lang, kind="clarify",
                       context=Context(mentions, request, pending=True))
 

@@ -21,7 +21,7 @@ from evos.cabin._nlu import _colour as colour
 from evos.vss import Value
 
 # ---- the speech act --------------------------------------------------------------------------------------------
-_POLITE = re.compile(r"^(?:(?:hey|ok|okay|so|um|uh|and|also|please|pls)[, ]+)*(?:can|could|would|will) (?:you|u|ya)"
+_POLITE = re.compile(r"^(?:(?:hey|ok|okay|so|um|uh|and|also|please|pls)[, ]+)*(?:can|could|would|will) (?:you|u|ya|we)"
                      r"(?: please| pls| just)? (?!tell|check|see|let me know|confirm|remind)")
 _ASK_EN = re.compile(r"^(?:(?:hey|ok|okay|so|um|uh|and|also|quick question|btw)[, ]+)*(?:is|are|was|were|did|"
                      r"do(?! not)|does|have|has|what|what's|whats|wat's|wats|how|how's|which|where|where's|when|"
@@ -85,12 +85,12 @@ UNLOCK = _any("unlock", "unlocked", "解锁", "开锁")
 FOLD = _any("fold", "folded", "tuck", "折叠", "收起", "折起", "折")
 UNFOLD = _any("unfold", "展开")
 COOL = _any("cool", "cooling", "ventilate", "ventilation", "ventilated", "通风", "制冷", "凉")
-UP = _any("up", "higher", "raise", "increase", "more", "louder", "brighter", "warmer", "stronger", "faster",
-          "further", "farther", "longer", "harder", "turn it up", "高", "大", "亮", "加", "增", "远", "快", "强", "暖",
-          "往上", "多")
-DOWN = _any("down", "lower(?! back)", "decrease", "less", "quieter", "softer", "dim", "dimmer", "darker", "cooler",
-            "weaker", "slower", "closer", "shorter", "reduce", "turn it down", "低", "小", "暗", "减", "降", "近", "慢",
-            "弱", "凉快", "凉爽", "往下", "少")
+UP = _any("up", "higher", "raise", "increase", "more", "tighter", "tighten", "louder", "brighter", "warmer",
+          "stronger", "faster", "further", "farther", "longer", "harder", "turn it up", "高", "大", "亮", "加", "增",
+          "远", "快", "强", "暖", "往上", "多", "收紧")
+DOWN = _any("down", "lower(?! back)", "decrease", "less", "looser", "loosen", "quieter", "softer", "dim", "dimmer",
+            "darker", "cooler", "weaker", "slower", "closer", "shorter", "reduce", "turn it down", "低", "小", "暗",
+            "减", "降", "近", "慢", "弱", "凉快", "凉爽", "往下", "少", "放松")
 # a complaint asks for the other way ("too loud", 声音太大了): it says the direction, unless the request says one
 TOO_MUCH = _any("too loud", "too high", "too bright", "too hot", "too warm", "too strong", "too fast", "too much",
                 "so hot", "boiling", "太大", "太吵", "太响", "太高", "太亮", "太热", "太强", "太快", "太晃", "太刺眼",
@@ -103,6 +103,7 @@ MIN = _any("min", "minimum", "lowest", "最小", "最低", "最暗")
 LEVELS = ((_any("high", "高档", "三档", "3档"), 100), (_any("medium", "mid", "中档", "二档", "2档"), 67),
           (_any("low", "低档", "一档", "1档"), 33))
 STEPS = {"celsius": 1.0, "percent": 20.0, "km/h": 5.0, "s": 0.3, "degrees": 5.0, "mm": 20.0}
+FAHRENHEIT_FROM = 50.0  # a cabin set to "75 degrees" is set in °F: no one asks for 50 °C (assumed)
 VOLUME_STEP_PCT = 10.0  # a step of volume is finer than other steps (assumed: ten steps from silent to full)
 LIMITS = {"celsius": (16.0, 30.0), "km/h": (30.0, 180.0)}  # set points the climate and cruise control take
 OPEN_PCT, CRACK_PCT, HALF_PCT, HEAT_PCT = 100, 20, 50, 67
@@ -164,7 +165,7 @@ def _number_in(signal_unit: str, request: Request) -> float | None:
     if request.number is None or request.unit == "level":
         return None
     value = request.number
-    if signal_unit == "celsius" and request.unit == "f":
+    if signal_unit == "celsius" and (request.unit == "f" or (request.unit in ("c", "") and value >= FAHRENHEIT_FROM)):
         return round((value - 32) / 1.8 * 2) / 2
     if signal_unit == "km/h" and request.unit == "mph":
         return round(value * 1.609344)
@@ -211,9 +212,11 @@ def _named(entry: Entry, request: Request, own: bool = True) -> list[tuple[int, 
 
 
 def names_value(entry: Entry, request: Request, own: bool = True) -> bool:
-    """Whether the request names one of the signal's values, other than by a verb ("auto", "bluetooth"): by the
-    lexicon's words for it, and by the value's own name if ``own``. Not when the request names no part, by a value's
-    own name ("up", "off") or by one Chinese character (快 of 凉快)."""
+    """Whether the request names one of the signal's values, other than by a verb ("auto", "bluetooth", a light's
+    colour): by the lexicon's words for it, and by the value's own name if ``own``. Not when the request names no
+    part, by a value's own name ("up", "off") or by one Chinese character (快 of 凉快)."""
+    if entry.name == "Color" and not entry.signal.allowed:
+        return own and colour(request.text) is not None
     return entry.signal.datatype.value == "string" and any(
         value not in VERB_VALUES and (own or length > 1) for length, value in _named(entry, request, own))
 
@@ -224,6 +227,8 @@ def _enum_value(entry: Entry, request: Request) -> str | None:
     found = _named(entry, request)
     if not found and {"OPEN", "CLOSE"} <= set(allowed) and request.verb in ("open", "close", "on", "off"):
         return "OPEN" if request.verb in ("open", "on") else "CLOSE"
+    if not found and "OFF" in allowed and request.verb in ("off", "close"):
+        return "OFF"
     for start, stop in (("START", "STOP"), ("PLAY", "STOP")):  # charging on; music on
         if not found and {start, stop} <= set(allowed) and request.verb in ("on", "off"):
             return start if request.verb == "on" else stop
@@ -303,7 +308,10 @@ def _numeric(entry: Entry, request: Request, values: Mapping[str, Value | None])
         return _typed(entry, said)
     if request.half and unit == "percent":
         return _typed(entry, HALF_PCT)
-    if opening or name in ("Level", "Intensity", "FanSpeed"):
+    level = next((value for pattern, value in LEVELS if pattern.search(request.text)), None)
+    if level is not None and unit == "percent" and not opening:  # "massage on high"
+        return _typed(entry, level)
+    if opening or name in ("Level", "FanSpeed"):
         if request.verb in ("close", "off"):
             return _typed(entry, 0)
         if request.verb in ("open", "on"):
@@ -329,6 +337,8 @@ def _heating_cooling(entry: Entry, request: Request, now: float | None) -> Value
     the request asks nothing of it ("move the seat")."""
     if request.verb in ("off", "close"):
         return 0
+    if request.unit in ("c", "f"):
+        return None  # "turn the heat up to 75 degrees": a set point's, not the seat's
     cooling = COOL.search(request.text) is not None
     if not (request.verb in ("on", "open") or cooling or request.direction or request.extreme or
             request.number is not None):
@@ -366,10 +376,14 @@ def positive(entry: Entry, value: Value | None) -> bool | None:
 
 
 def truth(entries: Sequence[Entry], request: Request, values: Mapping[str, Value | None]) -> bool | None:
-    """The answer to a yes/no question about ``entries`` ("are the windows closed": all of them), or None."""
-    states = [positive(e, values.get(e.path)) for e in entries]
-    if any(s is None for s in states):
+    """The answer to a yes/no question about ``entries`` ("are the windows closed": all of them), or None. Signals
+    of one part (a window's IsOpen and its Position) count as one: open if either says so."""
+    parts: dict[str, list[bool | None]] = {}
+    for e in entries:
+        parts.setdefault(e.path.rsplit(".", 1)[0], []).append(positive(e, values.get(e.path)))
+    if any(s is None for part in parts.values() for s in part):
         return None
+    states = [any(part) for part in parts.values()]
     name = entries[0].name
     negative = NEGATIVE.search(request.text) is not None
     if name == "IsLocked":

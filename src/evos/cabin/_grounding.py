@@ -30,7 +30,7 @@ _COMMON = {"set", "to", "open", "of", "the", "a", "at", "in", "for", "by", "off"
            "mode", "type", "count", "status", "state", "value", "actual", "target", "time", "unit", "position",
            "system", "any", "left", "right", "front", "rear", "row", "is", "id", "less", "more", "up", "down",
            "change", "request", "requested", "make", "turn", "use", "show", "keep", "get", "put", "give", "go",
-           "stop", "start", "enable", "disable", "allow", "side", "support"}
+           "stop", "start", "enable", "disable", "allow", "side", "support", "mute"}
 _BUTTONS = re.compile(r"Is\w+Switch(?:Engaged|On)")  # a button's state (the seat's "warmer" switch), not a function
 
 
@@ -379,13 +379,13 @@ class SignalIndex:
         thing_name = entries[0].thing
         part = self.lexicon.concepts_of(thing_name) if thing_name else entries[0].every_concept
         plural = bool(mentions.plural & part)  # "the windows", not "the wipers" (of the front windshield)
-        if len(entries) == 1 or mentions.all or plural:
-            return Grounding(tuple(entries))
         said = {z for zone in mentions.zones for z in zone}
         if said and not said & {z for e in entries for z in e.zones if _ROW.fullmatch(z)}:
             front = [e for e in entries if "Row1" in e.zones]  # the driver's or passenger's seat is the front one
             if front and len(front) < len(entries):
                 return self._zoned(front, mentions)
+        if len(entries) == 1 or mentions.all or plural:
+            return Grounding(tuple(entries))
         thing = self.lexicon.things.get(entries[0].thing or "")
         default = "ask" if thing is None else thing.defaults.get(entries[0].name, thing.default)
         if mentions.zones:
