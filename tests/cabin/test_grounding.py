@@ -132,3 +132,35 @@ def test_an_opening_goes_where_its_verb_says(assistant: Assistant) -> None:
     assert acts(assistant, "put the driver's window down halfway") == {WINDOWS[0]: 50}
     assert acts(assistant, "lower the driver's window") == {WINDOWS[0]: 100}
     assert acts(assistant, "close the driver's window", {WINDOWS[0]: 100}) == {WINDOWS[0]: 0}
+
+
+WIPERS = {"Vehicle.Body.Windshield.Front.Wiping.Mode": "OFF", "Vehicle.Body.Windshield.Rear.Wiping.Mode": "OFF"}
+STATIONS = {f"Vehicle.Cabin.HVAC.Station.Row{r}.{z}.{f}": v for r in (1, 2) for z in ("Driver", "Passenger")
+            for f, v in (("Temperature", 21.0), ("FanSpeed", 20))}
+
+
+def test_a_mode_not_named_is_asked_and_the_answer_sets_it(assistant: Assistant) -> None:
+    conversation = assistant.conversation()
+    first = conversation.answer("turn on the wipers", {**PARKED, **WIPERS})
+    assert (first.kind, first.actions) == ("clarify", []) and "fast" in first.reply and "off" not in first.reply
+    assert {a["path"]: a["value"] for a in conversation.answer("fast", {**PARKED, **WIPERS}).actions} == {
+        "Vehicle.Body.Windshield.Front.Wiping.Mode": "FAST"}  # the front one: no windshield said
+    assert acts(assistant, "turn off the wipers", WIPERS) == {"Vehicle.Body.Windshield.Front.Wiping.Mode": "OFF"}
+
+
+def test_set_points_in_fahrenheit_and_both_sides_of_the_front_row(assistant: Assistant) -> None:
+    values = {**PARKED, **STATIONS}
+    assert acts(assistant, "turn the heat up to 75 degrees", values) == {
+        "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature": 24.0}  # 75 °F: no cabin is set to 75 °C
+    assert acts(assistant, "温度两边都调到22", values) == {
+        "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature": 22.0,
+        "Vehicle.Cabin.HVAC.Station.Row1.Passenger.Temperature": 22.0}
+
+
+def test_the_clause_that_asks_is_the_request(assistant: Assistant) -> None:
+    values = {**PARKED, **STATIONS, "Vehicle.Cabin.Infotainment.Media.Volume": 30}
+    assert acts(assistant, "turn the fan down a notch, it's kinda loud", {
+        **values, "Vehicle.Cabin.HVAC.Station.Row1.Driver.FanSpeed": 60}) == {
+        "Vehicle.Cabin.HVAC.Station.Row1.Driver.FanSpeed": 40}
+    answer = assistant.answer("the kids keep begging me to open the sunroof, ugh", values)
+    assert (answer.kind, answer.actions) == ("none", [])  # reported: nothing asked of the car
