@@ -24,7 +24,7 @@ Per language, over every turn (a clarification's follow-up is a turn):
 
 Figures are given apart for the parts the assistant's rules were tuned on (``dev``: ``helper.jsonl`` and
 ``d.jsonl``, whose misses were read while the rules were written) and for the parts nobody tuned against
-(``held-out``: ``b.jsonl`` and ``c.jsonl``).
+(``held-out``: ``b.jsonl``, ``c.jsonl`` and ``e.jsonl``).
 The reply time is the wall time of each turn's answer, in this process.
 """
 
