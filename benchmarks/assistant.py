@@ -156,8 +156,7 @@ def evaluate(assistant: Assistant, parked: Mapping[str, Value | None], selected:
         values = {**parked, **row.get("state", {})}
         conversation = assistant.conversation()
         turns = row["turns"] if row["kind"] == "dialogue" else [row]
-        said = [(t, t["text"]) for t in turns]
-        queue = list(said)
+        queue = [(t, t["text"]) for t in turns]
         while queue:
             turn, text = queue.pop(0)
             started = time.perf_counter()

@@ -144,6 +144,8 @@ class Assistant:
         # every signal of the car, found by its names (none without a catalog: the intents below only)
         self.index = SignalIndex(catalog, (s.path for s in catalog if not s.path.startswith(NOT_ASKED))) \
             if catalog is not None else None
+        # the signals it finds by their names: the values ``answer`` wants, besides ``READS``
+        self.paths: tuple[str, ...] = tuple(e.path for e in self.index.entries) if self.index is not None else ()
         self.vehicle = vehicle
         self.reserve_soc_pct = reserve_soc_pct
         self.aliases: dict[str, str] = {}
@@ -151,12 +153,6 @@ class Assistant:
             for word in (scene.name, *scene.aliases, scene.title.lower(), scene.title_zh):
                 if word:
                     self.aliases.setdefault(word, scene.name)
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        """The signals the assistant finds by their names (those of its catalog; none without one): the values
-        ``answer`` wants, besides ``READS``."""
-        return tuple(e.path for e in self.index.entries) if self.index is not None else ()
 
     def conversation(self) -> Conversation:
         """A conversation with the assistant: what one turn said carries to the next."""
@@ -205,8 +201,7 @@ class Assistant:
             if request.number is not None and request.unit != "level" and entry.signal.datatype.value in (
                     "boolean", "string"):
                 return False  # a number said is a number's
-            return values.get(entry.path) is not None and _fitted(entry, values) and \
-                target(entry, asked(entry, request), values) is not None
+            return _served(entry, values) and target(entry, asked(entry, request), values) is not None
 
         def grounded(mentions: Mentions, request: Request) -> Grounding:
             assert self.index is not None
@@ -220,15 +215,14 @@ class Assistant:
 
         if not mentions.concepts and parse.intent in UNNAMED:
             return None  # "mute", "pause": the media player's, by the intents
+        # a value named with no part ("skip this one", "USB") is its signal's, whatever came before
         grounding = grounded(mentions, request) if not mentions.concepts else Grounding()
-        if grounding.entries:
-            pass  # a value named ("skip this one", "USB") is its signal's, whatever came before
-        elif context is not None and (context.pending or not mentions.concepts or request.empty):
-            mentions, request = context.follow(mentions, request)
-        elif not mentions.concepts and parse.intent in ("temp_up", "temp_down") and WARMTH.search(t):
-            mentions = Mentions(frozenset({"temperature"}), mentions.zones, mentions.all)
-            request = replace(request, direction=request.direction or (1 if parse.intent == "temp_up" else -1))
         if not grounding.entries:
+            if context is not None and (context.pending or not mentions.concepts or request.empty):
+                mentions, request = context.follow(mentions, request)
+            elif not mentions.concepts and parse.intent in ("temp_up", "temp_down") and WARMTH.search(t):
+                mentions = Mentions(frozenset({"temperature"}), mentions.zones, mentions.all)
+                request = replace(request, direction=request.direction or (1 if parse.intent == "temp_up" else -1))
             grounding = grounded(mentions, request)
         if grounding.ambiguous and context is not None and not context.pending:
             # a function of the part the last turn was about ("再暗一点" after the ambient light)
@@ -239,7 +233,7 @@ class Assistant:
                 if (then := grounded(narrowed, request)).entries:
                     mentions, grounding = narrowed, then
         if not mentions.concepts and (grounding.ambiguous or not grounding.entries):  # no part, no value named
-            if parse.intent in UNNAMED or request.empty:
+            if request.empty:
                 return None
             return self._clarify(Grounding(), parse, mentions, request)  # "turn it up": what?
         if grounding.ambiguous:
@@ -247,8 +241,7 @@ class Assistant:
         if not grounding.entries:
             if parse.intent in UNNAMED:
                 return None
-            options = self.index.choices(mentions, actuators=True,
-                                         wanted=lambda e: values.get(e.path) is not None and _fitted(e, values))
+            options = self.index.choices(mentions, actuators=True, wanted=lambda e: _served(e, values))
             modes = [o for o in options if o.signal.allowed]
             if modes and not request.empty and request.number is None:  # "turn on the wipers": which mode?
                 return self._clarify(Grounding(), parse, mentions, request, values_of=modes[0])
@@ -302,8 +295,7 @@ class Assistant:
         wh = is_wh(t)  # "what's the cruise set to": a value, not a state; "is the window open": a state
 
         def answerable(entry: Entry, states: bool = not wh) -> bool:
-            return values.get(entry.path) is not None and _fitted(entry, values) and (
-                states or entry.signal.datatype.value != "boolean")
+            return _served(entry, values) and (states or entry.signal.datatype.value != "boolean")
 
         grounding = self.index.ground(mentions, actuators=False, wanted=answerable,
                                       favour=lambda e: e.signal.datatype.value == "boolean")
@@ -617,6 +609,11 @@ def _asked(text: str) -> str:
     """Of several sentences, the question ("is the back left door open? there's a warning light": the first)."""
     sentences = [s for s in SENTENCE.split(text) if s.strip()]
     return next((s for s in sentences if s.rstrip().endswith(("?", "？"))), text)
+
+
+def _served(entry: Entry, values: Mapping[str, Value | None]) -> bool:
+    """Whether the car has this signal: a value, and the seat it is of (see ``_fitted``)."""
+    return values.get(entry.path) is not None and _fitted(entry, values)
 
 
 def _fitted(entry: Entry, values: Mapping[str, Value | None]) -> bool:

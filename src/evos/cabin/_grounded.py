@@ -308,7 +308,7 @@ def _numeric(entry: Entry, request: Request, values: Mapping[str, Value | None])
         return _typed(entry, said)
     if request.half and unit == "percent":
         return _typed(entry, HALF_PCT)
-    level = next((value for pattern, value in LEVELS if pattern.search(request.text)), None)
+    level = _level(request)
     if level is not None and unit == "percent" and not opening:  # "massage on high"
         return _typed(entry, level)
     if opening or name in ("Level", "FanSpeed"):
@@ -332,6 +332,11 @@ def _opened(entry: Entry, request: Request, said: float | None, now: float | Non
     return _typed(entry, OPEN_PCT if opening else 0)
 
 
+def _level(request: Request) -> int | None:
+    """The level said (high, medium, low: as a percentage), or None."""
+    return next((value for pattern, value in LEVELS if pattern.search(request.text)), None)
+
+
 def _heating_cooling(entry: Entry, request: Request, now: float | None) -> Value | None:
     """Seat heating (positive %) or cooling (negative %): a level said, high/medium/low, or medium; None when
     the request asks nothing of it ("move the seat")."""
@@ -346,7 +351,7 @@ def _heating_cooling(entry: Entry, request: Request, now: float | None) -> Value
     if request.relative and now is not None and now != 0:
         sign = 1 if now > 0 else -1
         return _typed(entry, now + sign * request.direction * 33)
-    level = next((value for pattern, value in LEVELS if pattern.search(request.text)), None)
+    level = _level(request)
     if level is None and request.a_bit:
         level = LEVELS[-1][1]  # "cool the seat a little": the lowest level
     if request.extreme == "max":
