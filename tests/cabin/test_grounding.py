@@ -164,3 +164,9 @@ def test_the_clause_that_asks_is_the_request(assistant: Assistant) -> None:
         "Vehicle.Cabin.HVAC.Station.Row1.Driver.FanSpeed": 40}
     answer = assistant.answer("the kids keep begging me to open the sunroof, ugh", values)
     assert (answer.kind, answer.actions) == ("none", [])  # reported: nothing asked of the car
+
+
+@pytest.mark.parametrize("text", ["", "   ", "asdf qwerty zxcv", "🚗🚗🚗", "x" * 5000, "set it to -999999 %"])
+def test_nonsense_or_empty_input_acts_on_nothing(assistant: Assistant, text: str) -> None:
+    answer = assistant.answer(text, PARKED)
+    assert answer.actions == [] and answer.kind in ("none", "clarify") and answer.reply, answer
