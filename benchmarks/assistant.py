@@ -8,7 +8,7 @@ The set is ``tests/cabin/data/assistant_eval/*.jsonl`` (its format and who wrote
 utterance is answered in a fresh conversation (a dialogue's turns in one), by ``Assistant`` over the parked car's
 values (those of the car's apps in one process, read once) with the row's ``state`` on top; what a turn's actions do
 is applied before the next turn, as the car would. What reaches the car is what the entrance lets through: the
-assistant's actions, all of them refused when one of them opens the car (companion's ``opens_the_car``: that takes
+assistant's actions, all of them refused when one of them opens the car (``evos.openings.opens_the_car``: that takes
 the phone's signature).
 
 Per language, over every turn (a clarification's follow-up is a turn):
@@ -51,7 +51,7 @@ from rich.table import Table
 from evos.cabin import Answer, Assistant, load_scenes
 from evos.cabin._service import vehicle_for
 from evos.car import car_apps, local_car
-from evos.companion._entrance import DRIVER_LOCK, opens_the_car
+from evos.openings import DRIVER_LOCK, opens_the_car
 from evos.vss import Value
 
 console = Console(width=150)

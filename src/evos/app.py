@@ -40,6 +40,13 @@ class CarSettings:
     ambient_c: float = 20.0
     http: str = "127.0.0.1:8000"  # HOST:PORT of the web server (the phone app and the centre screen)
     database_url: str | None = None  # the companion's database (default: SQLite in the data directory)
+    mqtt: str | None = None  # the MQTT bridge's server URL (``evos up --mqtt``); with mqtt_config, the bridge runs
+    mqtt_config: str | None = None  # the MQTT bridge's YAML file
+
+    @property
+    def bridged(self) -> bool:
+        """Whether the owner asked for the MQTT bridge."""
+        return self.mqtt is not None or self.mqtt_config is not None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -16,6 +16,7 @@ from evos.cabin import _cli as cabin_cli
 from evos.car._cli import register as register_car
 from evos.companion._cli import app as users_app
 from evos.companion._cli import pair_command
+from evos.ecosystem._cli import app as mqtt_app
 from evos.twin._cli import app as twin_app
 from evos.twin._cli import drive_command
 
@@ -30,6 +31,7 @@ app.add_typer(adas_app)
 app.add_typer(cabin_cli.app)
 app.command("assistant")(cabin_cli.assistant_command)
 app.add_typer(users_app)
+app.add_typer(mqtt_app)
 app.command("pair")(pair_command)
 app.command("drive")(drive_command)
 

@@ -102,7 +102,7 @@ def test_every_screen_actuation_is_audited(car: tuple[str, str, str]) -> None:
 
 def test_what_opens_the_car() -> None:
     """(The signed path itself, the phone key's, is tested in tests/companion.)"""
-    from evos.companion._entrance import opens_the_car
+    from evos.openings import opens_the_car
 
     assert opens_the_car({LOCK: False}, locked=True) == [LOCK]
     assert opens_the_car({LOCK: True, "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature": 21.0}, locked=True) == []

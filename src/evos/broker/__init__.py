@@ -8,7 +8,7 @@ KUKSA-compatible broker). ``Mirror`` keeps the latest values of the signals an a
 from evos.broker._access import Guard
 from evos.broker._auth import ALLOW_ALL, APP_ISSUER, Permissions, parse_scope
 from evos.broker._core import NOT_AVAILABLE, Broker, BrokerConfig, Datapoint, Field, Provision, Subscription
-from evos.broker._journal import JOURNAL_NAME, read_journal
+from evos.broker._journal import JOURNAL_NAME, Caller, Journal, read_journal
 from evos.broker._port import ActuationHandler, LocalPort, Mirror, VehiclePort
 from evos.broker._remote import RemotePort
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
@@ -23,9 +23,11 @@ __all__ = [
     "Broker",
     "BrokerConfig",
     "BrokerServer",
+    "Caller",
     "Datapoint",
     "Field",
     "Guard",
+    "Journal",
     "LocalPort",
     "Mirror",
     "Permissions",

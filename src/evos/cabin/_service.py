@@ -35,6 +35,7 @@ OVERLAY = Path(str(resources.files("evos.cabin").joinpath("data", "cabin-overlay
 CABIN = "Vehicle.Evos.Cabin"
 SCENE, STATUS, REASON = f"{CABIN}.Scene", f"{CABIN}.SceneStatus", f"{CABIN}.SceneReason"
 REMAINING, TIMER = f"{CABIN}.SceneRemainingTime", f"{CABIN}.SceneTimerRemaining"
+SCENES = f"{CABIN}.Scenes"
 MESSAGE = f"{CABIN}.Screen.Message"
 MESSAGE_MAX_CHARS = 500  # what the centre screen can show for passers-by (assumed: a few lines of large text)
 FEATURES = (f"{CABIN}.DoNotDisturb", f"{CABIN}.Hotspot.IsEnabled", MESSAGE)
@@ -313,9 +314,8 @@ class CabinService:
         wanted = (*INPUTS, *self._body_paths, *self._scene_paths, SPEED, GEAR, *OCCUPANCY, TWIN_VEHICLE, TIME_SCALE)
         self._inputs = await Mirror(self.port, [p for p in dict.fromkeys(wanted) if p in catalog]).start()
         await self.port.provide([SCENE, *FEATURES], self._on_actuate)
-        defaults = {p: False for p in FEATURES[:2] if (await self.port.get(p)).value is None}
-        if defaults:
-            self.port.publish_nowait(defaults)
+        defaults: dict[str, Value] = {p: False for p in FEATURES[:2] if (await self.port.get(p)).value is None}
+        self.port.publish_nowait({**defaults, SCENES: tuple(sorted(self.scenes))})
         self._publish_status()
 
     async def run(self, stop: asyncio.Event, ready: Callable[[], None] = lambda: None) -> None:
@@ -359,6 +359,6 @@ async def _main(port: VehiclePort, env: AppEnv) -> None:
 CABIN_APP = App(
     name="cabin", summary="the smart cabin: scenes and their energy forecasts", partition="comfort",
     main=_main, overlays=(OVERLAY,),
-    grants=Grants(read=everything, provide=paths_in(SCENE, STATUS, REASON, REMAINING, TIMER, *FEATURES),
+    grants=Grants(read=everything, provide=paths_in(SCENE, SCENES, STATUS, REASON, REMAINING, TIMER, *FEATURES),
                   actuate=lambda p: _may_set(p) or p in (SCENE, *FEATURES)),
 )

@@ -1,7 +1,8 @@
 """The car: its apps put together, in one process (``local_car``) or each in its own (``Supervisor``, ``evos up``).
 
 ``car_apps()`` is the one assembly of the car: the twin, the body hardware, driver assistance, the media player,
-the cabin and the companion (with the centre screen on its web server), in the order they start. The CLI, the
+the cabin and the companion (with the centre screen on its web server), in the order they start, and, when the
+owner asks for it, the MQTT bridge to the home. The CLI, the
 assistant's parked car and the tests all take the car from here. ``app_named`` imports only the app asked for, so
 an app's process loads nothing of the others.
 """
@@ -23,7 +24,9 @@ APPS = {
     "media": ("evos.cabin._media", "MEDIA_APP"),
     "cabin": ("evos.cabin._service", "CABIN_APP"),
     "companion": ("evos.car._companion", "COMPANION_APP"),
+    "mqtt": ("evos.ecosystem._bridge", "MQTT_APP"),
 }
+OPTIONAL = ("mqtt",)  # runs when the owner asks for it (``evos up --mqtt``), not by default
 
 
 def app_named(name: str) -> App:
@@ -35,9 +38,9 @@ def app_named(name: str) -> App:
     return app
 
 
-def car_apps() -> list[App]:
-    """Every app of the car, in the order they start."""
-    return [app_named(name) for name in APPS]
+def car_apps(bridged: bool = False) -> list[App]:
+    """Every app of the car, in the order they start (``bridged``: with the MQTT bridge)."""
+    return [app_named(name) for name in APPS if bridged or name not in OPTIONAL]
 
 
 __all__ = ["APPS", "AppKeys", "LocalCar", "Supervisor", "app_named", "apps_overlay", "car_apps", "local_car",

@@ -51,13 +51,20 @@ DatabaseOpt = Annotated[str | None, typer.Option(
     "--database-url", envvar="EVOS_DATABASE_URL",
     help="The companion's database (default: SQLite in the data directory; a postgresql:// URL also works; "
          "'evos users' and 'evos pair' read the same variable).")]
+MqttOpt = Annotated[str | None, typer.Option(
+    "--mqtt", envvar="EVOS_MQTT",
+    help="Join the car to a home's MQTT server: mqtt://[USER[:PASSWORD]@]HOST[:PORT] or mqtts://... (TLS). The "
+         "bridge publishes the car's signals and Home Assistant's discovery and takes commands (docs/ecosystem.md).")]
+MqttConfigOpt = Annotated[Path | None, typer.Option(
+    "--mqtt-config", help="The MQTT bridge's YAML file: server, signals published, commands taken, opening opt-in "
+                          "(docs/ecosystem.md); --mqtt overrides its server.", exists=True, dir_okay=False)]
 DataDirOpt = Annotated[Path | None, typer.Option(
     "--data-dir", help=f"Where the car keeps its state (default: ${datadir.ENV_VAR} or the user data dir).",
     file_okay=False)]
 
 
 def _settings(vehicle: str, plugged_in: bool, charger_kw: float, ambient: float, http: str,
-              database_url: str | None) -> CarSettings:
+              database_url: str | None, mqtt: str | None = None, mqtt_config: Path | None = None) -> CarSettings:
     host, _, port = http.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise fail(f"--http {http!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
@@ -67,15 +74,23 @@ def _settings(vehicle: str, plugged_in: bool, charger_kw: float, ambient: float,
         load_vehicle(vehicle)
     except EvosError as exc:
         raise fail(str(exc)) from None
+    if mqtt is not None or mqtt_config is not None:
+        from evos.ecosystem import bridge_config
+
+        try:
+            bridge_config(mqtt_config, mqtt)  # a mistake in it is said now, not by the bridge's process later
+        except EvosError as exc:
+            raise fail(str(exc)) from None
     return CarSettings(vehicle=vehicle, plugged_in=plugged_in, charger_kw=charger_kw, ambient_c=ambient, http=http,
-                       database_url=database_url)
+                       database_url=database_url, mqtt=mqtt,
+                       mqtt_config=str(mqtt_config.resolve()) if mqtt_config else None)
 
 
-def _chosen(names: str | None) -> list[App]:
-    """The apps ``--apps`` names (all by default), in the car's start order."""
-    apps = car_apps()
+def _chosen(names: str | None, bridged: bool = False) -> list[App]:
+    """The apps ``--apps`` names (all by default; the MQTT bridge when ``bridged``), in the car's start order."""
     if names is None or names.strip() == "all":
-        return apps
+        return car_apps(bridged)
+    apps = car_apps(bridged=True)
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     known = {app.name for app in apps}
     unknown = [n for n in wanted if n not in known]
@@ -97,7 +112,9 @@ def up_command(
     database_url: DatabaseOpt = None,
     apps: Annotated[str | None, typer.Option(
         "--apps", help="Which apps run, comma-separated (default: all): twin, body, adas, media, cabin, "
-                       "companion.")] = None,
+                       "companion, and mqtt with --mqtt or --mqtt-config.")] = None,
+    mqtt: MqttOpt = None,
+    mqtt_config: MqttConfigOpt = None,
     vss: VssOpt = None,
     overlay: OverlayOpt = None,
     jwt_public_key: JwtOpt = None,
@@ -111,10 +128,10 @@ def up_command(
     only what it may do), then the digital twin (parked), its body hardware, driver assistance, the media
     player, the cabin and the web server (the owner's phone app and the centre screen). A crashed app is
     restarted; Ctrl-C stops them all in order. 'evos apps' lists them."""
-    settings = _settings(vehicle, plugged_in, charger_kw, ambient, http, database_url)
-    chosen = _chosen(apps)
+    settings = _settings(vehicle, plugged_in, charger_kw, ambient, http, database_url, mqtt, mqtt_config)
+    chosen = _chosen(apps, settings.bridged)
     directory = datadir.resolve(data_dir)
-    every = car_apps()
+    every = car_apps(settings.bridged)
 
     async def main() -> None:
         begun = time.monotonic()
@@ -199,11 +216,12 @@ def app_group() -> None:
 
 @app_cli.command("run")
 def app_run_command(
-    name: Annotated[str, typer.Argument(help="The app: twin, body, adas, media, cabin or companion.")],
+    name: Annotated[str, typer.Argument(help="The app: twin, body, adas, media, cabin, companion or mqtt.")],
     address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
     tls_ca: CaOpt = None, data_dir: DataDirOpt = None, vehicle: VehicleOpt = "xiaomi-su7",
     plugged_in: PluggedOpt = False, charger_kw: ChargerOpt = 11.0, ambient: AmbientOpt = 20.0,
-    http: HttpOpt = "127.0.0.1:8000", database_url: DatabaseOpt = None,
+    http: HttpOpt = "127.0.0.1:8000", database_url: DatabaseOpt = None, mqtt: MqttOpt = None,
+    mqtt_config: MqttConfigOpt = None,
 ) -> None:
     """Run one app against a broker (evos's, or any KUKSA-compatible one carrying the app's signals: 'evos broker
     --apps NAME'), until Ctrl-C. 'evos up' runs each app this way."""
@@ -211,7 +229,7 @@ def app_run_command(
         app = app_named(name)
     except InvalidArgumentError as exc:
         raise typer.BadParameter(str(exc), param_hint="NAME") from None
-    settings = _settings(vehicle, plugged_in, charger_kw, ambient, http, database_url)
+    settings = _settings(vehicle, plugged_in, charger_kw, ambient, http, database_url, mqtt, mqtt_config)
     car = Connection.of(address, token, token_file, tls_ca)
     directory = datadir.resolve(data_dir)
     run_async(_run_one(app, car, settings, directory))

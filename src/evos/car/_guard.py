@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from evos.broker import Broker, Guard
-from evos.companion import DRIVER_LOCK, refuse_opening
+from evos.openings import DRIVER_LOCK, refuse_opening
 
 
 def no_opening(broker: Broker) -> Guard:

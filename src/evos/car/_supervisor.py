@@ -51,7 +51,7 @@ TOKEN_LIFETIME_S = 365 * 24 * 3600.0  # an app's token lives as long as the car 
 APPS = "Vehicle.Evos.Apps"
 STATES = ("STARTING", "RUNNING", "FAILED", "STOPPED")
 # the order apps stop in, by stage: comfort first, then driver assistance, then the hardware the others use
-STOP_STAGES = (("companion", "cabin", "media"), ("adas",), ("body",), ("twin",))
+STOP_STAGES = (("mqtt", "companion", "cabin", "media"), ("adas",), ("body",), ("twin",))
 
 
 def apps_overlay(names: Iterable[str]) -> dict[str, Any]:
@@ -141,11 +141,15 @@ class Supervisor:
             argv.append("--plugged-in")
         if s.database_url:
             argv += ["--database-url", s.database_url]
+        if s.mqtt_config:
+            argv += ["--mqtt-config", s.mqtt_config]
         return argv
 
     async def _start(self, child: Child) -> None:
         read_fd, write_fd = os.pipe()
         env = {**os.environ, "EVOS_TOKEN": child.token, NOTIFY_ENV: str(write_fd), "EVOS_SUPERVISED": "1"}
+        if self.settings.mqtt:  # in the environment, not the command line: the URL may hold a password
+            env["EVOS_MQTT"] = self.settings.mqtt
         nice = COMFORT_NICE if child.app.partition == "comfort" else 0
         child.ready.clear()
         child.state = "STARTING"

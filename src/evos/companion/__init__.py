@@ -7,8 +7,6 @@ the car's own screen only (never a signal). The ``evos users`` and ``evos pair``
 """
 
 from evos.companion._config import SCOPES, CompanionConfig
-from evos.companion._entrance import DRIVER_LOCK, refuse_opening
 from evos.companion._service import CompanionService, RouterFactory, companion_app
 
-__all__ = ["DRIVER_LOCK", "SCOPES", "CompanionConfig", "CompanionService", "RouterFactory", "companion_app",
-           "refuse_opening"]
+__all__ = ["SCOPES", "CompanionConfig", "CompanionService", "RouterFactory", "companion_app"]

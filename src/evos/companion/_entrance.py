@@ -8,63 +8,17 @@ carried out (one that cannot be written is refused and changes nothing), and its
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from evos.broker import ActuationHandler, Datapoint, Field, VehiclePort
 from evos.errors import NotPermittedError, UnavailableError
+from evos.openings import DRIVER_LOCK, depends_on_locks, refuse_opening
 from evos.vss import Signal, Value
 
 if TYPE_CHECKING:  # the database (SQLAlchemy) is imported with the web stack, not by every evos command
     from evos.companion._db import Database
-
-_LOCKS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+)\.IsLocked")
-_OPENINGS = re.compile(r"Vehicle\.(Cabin\.Door\.Row\d\.\w+|Body\.Trunk\.\w+|Body\.Hood)\.(IsOpen|Position|Switch)")
-_WINDOWS = re.compile(r"Vehicle\.Cabin\.(Door\.Row\d\.\w+\.Window|Sunroof)\.(IsOpen|Position|Switch)")
-_FLAPS = re.compile(r"Vehicle\.Powertrain\.TractionBattery\.Charging\.ChargingPort\.\w+\.IsFlapOpen")
-DRIVER_LOCK = "Vehicle.Cabin.Door.Row1.DriverSide.IsLocked"  # locked or not, the car
-
-
-def _opens(path: str, value: Value) -> bool:
-    """Whether setting ``path`` to ``value`` opens (a door, the trunk, the hood, a window, the sunroof: see
-    ``opens_the_car``)."""
-    name = path.rsplit(".", 1)[-1]
-    if name in ("IsOpen", "IsFlapOpen"):
-        return value is True
-    if name == "Position":
-        return isinstance(value, int | float) and value > 0
-    return value in ("OPEN", "ONE_SHOT_OPEN", "TILT_UP")  # a Switch (the sunroof's tilts open)
-
-
-def opens_the_car(targets: Mapping[str, Value], locked: bool) -> list[str]:
-    """The paths of ``targets`` that open the car (``locked``: its doors are locked now, so a window or the
-    sunroof counts)."""
-    found = []
-    for path, value in targets.items():
-        if (_LOCKS.fullmatch(path) and value is False) or (_FLAPS.fullmatch(path) and value is True) or (
-                _OPENINGS.fullmatch(path) and _opens(path, value)) or (
-                locked and _WINDOWS.fullmatch(path) and _opens(path, value)):
-            found.append(path)
-    return found
-
-
-class SignatureRequiredError(NotPermittedError):
-    """What opens the car, asked of an entrance that cannot sign (audited as ``signature_required``)."""
-
-    code = "signature_required"
-
-
-def refuse_opening(targets: Mapping[str, Value], locked: bool, entrance: str) -> None:
-    """Raise SignatureRequiredError when ``targets`` open the car (see ``opens_the_car``), naming the ``entrance``
-    that asked ("the centre screen", "gRPC")."""
-    opening = opens_the_car(targets, locked)
-    if opening:
-        raise SignatureRequiredError(
-            f"{opening[0]}: {entrance} may not open the car; unlocking and opening take a command signed by a "
-            "paired phone key (the phone app, or POST /api/v1/vehicle/commands/unlock ...)", path=opening[0])
-
 
 class EntrancePort:
     """A vehicle-data port for one entrance (``entrance``: who asks, as the audit log names it), on top of the
@@ -86,8 +40,7 @@ class EntrancePort:
         if db is None:
             raise UnavailableError(f"the {self.entrance} cannot act yet: the car's audit log is not open")
         checked = await self.port.check(targets)
-        locked = (await self.port.get(DRIVER_LOCK)).value is True if any(
-            _WINDOWS.fullmatch(p) for p in checked) else False
+        locked = (await self.port.get(DRIVER_LOCK)).value is True if depends_on_locks(checked) else False
         from evos.companion import _audit  # the database's models: imported with the web stack, not before
 
         async def act() -> None:
