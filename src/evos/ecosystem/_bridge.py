@@ -93,7 +93,7 @@ class Bridge:
         self.connected = asyncio.Event()  # for the tests and the benchmark
         self._sent: dict[str, bytes] = {}  # topic -> payload the server has (retained) on this connection
         self._dirty = asyncio.Event()
-        self._client: aiomqtt.Client | None = None
+        self._discovery: tuple[Any, tuple[str, bytes]] | None = None  # (its inputs, its message), made once per change
         self._controls = {control.topic: control for control in CONTROLS}
         self._momentary: dict[str, asyncio.TimerHandle] = {}
         self._offs: set[asyncio.Task[None]] = set()  # switching off what was on for a while
@@ -149,8 +149,12 @@ class Bridge:
                 if text is not None:
                     out[f"{self.base}/{view.topic}"] = text.encode()
         if self.config.home_assistant:
-            topic, payload = self.discovery()
-            out[topic] = json.dumps(payload, sort_keys=True).encode()
+            inputs = (self.values.get(MODEL), self.values.get(SCENES))
+            if self._discovery is None or self._discovery[0] != inputs:  # not rebuilt for every signal's change
+                topic, payload = self.discovery()
+                self._discovery = (inputs, (topic, json.dumps(payload, sort_keys=True).encode()))
+            device_topic, message = self._discovery[1]
+            out[device_topic] = message
         return out
 
     def discovery(self) -> tuple[str, dict[str, Any]]:
@@ -168,15 +172,13 @@ class Bridge:
         c = self.config
         tls = _tls(c)
         will = aiomqtt.Will(f"{self.base}/{STATUS}", b"offline", qos=1, retain=True)
+        session: dict[str, Any] = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": False}
         if c.mqtt5:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = SESSION_EXPIRY_S
-            return aiomqtt.Client(c.host, c.port, username=c.username, password=c.password, identifier=c.client_id,
-                                  protocol=aiomqtt.ProtocolVersion.V5, clean_start=False, properties=properties,
-                                  will=will, keepalive=c.keepalive_s, timeout=10, **tls)
+            session = {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False, "properties": properties}
         return aiomqtt.Client(c.host, c.port, username=c.username, password=c.password, identifier=c.client_id,
-                              protocol=aiomqtt.ProtocolVersion.V311, clean_session=False, will=will,
-                              keepalive=c.keepalive_s, timeout=10, **tls)
+                              will=will, keepalive=c.keepalive_s, timeout=10, **session, **tls)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay connected until ``stop`` (reconnecting with backoff); say ``offline`` on the way out."""
@@ -184,7 +186,6 @@ class Bridge:
         while not stop.is_set():
             try:
                 async with self._mqtt_client() as client:
-                    self._client = client
                     log.info("mqtt: connected to %s", self.config.server)
                     delay_s = BACKOFF_S[0]
                     await self._session(client, stop)
@@ -193,7 +194,6 @@ class Bridge:
             except aiomqtt.MqttError as exc:
                 log.warning("mqtt: %s: %s; connecting again in %.1f s", self.config.server, exc, delay_s)
             finally:
-                self._client = None
                 self.connected.clear()
                 self._sent.clear()
             with contextlib.suppress(TimeoutError):
