@@ -71,15 +71,17 @@ class Car:
 
 
 @contextlib.asynccontextmanager
-async def running_car(tokens: int) -> AsyncIterator[Car]:
-    """`evos up` with every app, on free ports and a fresh data directory with ``tokens`` phone-app tokens."""
+async def running_car(tokens: int, *options: str) -> AsyncIterator[Car]:
+    """`evos up` with every app, on free ports and a fresh data directory with ``tokens`` phone-app tokens (and
+    ``options`` for `evos up`)."""
     with tempfile.TemporaryDirectory(prefix="evos-bench-") as tmp:
         made = app_tokens(Path(tmp), tokens)
         address, http_port = f"127.0.0.1:{_free_port()}", _free_port()
         begun = time.perf_counter()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "evos", "up", "--data-dir", tmp, "--address", address,
-            "--http", f"127.0.0.1:{http_port}", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            "--http", f"127.0.0.1:{http_port}", *options, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "COLUMNS": "250", "NO_COLOR": "1"})
         assert proc.stdout is not None
         output: list[str] = []

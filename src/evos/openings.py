@@ -30,6 +30,12 @@ def _opens(path: str, value: Value) -> bool:
     return value in ("OPEN", "ONE_SHOT_OPEN", "TILT_UP")  # a Switch (the sunroof's tilts open)
 
 
+def can_open(path: str) -> bool:
+    """Whether some value of ``path`` unlocks or opens the car (a lock, a door, the trunk, the hood, a window, the
+    sunroof, a charging flap)."""
+    return any(pattern.fullmatch(path) for pattern in (_LOCKS, _OPENINGS, _WINDOWS, _FLAPS))
+
+
 def opens_the_car(targets: Mapping[str, Value], locked: bool) -> list[str]:
     """The paths of ``targets`` that open the car (``locked``: its doors are locked now, so a window or the
     sunroof counts)."""
@@ -64,4 +70,4 @@ def refuse_opening(targets: Mapping[str, Value], locked: bool, entrance: str) ->
             "paired phone key (the phone app, or POST /api/v1/vehicle/commands/unlock ...)", path=opening[0])
 
 
-__all__ = ["DRIVER_LOCK", "SignatureRequiredError", "depends_on_locks", "opens_the_car", "refuse_opening"]
+__all__ = ["DRIVER_LOCK", "SignatureRequiredError", "can_open", "depends_on_locks", "opens_the_car", "refuse_opening"]

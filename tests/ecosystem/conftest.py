@@ -75,14 +75,13 @@ async def home_client(server: Mosquitto, topics: tuple[str, ...] = (f"{BASE}/#",
 
 
 @contextlib.asynccontextmanager
-async def bridged_car(server: Mosquitto, data_dir: Path, config: Path | None = None, plugged_in: bool = False
-                      ) -> AsyncIterator[LocalCar]:
-    """The parked car (twin, body, cabin) and its MQTT bridge, in this process, on ``server`` (or on the server
-    of the bridge's ``config`` file)."""
+async def bridged_car(server: Mosquitto, data_dir: Path, config: Path | None = None, plugged_in: bool = False,
+                      apps: tuple[str, ...] = ("twin", "body", "cabin")) -> AsyncIterator[LocalCar]:
+    """The parked car (``apps``) and its MQTT bridge, in this process, on ``server`` (or on the server of the
+    bridge's ``config`` file)."""
     settings = CarSettings(mqtt=None if config else server.url, mqtt_config=str(config) if config else None,
                            plugged_in=plugged_in)
     await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
-    apps = [app_named(name) for name in ("twin", "body", "cabin", "mqtt")]
-    async with local_car(apps, data_dir, settings) as car:
+    async with local_car([app_named(name) for name in (*apps, "mqtt")], data_dir, settings) as car:
         await asyncio.wait_for(car.app("mqtt").connected.wait(), 10)
         yield car

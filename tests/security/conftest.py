@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from companion.car import Car, start_car
+from ecosystem.mosquitto import Mosquitto, fresh_server
 
 
 @pytest.fixture
@@ -19,3 +20,9 @@ async def car(tmp_path: Path) -> AsyncIterator[Car]:
         yield car
     finally:
         await car.shutdown()
+
+
+@pytest.fixture
+def mqtt_server(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A fresh mosquitto on 127.0.0.1 for the MQTT entrance's attacks."""
+    yield from fresh_server(tmp_path)

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from ecosystem.conftest import BASE, bridged_car, home_client
-from ecosystem.mosquitto import Mosquitto, fresh_server
+from ecosystem.mosquitto import Mosquitto
 from evos.broker import JOURNAL_NAME
 from evos.car import app_named, permissions_of
 from helpers import eventually
 
 SETPOINT = "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature"
-
-
-@pytest.fixture
-def mqtt_server(tmp_path: Path) -> Iterator[Mosquitto]:
-    yield from fresh_server(tmp_path)
 
 
 async def test_a_command_the_audit_journal_cannot_hold_is_refused(mqtt_server: Mosquitto, tmp_path: Path) -> None:

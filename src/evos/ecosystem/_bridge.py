@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -45,12 +46,14 @@ from evos.errors import (
     UnavailableError,
     UnknownSignalError,
 )
-from evos.openings import DRIVER_LOCK, depends_on_locks, refuse_opening
+from evos.openings import DRIVER_LOCK, can_open, depends_on_locks, refuse_opening
 from evos.vss import EntryType, Signal, Value
 
 log = logging.getLogger("evos.ecosystem")
 BACKOFF_S = (0.5, 30.0)
 STOP_WITHIN_S = 5.0  # a connection's tasks get this long to end
+# paho leaves Nagle's algorithm on: each small message would wait for the server's delayed ACK (40 ms on Linux)
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 SESSION_EXPIRY_S = 300  # the server keeps the bridge's session (and its queued commands) this long
 STATUS = "status"
 SCENES = "Vehicle.Evos.Cabin.Scenes"
@@ -109,8 +112,8 @@ class Bridge:
             found = [p for p in self.signals if p == entry.path or p.startswith(entry.path + ".")]
             if not found and entry.path not in DEFAULT_PUBLISH:
                 raise InvalidArgumentError(f"publish: {entry.path!r} names no signal of this car", path=entry.path)
-            for path in found:
-                self._published.setdefault(path, entry.min_interval_s)
+            for path in found:  # what the home commands is confirmed at once: no rate limit (it changes when set)
+                self._published.setdefault(path, 0.0 if self._commandable(path) else entry.min_interval_s)
         inputs = {p for view in VIEWS for p in view.inputs} | {SCENES, MODEL}
         for path in inputs & set(self.signals):
             self._published.setdefault(path, self.config.min_interval_s)
@@ -177,8 +180,11 @@ class Bridge:
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = SESSION_EXPIRY_S
             session = {"protocol": aiomqtt.ProtocolVersion.V5, "clean_start": False, "properties": properties}
-        return aiomqtt.Client(c.host, c.port, username=c.username, password=c.password, identifier=c.client_id,
-                              will=will, keepalive=c.keepalive_s, timeout=10, **session, **tls)
+        client = aiomqtt.Client(c.host, c.port, username=c.username, password=c.password, identifier=c.client_id,
+                                will=will, keepalive=c.keepalive_s, timeout=10, socket_options=NO_DELAY, **session,
+                                **tls)
+        client.pending_calls_threshold = 10_000  # the sender publishes a whole batch at once, on purpose
+        return client
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay connected until ``stop`` (reconnecting with backoff); say ``offline`` on the way out."""
@@ -232,12 +238,12 @@ class Bridge:
         while not self._closing:
             await self._dirty.wait()
             self._dirty.clear()
-            for topic, payload in self.messages().items():
-                if self._closing:
-                    return
-                if self._sent.get(topic) != payload:
-                    await client.publish(topic, payload, qos=1, retain=True)
-                    self._sent[topic] = payload
+            changed = [(t, p) for t, p in self.messages().items() if self._sent.get(t) != p]
+            if self._closing:
+                return
+            # together, not one acknowledgement after another (paho keeps at most 20 in flight, queues the rest)
+            await asyncio.gather(*(client.publish(topic, payload, qos=1, retain=True) for topic, payload in changed))
+            self._sent.update(changed)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         birth = f"{self.config.discovery_prefix}/status"
@@ -249,7 +255,7 @@ class Bridge:
                     self._sent = {t: p for t, p in self._sent.items() if not t.startswith(
                         f"{self.config.discovery_prefix}/")}
                     self._dirty.set()
-            elif topic.endswith(SET):
+            elif topic.endswith((SET, "/")):  # a command, or a malformed one (told why, not ignored)
                 await self.command(client, topic, payload, bool(message.retain))
 
     # --- commands -----------------------------------------------------------------------------------------
@@ -275,13 +281,11 @@ class Bridge:
                 raise InvalidArgumentError(f"{path} is a {signal.entry_type.value}, not an actuator: it cannot be "
                                            "set", path=path)
             if not self._commandable(path):
-                raise NotPermittedError(f"{path}: the bridge takes no commands for it (its 'commands' setting)",
-                                        path=path)
+                raise _not_listed(path)
             targets = {path: decode(signal, payload)}
         refused = next((p for p in targets if not self._commandable(p)), None)
         if refused is not None:
-            raise NotPermittedError(f"{refused}: the bridge takes no commands for it (its 'commands' setting)",
-                                    path=refused)
+            raise _not_listed(refused)
         return targets, control
 
     async def command(self, client: aiomqtt.Client, topic: str, payload: bytes, retained: bool) -> None:
@@ -361,6 +365,12 @@ async def _main(port: VehiclePort, env: AppEnv) -> None:
         await bridge.close()
         if journal is not None:
             await asyncio.to_thread(journal.close)
+
+
+def _not_listed(path: str) -> NotPermittedError:
+    opening = "; it can open the car, which also takes 'allow_opening: true'" if can_open(path) else ""
+    return NotPermittedError(f"{path}: the bridge takes no commands for it (its 'commands' setting){opening}",
+                             path=path)
 
 
 def _commandable(path: str) -> bool:

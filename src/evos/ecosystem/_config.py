@@ -158,8 +158,9 @@ def _text(value: Any, where: str) -> str:
 
 
 def _paths(value: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(p, str) and p.startswith("Vehicle.") for p in value):
-        raise InvalidArgumentError(f"{where}: expected a list of VSS paths or branches (Vehicle....)")
+    if not isinstance(value, list) or not all(isinstance(p, str) and (p == "Vehicle" or p.startswith("Vehicle."))
+                                              for p in value):
+        raise InvalidArgumentError(f"{where}: expected a list of VSS paths or branches (Vehicle, Vehicle....)")
     return tuple(value)
 
 

@@ -3,7 +3,9 @@ text a home reads, and a command's text as a value of its signal.
 
 Signal ``Vehicle.Cabin.HVAC.IsAirConditioningActive`` is published on ``<base>/Vehicle/Cabin/HVAC/
 IsAirConditioningActive`` and commanded on the same topic plus ``/set``. Payloads are text: ``true``/``false``,
-decimal numbers, strings as they are, arrays as JSON.
+decimal numbers, strings as they are, arrays as JSON. A command must be in exactly that form, the form the state is
+published in: no ``yes``/``ON``/``1`` for a boolean, no ``8_0``, ``0x50``, ``nan`` or non-ASCII digits for a number
+(the command line's lenient reading is for people, not for machines that can be wrong).
 """
 
 from __future__ import annotations
@@ -13,11 +15,18 @@ import math
 import re
 
 from evos.errors import InvalidArgumentError, InvalidValueError
-from evos.vss import Signal, Value, parse_value
+from evos.vss import Kind, Signal, Value, parse_value
 
 SET = "/set"
 MAX_COMMAND_BYTES = 1024
 _SEGMENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_NOT_IN_NAMES = re.compile(r"[^A-Za-z0-9_]")
+# the text forms a command's value must have, per kind of datatype (ASCII only: \d would take other scripts' digits)
+_FORMS = {
+    Kind.BOOL: (re.compile(r"true|false"), "true or false"),
+    Kind.INT: (re.compile(r"-?[0-9]+"), "an integer in decimal digits"),
+    Kind.FLOAT: (re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"), "a decimal number"),
+}
 
 
 def state_topic(base: str, path: str) -> str:
@@ -33,9 +42,15 @@ def path_of(base: str, topic: str) -> str:
     if not topic.startswith(base + "/") or not topic.endswith(SET):
         raise InvalidArgumentError(f"{topic!r} is not a command topic ({base}/<signal path>/set)")
     levels = topic[len(base) + 1:-len(SET)].split("/")
-    bad = next((level for level in levels if not _SEGMENT.fullmatch(level)), None)
-    if bad is not None:
-        raise InvalidArgumentError(f"{topic!r}: {bad!r} is not a level of a signal path (letters, digits and _)")
+    for level in levels:
+        if not level:
+            raise InvalidArgumentError(f"{topic!r} has an empty level: a signal path's levels are names")
+        odd = _NOT_IN_NAMES.search(level)
+        if odd is not None:
+            raise InvalidArgumentError(f"{topic!r}: level {level!r} holds {odd.group()!r} (U+{ord(odd.group()):04X}), "
+                                       "which no signal's name has (ASCII letters, digits and _)")
+        if not _SEGMENT.fullmatch(level):
+            raise InvalidArgumentError(f"{topic!r}: level {level!r} does not start with a letter, as names do")
     return ".".join(levels)
 
 
@@ -70,4 +85,12 @@ def decode(signal: Signal, payload: bytes) -> Value:
         raise InvalidValueError(f"{signal.path}: the command holds a NUL character", path=signal.path)
     if text != text.strip():
         raise InvalidValueError(f"{signal.path}: value {text!r} has spaces around it", path=signal.path)
+    form = _FORMS.get(signal.datatype.kind)
+    if signal.datatype.is_array:
+        if not text.startswith("["):
+            raise InvalidValueError(f"{signal.path}: value {text!r} is not a JSON array (a {signal.datatype.value})",
+                                    path=signal.path)
+    elif form is not None and not form[0].fullmatch(text):
+        raise InvalidValueError(f"{signal.path}: value {text!r} is not {form[1]} (a {signal.datatype.value}, "
+                                "written as the car publishes it)", path=signal.path)
     return parse_value(signal, text)
