@@ -36,7 +36,7 @@ from evos.app import App, AppEnv, Grants, everything, paths_in
 from evos.broker import JOURNAL_NAME, Caller, Journal, VehiclePort
 from evos.ecosystem._config import DEFAULT_COMMANDS, DEFAULT_PUBLISH, BridgeConfig, bridge_config
 from evos.ecosystem._derived import CONTROLS, DOOR_LOCKS, VIEWS, Control
-from evos.ecosystem._homeassistant import Device, discovery
+from evos.ecosystem._homeassistant import Device, device_id, device_topic, discovery
 from evos.ecosystem._topics import SET, decode, encode, path_of, state_topic
 from evos.errors import (
     EvosError,
@@ -156,14 +156,14 @@ class Bridge:
             if self._discovery is None or self._discovery[0] != inputs:  # not rebuilt for every signal's change
                 topic, payload = self.discovery()
                 self._discovery = (inputs, (topic, json.dumps(payload, sort_keys=True).encode()))
-            device_topic, message = self._discovery[1]
-            out[device_topic] = message
+            where, message = self._discovery[1]
+            out[where] = message
         return out
 
     def discovery(self) -> tuple[str, dict[str, Any]]:
         """Home Assistant's discovery message for this car (its topic and payload)."""
         model = self.values.get(MODEL)
-        device = Device(self.base.replace("/", "_"), f"evos {model}" if model else "evos car",
+        device = Device(device_id(self.base), f"evos {model}" if model else "evos car",
                         str(model) if model else None)
         scenes = self.values.get(SCENES)
         available = [p for p in self.signals if p in self._published or self._commandable(p)]
@@ -373,7 +373,7 @@ def _not_listed(path: str) -> NotPermittedError:
                              path=path)
 
 
-def _commandable(path: str) -> bool:
+def _may_actuate(path: str) -> bool:
     """What the bridge's token may actuate: the default command list and the controls' actuators (a file's
     ``commands`` chooses among them); never driving, steering or driver assistance."""
     return paths_in(*DEFAULT_COMMANDS, *DOOR_LOCKS)(path)
@@ -381,7 +381,7 @@ def _commandable(path: str) -> bool:
 
 MQTT_APP = App(
     name="mqtt", summary="the MQTT bridge: the car in the home (Home Assistant, evcc)", partition="comfort",
-    main=_main, grants=Grants(read=everything, actuate=_commandable),
+    main=_main, grants=Grants(read=everything, actuate=_may_actuate),
 )
 
 
@@ -389,8 +389,7 @@ async def forget(config: BridgeConfig, settle_s: float = 1.0) -> list[str]:
     """Remove the car from the home: clear (empty retained payload) Home Assistant's device discovery and every
     retained topic under the bridge's base; the topics cleared. The server's retained messages arrive right after
     subscribing: those seen within ``settle_s`` of quiet are cleared."""
-    device_topic = f"{config.discovery_prefix}/device/{config.base_topic.replace('/', '_')}/config"
-    found: set[str] = {device_topic}
+    found = {device_topic(config.discovery_prefix, config.base_topic)}
     client = aiomqtt.Client(config.host, config.port, username=config.username, password=config.password,
                             identifier=f"{config.client_id}-forget", timeout=10,
                             **_tls(config))

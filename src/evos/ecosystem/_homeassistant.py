@@ -146,6 +146,16 @@ def components(base: str, paths: Iterable[str], scenes: Iterable[str] = ()) -> d
         not entity.get("options") or len(entity["options"]) > 1)}
 
 
+def device_id(base: str) -> str:
+    """The car's device id in Home Assistant: its base topic, unique on the server, with ``_`` for ``/``."""
+    return base.replace("/", "_")
+
+
+def device_topic(prefix: str, base: str) -> str:
+    """Where the car's device discovery is (retained; an empty retained payload removes the device)."""
+    return f"{prefix}/device/{device_id(base)}/config"
+
+
 def discovery(base: str, prefix: str, device: Device, paths: Iterable[str], scenes: Iterable[str] = ()
               ) -> tuple[str, dict[str, Any]]:
     """The device discovery message: (its topic, its payload) — retained by the bridge, removed by an empty
@@ -158,4 +168,4 @@ def discovery(base: str, prefix: str, device: Device, paths: Iterable[str], scen
         dev["mdl"] = device.model
     payload = {"dev": dev, "o": {"name": "evos", "sw": __version__}, "avty_t": f"{base}/status", "qos": 1,
                "cmps": cmps}
-    return f"{prefix}/device/{device.id}/config", payload
+    return device_topic(prefix, base), payload
