@@ -139,3 +139,18 @@ async def test_forget_removes_the_car_from_the_home(server: Mosquitto, tmp_path:
     async with home_client(server) as home:
         await asyncio.sleep(0.5)
         assert home.latest == {}
+
+
+async def test_a_control_takes_exactly_the_text_a_signals_command_does(server: Mosquitto, tmp_path: Path) -> None:
+    limit = "Vehicle.Powertrain.TractionBattery.Charging.ChargeLimit"
+    async with bridged_car(server, tmp_path) as car, home_client(server) as home:
+        before = car.value(limit)
+        bad = (("evcc/limitsoc", b"8_0"), ("evcc/limitsoc", "\uff18\uff10".encode()), ("evcc/limitsoc", b" 80"),
+               ("evcc/limitsoc", b"80" * 600), ("lock", b"ON"), ("lock", b"\xff"), ("flash", b""))
+        for control, payload in bad:
+            await home.send(f"{BASE}/{control}/set", payload)
+        await eventually(lambda: len(home.errors) == len(bad), 5)
+        assert [e["code"] for e in home.errors] == ["invalid_value"] * len(bad), home.errors
+        assert "8_0" in home.errors[0]["message"] and "over the limit" in home.errors[3]["message"]
+        await asyncio.sleep(0.3)
+        assert car.value(limit) == before and car.value(LOCK) is True

@@ -85,3 +85,10 @@ def test_evos_mqtt_check_says_what_the_bridge_does_or_what_is_wrong(tmp_path: Pa
     refused = evos("mqtt", "check", "-c", str(bad))
     assert refused.returncode != 0
     assert "allow_opening" in refused.stderr and "'maybe'" in refused.stderr
+
+
+def test_the_bridge_asked_for_without_a_server_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    done = evos("up", "--apps", "twin,mqtt", "--data-dir", str(tmp_path / "car"), "--address", "127.0.0.1:0")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "'mqtt'" in done.stderr and "--mqtt URL" in done.stderr
+    assert not (tmp_path / "car").exists()  # nothing was made

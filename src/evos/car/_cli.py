@@ -97,6 +97,9 @@ def _chosen(names: str | None, bridged: bool = False) -> list[App]:
     if unknown or not wanted:
         raise typer.BadParameter(f"{unknown[0] if unknown else names!r} is not an app of the car; apps: "
                                  f"{', '.join(a.name for a in apps)} (or all)", param_hint="--apps")
+    if "mqtt" in wanted and not bridged:
+        raise typer.BadParameter("'mqtt' (the bridge to the home) needs its server: --mqtt URL or --mqtt-config "
+                                 "FILE", param_hint="--apps")
     return [app for app in apps if app.name in wanted]
 
 

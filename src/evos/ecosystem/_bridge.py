@@ -37,7 +37,7 @@ from evos.broker import JOURNAL_NAME, Caller, Journal, VehiclePort
 from evos.ecosystem._config import DEFAULT_COMMANDS, DEFAULT_PUBLISH, BridgeConfig, bridge_config
 from evos.ecosystem._derived import CONTROLS, DOOR_LOCKS, VIEWS, Control
 from evos.ecosystem._homeassistant import Device, device_id, device_topic, discovery
-from evos.ecosystem._topics import SET, decode, encode, path_of, state_topic
+from evos.ecosystem._topics import SET, command_text, decode, encode, path_of, state_topic
 from evos.errors import (
     EvosError,
     InvalidArgumentError,
@@ -264,11 +264,7 @@ class Bridge:
         control = self._controls.get(topic[len(self.base) + 1:-len(SET)]) if topic.startswith(
             self.base + "/") else None
         if control is not None:
-            try:
-                text = payload.decode("utf-8")
-            except UnicodeDecodeError:
-                raise InvalidValueError(f"{topic}: the command is not UTF-8 text") from None
-            targets = control.targets(text)
+            targets = control.targets(command_text(topic, payload, "true or false, or a number"))
         else:
             path = path_of(self.base, topic)
             signal = self.signals.get(path)

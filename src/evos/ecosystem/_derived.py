@@ -3,8 +3,8 @@ location as one JSON, evcc's vehicle in evcc's units) and commands that act on s
 hazards, evcc's charge enable).
 
 A ``View`` publishes ``<base>/<topic>`` from its ``inputs``; a ``Control`` turns a command on ``<base>/<topic>/set``
-into actuator targets, which then take the same path as a command on a signal's own topic (permission, the opening
-rule, the audit log).
+(its text checked as a signal's command is, ``_topics``) into actuator targets, which then take the same path as a
+command on a signal's own topic (permission, the opening rule, the audit log).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from evos import __version__
+from evos.ecosystem._topics import require_form
 from evos.errors import InvalidValueError
-from evos.vss import Value
+from evos.vss import Kind, Value
 
 CHG = "Vehicle.Powertrain.TractionBattery.Charging"
 SOC = "Vehicle.Powertrain.TractionBattery.StateOfCharge.Current"
@@ -50,16 +51,13 @@ class Control:
 
 
 def _boolean(topic: str, text: str) -> bool:
-    if text in ("true", "false"):
-        return text == "true"
-    raise InvalidValueError(f"{topic}/set: value {text[:60]!r} is not a boolean (true or false)")
+    require_form(f"{topic}/set", Kind.BOOL, text)
+    return text == "true"
 
 
 def _number(topic: str, text: str, low: int, high: int) -> int:
-    try:
-        number = int(text, 10)
-    except ValueError:
-        raise InvalidValueError(f"{topic}/set: value {text[:60]!r} is not a whole number") from None
+    require_form(f"{topic}/set", Kind.INT, text)
+    number = int(text, 10)
     if not low <= number <= high:
         raise InvalidValueError(f"{topic}/set: value {number} is outside {low}..{high}")
     return number

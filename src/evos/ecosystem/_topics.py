@@ -67,30 +67,43 @@ def encode(value: Value) -> bytes:
     return str(value).encode()
 
 
-def decode(signal: Signal, payload: bytes) -> Value:
-    """A command's payload as a value of ``signal`` (checked against its datatype, range and allowed values);
-    InvalidValueError naming what was wrong."""
+def command_text(where: str, payload: bytes, expected: str, path: str | None = None) -> str:
+    """A command's payload as its text: not empty, within MAX_COMMAND_BYTES, UTF-8, no NUL, no spaces around it;
+    InvalidValueError naming ``where`` (and ``expected``, what the command should hold) otherwise."""
     if not payload:
-        raise InvalidValueError(f"{signal.path}: the command is empty (expected a {signal.datatype.value})",
-                                path=signal.path)
+        raise InvalidValueError(f"{where}: the command is empty (expected {expected})", path=path)
     if len(payload) > MAX_COMMAND_BYTES:
-        raise InvalidValueError(f"{signal.path}: the command is {len(payload):,} bytes, over the limit of "
-                                f"{MAX_COMMAND_BYTES:,}", path=signal.path)
+        raise InvalidValueError(f"{where}: the command is {len(payload):,} bytes, over the limit of "
+                                f"{MAX_COMMAND_BYTES:,}", path=path)
     try:
         text = payload.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InvalidValueError(f"{signal.path}: the command is not UTF-8 text ({exc.reason} at byte "
-                                f"{exc.start})", path=signal.path) from None
+        raise InvalidValueError(f"{where}: the command is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                path=path) from None
     if "\x00" in text:
-        raise InvalidValueError(f"{signal.path}: the command holds a NUL character", path=signal.path)
+        raise InvalidValueError(f"{where}: the command holds a NUL character", path=path)
     if text != text.strip():
-        raise InvalidValueError(f"{signal.path}: value {text!r} has spaces around it", path=signal.path)
-    form = _FORMS.get(signal.datatype.kind)
-    if signal.datatype.is_array:
+        raise InvalidValueError(f"{where}: value {text!r} has spaces around it", path=path)
+    return text
+
+
+def require_form(where: str, kind: Kind, text: str, detail: str = "", path: str | None = None) -> None:
+    """InvalidValueError unless ``text`` is a ``kind`` value written exactly as the car publishes one."""
+    form, wanted = _FORMS[kind]
+    if not form.fullmatch(text):
+        raise InvalidValueError(f"{where}: value {text[:60]!r} is not {wanted}{detail}", path=path)
+
+
+def decode(signal: Signal, payload: bytes) -> Value:
+    """A command's payload as a value of ``signal`` (checked against its datatype, range and allowed values);
+    InvalidValueError naming what was wrong."""
+    datatype = signal.datatype
+    text = command_text(signal.path, payload, f"a {datatype.value}", signal.path)
+    if datatype.is_array:
         if not text.startswith("["):
-            raise InvalidValueError(f"{signal.path}: value {text!r} is not a JSON array (a {signal.datatype.value})",
+            raise InvalidValueError(f"{signal.path}: value {text!r} is not a JSON array (a {datatype.value})",
                                     path=signal.path)
-    elif form is not None and not form[0].fullmatch(text):
-        raise InvalidValueError(f"{signal.path}: value {text!r} is not {form[1]} (a {signal.datatype.value}, "
-                                "written as the car publishes it)", path=signal.path)
+    elif datatype.kind in _FORMS:
+        require_form(signal.path, datatype.kind, text, f" (a {datatype.value}, written as the car publishes it)",
+                     signal.path)
     return parse_value(signal, text)
