@@ -42,6 +42,7 @@ class CarSettings:
     database_url: str | None = None  # the companion's database (default: SQLite in the data directory)
     mqtt: str | None = None  # the MQTT bridge's server URL (``evos up --mqtt``); with mqtt_config, the bridge runs
     mqtt_config: str | None = None  # the MQTT bridge's YAML file
+    automations: str | None = None  # the automations' rules file (``evos up --automations``); with it, they run
 
     @property
     def bridged(self) -> bool:
@@ -164,6 +165,12 @@ class App:
     main: Main
     grants: Grants
     overlays: tuple[Path, ...] = ()
+    # grants that follow from the owner's settings (the automations: what their rules read and set), else ``grants``
+    grants_of: Callable[[CarSettings, Catalog], Grants] | None = None
+
+    def grants_for(self, settings: CarSettings, catalog: Catalog) -> Grants:
+        """What the app may do in a car started with ``settings``."""
+        return self.grants if self.grants_of is None else self.grants_of(settings, catalog)
 
     @property
     def signal_name(self) -> str:

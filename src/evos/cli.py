@@ -17,8 +17,10 @@ from evos.car._cli import register as register_car
 from evos.companion._cli import app as users_app
 from evos.companion._cli import pair_command
 from evos.ecosystem._cli import app as mqtt_app
+from evos.ecosystem._cli import automations_app, use_catalog
 from evos.twin._cli import app as twin_app
 from evos.twin._cli import drive_command
+from evos.vss import Catalog, load_catalog
 
 app = typer.Typer(
     name="evos", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
@@ -32,6 +34,7 @@ app.add_typer(cabin_cli.app)
 app.command("assistant")(cabin_cli.assistant_command)
 app.add_typer(users_app)
 app.add_typer(mqtt_app)
+app.add_typer(automations_app)
 app.command("pair")(pair_command)
 app.command("drive")(drive_command)
 
@@ -47,6 +50,17 @@ async def parked_car() -> AsyncIterator[VehiclePort]:
 
 
 cabin_cli.use_local_car(parked_car)
+
+
+def _car_catalog() -> Catalog:
+    """The catalog of the car with every app (``evos up``'s, whatever it runs)."""
+    from evos.app import overlays_of
+    from evos.car import car_apps
+
+    return load_catalog(None, overlays_of(car_apps(every=True)))
+
+
+use_catalog(_car_catalog)
 
 
 @app.command("version")

@@ -3,6 +3,7 @@
 Apps are written against the vehicle-data port (``VehiclePort``): ``LocalPort`` on an in-process
 ``Broker``, or ``RemotePort``, a ``kuksa.val.v2`` client of a running ``BrokerServer`` (or any
 KUKSA-compatible broker). ``Mirror`` keeps the latest values of the signals an app reads often.
+``compile_condition`` is the car's one condition language (the ``WHERE`` of ``sdv.databroker.v1`` queries).
 """
 
 from evos.broker._access import Guard
@@ -10,6 +11,7 @@ from evos.broker._auth import ALLOW_ALL, APP_ISSUER, Permissions, parse_scope
 from evos.broker._core import NOT_AVAILABLE, Broker, BrokerConfig, Datapoint, Field, Provision, Subscription
 from evos.broker._journal import JOURNAL_NAME, Caller, Journal, read_journal
 from evos.broker._port import ActuationHandler, LocalPort, Mirror, VehiclePort
+from evos.broker._query import Condition, compile_condition
 from evos.broker._remote import RemotePort
 from evos.broker._server import DEFAULT_ADDRESS, BrokerServer, ServerConfig
 
@@ -24,6 +26,7 @@ __all__ = [
     "BrokerConfig",
     "BrokerServer",
     "Caller",
+    "Condition",
     "Datapoint",
     "Field",
     "Guard",
@@ -36,6 +39,7 @@ __all__ = [
     "ServerConfig",
     "Subscription",
     "VehiclePort",
+    "compile_condition",
     "parse_scope",
     "read_journal",
 ]

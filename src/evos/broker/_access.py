@@ -59,6 +59,11 @@ class Access:
     async def actuate(self, broker: Broker, context: Any, perms: Permissions, targets: Mapping[str, Any]) -> None:
         """``broker.actuate(targets)`` for this call: past the guard and written to the journal first, unless it
         comes from the car's own apps."""
+        await self.carry_out(broker, await self.admit(context, perms, targets), targets)
+
+    async def admit(self, context: Any, perms: Permissions, targets: Mapping[str, Any]) -> Caller | None:
+        """Who asks for ``targets`` (None: the car's own apps), once past the guard; a refusal is journaled and
+        raised."""
         caller = self.caller(context, perms)
         if caller is not None and self.guard is not None:
             try:
@@ -67,6 +72,10 @@ class Access:
                 if self.journal is not None:
                     await self.journal.refused(caller, targets, exc)
                 raise
+        return caller
+
+    async def carry_out(self, broker: Broker, caller: Caller | None, targets: Mapping[str, Any]) -> None:
+        """``broker.actuate(targets)`` for an admitted ``caller``, written to the journal first."""
         if caller is None or self.journal is None:
             await broker.actuate(targets)
         else:

@@ -1,4 +1,5 @@
-"""The gRPC server: KUKSA ``kuksa.val.v1`` and ``kuksa.val.v2`` services over one broker."""
+"""The gRPC server: KUKSA ``kuksa.val.v1`` and ``kuksa.val.v2`` services and ``sdv.databroker.v1`` (Velocitas apps)
+over one broker."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 from evos.broker._access import Access, Guard
 from evos.broker._auth import APP_ISSUER, TokenVerifier
 from evos.broker._core import Broker
+from evos.broker._grpc_sdv import SdvBrokerServicer, SdvCollectorServicer
 from evos.broker._grpc_v1 import ValV1Servicer
 from evos.broker._grpc_v2 import ValV2Servicer
 from evos.broker._journal import Journal
 from evos.broker._wire import DEFAULT_ADDRESS, MAX_MESSAGE_BYTES, SERVER_KEEPALIVE, check_address, keep_grpc_running
+from evos.broker.sdv_v1 import broker_pb2_grpc as sdv_broker_grpc
+from evos.broker.sdv_v1 import collector_pb2_grpc as sdv_collector_grpc
 from evos.errors import InvalidArgumentError, UnavailableError
 
 IN_USE = "the address is in use (another evos or KUKSA databroker?) or not on this machine"
@@ -104,6 +108,8 @@ class BrokerServer:
         ])
         v1_grpc.add_VALServicer_to_server(ValV1Servicer(self.broker, self.access), server)
         v2_grpc.add_VALServicer_to_server(ValV2Servicer(self.broker, self.access), server)
+        sdv_broker_grpc.add_BrokerServicer_to_server(SdvBrokerServicer(self.broker, self.access), server)
+        sdv_collector_grpc.add_CollectorServicer_to_server(SdvCollectorServicer(self.broker, self.access), server)
         try:
             if self._tls is not None:
                 credentials = grpc.ssl_server_credentials([self._tls])

@@ -2,7 +2,7 @@
 
 ``car_apps()`` is the one assembly of the car: the twin, the body hardware, driver assistance, the media player,
 the cabin and the companion (with the centre screen on its web server), in the order they start, and, when the
-owner asks for it, the MQTT bridge to the home. The CLI, the
+owner asks for them, the MQTT bridge to the home and the automations. The CLI, the
 assistant's parked car and the tests all take the car from here. ``app_named`` imports only the app asked for, so
 an app's process loads nothing of the others.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-from evos.app import App
+from evos.app import App, CarSettings
 from evos.car._local import LocalCar, local_car, permissions_of
 from evos.car._supervisor import AppKeys, Supervisor, apps_overlay, notify
 from evos.errors import InvalidArgumentError
@@ -25,8 +25,10 @@ APPS = {
     "cabin": ("evos.cabin._service", "CABIN_APP"),
     "companion": ("evos.car._companion", "COMPANION_APP"),
     "mqtt": ("evos.ecosystem._bridge", "MQTT_APP"),
+    "automations": ("evos.ecosystem._automations", "AUTOMATIONS_APP"),
 }
-OPTIONAL = ("mqtt",)  # runs when the owner asks for it (``evos up --mqtt``), not by default
+# run when the owner asks for them (``evos up --mqtt``, ``--automations``), not by default
+OPTIONAL = ("mqtt", "automations")
 
 
 def app_named(name: str) -> App:
@@ -38,9 +40,12 @@ def app_named(name: str) -> App:
     return app
 
 
-def car_apps(bridged: bool = False) -> list[App]:
-    """Every app of the car, in the order they start (``bridged``: with the MQTT bridge)."""
-    return [app_named(name) for name in APPS if bridged or name not in OPTIONAL]
+def car_apps(settings: CarSettings | None = None, every: bool = False) -> list[App]:
+    """Every app of the car, in the order they start: with the optional ones ``settings`` asks for (the MQTT
+    bridge, the automations), or all of them (``every``)."""
+    wanted = {"mqtt": settings is not None and settings.bridged,
+              "automations": settings is not None and settings.automations is not None}
+    return [app_named(name) for name in APPS if every or wanted.get(name, True)]
 
 
 __all__ = ["APPS", "AppKeys", "LocalCar", "Supervisor", "app_named", "apps_overlay", "car_apps", "local_car",

@@ -55,6 +55,10 @@ MqttOpt = Annotated[str | None, typer.Option(
     "--mqtt", envvar="EVOS_MQTT",
     help="Join the car to a home's MQTT server: mqtt://[USER[:PASSWORD]@]HOST[:PORT] or mqtts://... (TLS). The "
          "bridge publishes the car's signals and Home Assistant's discovery and takes commands (docs/ecosystem.md).")]
+AutomationsOpt = Annotated[Path | None, typer.Option(
+    "--automations", help="The owner's automations: a YAML file of rules on the car's and the home's signals "
+                          "('evos automations check FILE'; docs/automations.md). Rules that read the home or publish "
+                          "use the --mqtt server unless the file names its own.", exists=True, dir_okay=False)]
 MqttConfigOpt = Annotated[Path | None, typer.Option(
     "--mqtt-config", help="The MQTT bridge's YAML file: server, signals published, commands taken, opening opt-in "
                           "(docs/ecosystem.md); --mqtt overrides its server.", exists=True, dir_okay=False)]
@@ -64,7 +68,8 @@ DataDirOpt = Annotated[Path | None, typer.Option(
 
 
 def _settings(vehicle: str, plugged_in: bool, charger_kw: float, ambient: float, http: str,
-              database_url: str | None, mqtt: str | None = None, mqtt_config: Path | None = None) -> CarSettings:
+              database_url: str | None, mqtt: str | None = None, mqtt_config: Path | None = None,
+              automations: Path | None = None) -> CarSettings:
     host, _, port = http.rpartition(":")
     if not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise fail(f"--http {http!r}: expected HOST:PORT, e.g. 127.0.0.1:8000")
@@ -83,23 +88,27 @@ def _settings(vehicle: str, plugged_in: bool, charger_kw: float, ambient: float,
             raise fail(str(exc)) from None
     return CarSettings(vehicle=vehicle, plugged_in=plugged_in, charger_kw=charger_kw, ambient_c=ambient, http=http,
                        database_url=database_url, mqtt=mqtt,
-                       mqtt_config=str(mqtt_config.resolve()) if mqtt_config else None)
+                       mqtt_config=str(mqtt_config.resolve()) if mqtt_config else None,
+                       automations=str(automations.resolve()) if automations else None)
 
 
-def _chosen(names: str | None, bridged: bool = False) -> list[App]:
-    """The apps ``--apps`` names (all by default; the MQTT bridge when ``bridged``), in the car's start order."""
+def _chosen(names: str | None, settings: CarSettings | None = None) -> list[App]:
+    """The apps ``--apps`` names (all by default, with the optional ones ``settings`` asks for), in the car's start
+    order."""
     if names is None or names.strip() == "all":
-        return car_apps(bridged)
-    apps = car_apps(bridged=True)
+        return car_apps(settings)
+    apps = car_apps(every=True)
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     known = {app.name for app in apps}
     unknown = [n for n in wanted if n not in known]
     if unknown or not wanted:
         raise typer.BadParameter(f"{unknown[0] if unknown else names!r} is not an app of the car; apps: "
                                  f"{', '.join(a.name for a in apps)} (or all)", param_hint="--apps")
-    if "mqtt" in wanted and not bridged:
+    if "mqtt" in wanted and not (settings and settings.bridged):
         raise typer.BadParameter("'mqtt' (the bridge to the home) needs its server: --mqtt URL or --mqtt-config "
                                  "FILE", param_hint="--apps")
+    if "automations" in wanted and not (settings and settings.automations):
+        raise typer.BadParameter("'automations' needs its rules: --automations FILE", param_hint="--apps")
     return [app for app in apps if app.name in wanted]
 
 
@@ -115,9 +124,10 @@ def up_command(
     database_url: DatabaseOpt = None,
     apps: Annotated[str | None, typer.Option(
         "--apps", help="Which apps run, comma-separated (default: all): twin, body, adas, media, cabin, "
-                       "companion, and mqtt with --mqtt or --mqtt-config.")] = None,
+                       "companion, mqtt with --mqtt or --mqtt-config, automations with --automations.")] = None,
     mqtt: MqttOpt = None,
     mqtt_config: MqttConfigOpt = None,
+    automations: AutomationsOpt = None,
     vss: VssOpt = None,
     overlay: OverlayOpt = None,
     jwt_public_key: JwtOpt = None,
@@ -131,10 +141,10 @@ def up_command(
     only what it may do), then the digital twin (parked), its body hardware, driver assistance, the media
     player, the cabin and the web server (the owner's phone app and the centre screen). A crashed app is
     restarted; Ctrl-C stops them all in order. 'evos apps' lists them."""
-    settings = _settings(vehicle, plugged_in, charger_kw, ambient, http, database_url, mqtt, mqtt_config)
-    chosen = _chosen(apps, settings.bridged)
+    settings = _settings(vehicle, plugged_in, charger_kw, ambient, http, database_url, mqtt, mqtt_config, automations)
+    chosen = _chosen(apps, settings)
     directory = datadir.resolve(data_dir)
-    every = car_apps(settings.bridged)
+    every = car_apps(settings)
 
     async def main() -> None:
         begun = time.monotonic()
@@ -147,7 +157,8 @@ def up_command(
                 # the catalog, the apps' key and their tokens take a while to make: off the event loop
                 catalog = await asyncio.to_thread(load_catalog, vss, overlays)
                 keys = await asyncio.to_thread(AppKeys.generate)
-                tokens = await asyncio.to_thread(lambda: {app.name: keys.token(app, catalog) for app in chosen})
+                tokens = await asyncio.to_thread(
+                    lambda: {app.name: keys.token(app, catalog, settings) for app in chosen})
                 broker = Broker(catalog)
                 config = ServerConfig(address=address, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
                                       tls_cert=tls_cert, tls_key=tls_key, app_socket=socket, app_key=keys.public_pem,
@@ -219,12 +230,13 @@ def app_group() -> None:
 
 @app_cli.command("run")
 def app_run_command(
-    name: Annotated[str, typer.Argument(help="The app: twin, body, adas, media, cabin, companion or mqtt.")],
+    name: Annotated[str, typer.Argument(help="The app: twin, body, adas, media, cabin, companion, mqtt or "
+                                             "automations.")],
     address: AddressOpt = DEFAULT_ADDRESS, token: TokenOpt = None, token_file: TokenFileOpt = None,
     tls_ca: CaOpt = None, data_dir: DataDirOpt = None, vehicle: VehicleOpt = "xiaomi-su7",
     plugged_in: PluggedOpt = False, charger_kw: ChargerOpt = 11.0, ambient: AmbientOpt = 20.0,
     http: HttpOpt = "127.0.0.1:8000", database_url: DatabaseOpt = None, mqtt: MqttOpt = None,
-    mqtt_config: MqttConfigOpt = None,
+    mqtt_config: MqttConfigOpt = None, automations: AutomationsOpt = None,
 ) -> None:
     """Run one app against a broker (evos's, or any KUKSA-compatible one carrying the app's signals: 'evos broker
     --apps NAME'), until Ctrl-C. 'evos up' runs each app this way."""
@@ -232,7 +244,7 @@ def app_run_command(
         app = app_named(name)
     except InvalidArgumentError as exc:
         raise typer.BadParameter(str(exc), param_hint="NAME") from None
-    settings = _settings(vehicle, plugged_in, charger_kw, ambient, http, database_url, mqtt, mqtt_config)
+    settings = _settings(vehicle, plugged_in, charger_kw, ambient, http, database_url, mqtt, mqtt_config, automations)
     car = Connection.of(address, token, token_file, tls_ca)
     directory = datadir.resolve(data_dir)
     run_async(_run_one(app, car, settings, directory))

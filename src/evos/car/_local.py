@@ -21,9 +21,11 @@ from evos.vss import load_catalog
 READY_TIMEOUT_S = 30.0  # a loaded 2-core machine starts the whole car in well under this
 
 
-def permissions_of(app: App, broker: Broker) -> Permissions:
-    """What ``app`` may do on ``broker``'s catalog: the scope its token would carry, parsed the same way."""
-    return Permissions(grants=parse_scope(app.grants.scope(broker.catalog)), subject=app.name)
+def permissions_of(app: App, broker: Broker, settings: CarSettings | None = None) -> Permissions:
+    """What ``app`` may do on ``broker``'s catalog (in a car started with ``settings``): the scope its token would
+    carry, parsed the same way."""
+    grants = app.grants_for(settings or CarSettings(), broker.catalog)
+    return Permissions(grants=parse_scope(grants.scope(broker.catalog)), subject=app.name)
 
 
 @dataclass
@@ -80,7 +82,7 @@ async def local_car(apps: Sequence[App], data_dir: Path | None = None, settings:
     # reading the catalog and working out each app's permissions take a while: off the event loop
     catalog = await asyncio.to_thread(load_catalog, None, [*overlays_of(apps), *overlays])
     broker = Broker(catalog)
-    permissions = await asyncio.to_thread(lambda: [permissions_of(app, broker) for app in apps])
+    permissions = await asyncio.to_thread(lambda: [permissions_of(app, broker, settings) for app in apps])
     car = LocalCar(broker, settings or CarSettings(), data_dir, LocalPort(broker, "driver"))
     try:
         await _started(car, {app.name: car._launch(app, perms) for app, perms in zip(apps, permissions, strict=True)})

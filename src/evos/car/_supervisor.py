@@ -87,11 +87,12 @@ class AppKeys:
                                             serialization.PublicFormat.SubjectPublicKeyInfo).decode()
         return cls(key, pem)
 
-    def token(self, app: App, catalog: Catalog) -> str:
-        """A token with exactly ``app``'s grants on ``catalog``."""
+    def token(self, app: App, catalog: Catalog, settings: CarSettings) -> str:
+        """A token with exactly ``app``'s grants on ``catalog`` (in a car started with ``settings``)."""
         now = time.time()
+        scope = app.grants_for(settings, catalog).scope(catalog)
         return jwt.encode({"sub": f"app:{app.name}", "iss": APP_ISSUER, "aud": "kuksa.val", "iat": int(now),
-                           "exp": int(now + TOKEN_LIFETIME_S), "scope": app.grants.scope(catalog)},
+                           "exp": int(now + TOKEN_LIFETIME_S), "scope": scope},
                           self.private, algorithm="RS256")
 
 
@@ -143,6 +144,8 @@ class Supervisor:
             argv += ["--database-url", s.database_url]
         if s.mqtt_config:
             argv += ["--mqtt-config", s.mqtt_config]
+        if s.automations:
+            argv += ["--automations", s.automations]
         return argv
 
     async def _start(self, child: Child) -> None:

@@ -21,7 +21,6 @@ import contextlib
 import json
 import logging
 import socket
-import ssl
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +36,7 @@ from evos.broker import JOURNAL_NAME, Caller, Journal, VehiclePort
 from evos.ecosystem._config import DEFAULT_COMMANDS, DEFAULT_PUBLISH, BridgeConfig, bridge_config
 from evos.ecosystem._derived import CONTROLS, DOOR_LOCKS, VIEWS, Control
 from evos.ecosystem._homeassistant import Device, device_id, device_topic, discovery
+from evos.ecosystem._mqtt import stay_connected, tls_arguments
 from evos.ecosystem._topics import SET, command_text, decode, encode, path_of, state_topic
 from evos.errors import (
     EvosError,
@@ -50,7 +50,6 @@ from evos.openings import DRIVER_LOCK, can_open, depends_on_locks, refuse_openin
 from evos.vss import EntryType, Signal, Value
 
 log = logging.getLogger("evos.ecosystem")
-BACKOFF_S = (0.5, 30.0)
 STOP_WITHIN_S = 5.0  # a connection's tasks get this long to end
 # paho leaves Nagle's algorithm on: each small message would wait for the server's delayed ACK (40 ms on Linux)
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
@@ -70,15 +69,6 @@ def code_of(exc: EvosError) -> str:
     if isinstance(own, str):
         return own
     return next((code for kind, code in CODES if isinstance(exc, kind)), "internal")
-
-
-def _tls(config: BridgeConfig) -> dict[str, Any]:
-    """aiomqtt's TLS arguments for ``config`` (none for mqtt://)."""
-    if not config.tls:
-        return {}
-    if config.ca_file:
-        return {"tls_params": aiomqtt.TLSParameters(ca_certs=str(config.ca_file))}
-    return {"tls_context": ssl.create_default_context()}
 
 
 class Bridge:
@@ -173,7 +163,7 @@ class Bridge:
     # --- the connection -----------------------------------------------------------------------------------
     def _mqtt_client(self) -> aiomqtt.Client:
         c = self.config
-        tls = _tls(c)
+        tls = tls_arguments(c)
         will = aiomqtt.Will(f"{self.base}/{STATUS}", b"offline", qos=1, retain=True)
         session: dict[str, Any] = {"protocol": aiomqtt.ProtocolVersion.V311, "clean_session": False}
         if c.mqtt5:
@@ -188,23 +178,16 @@ class Bridge:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Stay connected until ``stop`` (reconnecting with backoff); say ``offline`` on the way out."""
-        delay_s = BACKOFF_S[0]
-        while not stop.is_set():
-            try:
-                async with self._mqtt_client() as client:
-                    log.info("mqtt: connected to %s", self.config.server)
-                    delay_s = BACKOFF_S[0]
-                    await self._session(client, stop)
-                    await client.publish(f"{self.base}/{STATUS}", b"offline", qos=1, retain=True)
-                    return
-            except aiomqtt.MqttError as exc:
-                log.warning("mqtt: %s: %s; connecting again in %.1f s", self.config.server, exc, delay_s)
-            finally:
-                self.connected.clear()
-                self._sent.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay_s)
-            delay_s = min(delay_s * 2, BACKOFF_S[1])
+
+        async def session(client: aiomqtt.Client) -> None:
+            await self._session(client, stop)
+            await client.publish(f"{self.base}/{STATUS}", b"offline", qos=1, retain=True)
+
+        def closed() -> None:
+            self.connected.clear()
+            self._sent.clear()
+
+        await stay_connected(self.config, self._mqtt_client, session, stop, closed)
 
     async def _session(self, client: aiomqtt.Client, stop: asyncio.Event) -> None:
         """One connection: subscribe, publish everything retained, then send changes and take commands until
@@ -388,7 +371,7 @@ async def forget(config: BridgeConfig, settle_s: float = 1.0) -> list[str]:
     found = {device_topic(config.discovery_prefix, config.base_topic)}
     client = aiomqtt.Client(config.host, config.port, username=config.username, password=config.password,
                             identifier=f"{config.client_id}-forget", timeout=10,
-                            **_tls(config))
+                            **tls_arguments(config))
     async with client:
         await client.subscribe(f"{config.base_topic}/#", qos=1)
         with contextlib.suppress(TimeoutError):
