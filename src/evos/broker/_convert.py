@@ -59,7 +59,8 @@ def _float32(raw: float) -> float:
     return float(str(np.float32(raw)))
 
 
-def _unwrap(message: Any, oneof: str, path: str) -> Any:
+def unwrap(message: Any, oneof: str, path: str) -> Any:
+    """The Python value a message carries in its ``oneof`` (float32 as its shortest decimal, arrays as lists)."""
     field = message.WhichOneof(oneof)
     if field is None:
         raise InvalidValueError(f"{path}: no value given", path=path)
@@ -75,12 +76,12 @@ def _unwrap(message: Any, oneof: str, path: str) -> Any:
 
 def value_from_v2(message: t2.Value, path: str) -> Any:
     """Python value carried by a v2 ``Value`` (validated later against the signal)."""
-    return _unwrap(message, "typed_value", path)
+    return unwrap(message, "typed_value", path)
 
 
 def value_from_v1(message: t1.Datapoint, path: str) -> Any:
     """Python value carried by a v1 ``Datapoint``."""
-    return _unwrap(message, "value", path)
+    return unwrap(message, "value", path)
 
 
 def timestamp_from(message: Any, path: str) -> float | None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from evos.broker._access import Access
 from evos.broker._auth import Permissions
-from evos.broker._convert import WIRE_FIELD, _as_kind, _float32, _stamp, timestamp_from
+from evos.broker._convert import WIRE_FIELD, _as_kind, _stamp, timestamp_from, unwrap
 from evos.broker._core import Broker
 from evos.broker._query import compile_query
 from evos.broker._status import streaming, unary
@@ -61,18 +61,10 @@ class _Refused(Exception):
 
 def _value(signal: Signal, datapoint: t.Datapoint) -> Value:
     """The checked value a Datapoint carries for ``signal``; _Refused(INVALID_TYPE / OUT_OF_BOUNDS) if wrong."""
-    field = datapoint.WhichOneof("value")
-    if field is None or field != _field(signal.datatype):
+    if datapoint.WhichOneof("value") != _field(signal.datatype):
         raise _Refused(t.INVALID_TYPE)
-    raw = getattr(datapoint, field)
-    if field == "float_value":
-        raw = _float32(raw)
-    elif field == "float_array":
-        raw = [_float32(x) for x in raw.values]
-    elif signal.datatype.is_array:
-        raw = list(raw.values)
     try:
-        return validate(signal, raw)
+        return validate(signal, unwrap(datapoint, "value", signal.path))
     except InvalidValueError as exc:
         raise _Refused(t.OUT_OF_BOUNDS) from exc
 
@@ -158,16 +150,15 @@ class SdvBrokerServicer(b_grpc.BrokerServicer):
         values: dict[str, Value | None] = {}
         lags: dict[str, Value | None] = {}
         with self._broker.subscribe_paths(tuple(query.names), "value") as sub:
-            first = True
-            async for batch in perms.expiring(sub):
-                changed = first
+            async for batch in perms.expiring(sub):  # the first batch holds every path: the first reply
+                changed = False
                 for path, datapoint in batch.items():
-                    if first or datapoint.value != values.get(path):
-                        if not first:
-                            lags[path] = values.get(path)
-                        values[path] = datapoint.value
-                        changed = True
-                first = False
+                    if path in values and datapoint.value == values[path]:
+                        continue  # published again unchanged
+                    if path in values:
+                        lags[path] = values[path]
+                    values[path] = datapoint.value
+                    changed = True
                 fields = query.reply(values, lags) if changed else None
                 if fields is not None:
                     now_s = time.time()

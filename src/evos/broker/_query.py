@@ -196,8 +196,10 @@ def _describe(node: Any) -> str:
     if isinstance(node, _Name):
         return f"LAG({node.name})" if node.lag else node.name
     if isinstance(node, _Literal):
-        return repr(node.literal) if isinstance(node.literal, str) else str(node.literal).upper() if isinstance(
-            node.literal, bool) else str(node.literal)
+        literal = node.literal
+        if isinstance(literal, bool):
+            return str(literal).upper()
+        return repr(literal) if isinstance(literal, str) else str(literal)
     return "a condition"
 
 

@@ -157,6 +157,13 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
+def _ca_file(value: Any, where: str) -> Path:
+    ca = Path(_text(value, where))
+    if not ca.is_file():
+        raise InvalidArgumentError(f"{where}: {ca} is not a file")
+    return ca
+
+
 def _paths(value: Any, where: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(isinstance(p, str) and (p == "Vehicle" or p.startswith("Vehicle."))
                                               for p in value):
@@ -211,10 +218,7 @@ def bridge_config(file: Path | None = None, url: str | None = None) -> BridgeCon
     interval_s = _number(data.get("min_interval_s", 1.0), f"{name}: min_interval_s", 0.0, 3600.0)
     fields["min_interval_s"] = interval_s
     if "ca_file" in data:
-        ca = Path(_text(data["ca_file"], f"{name}: ca_file"))
-        if not ca.is_file():
-            raise InvalidArgumentError(f"{name}: ca_file: {ca} is not a file")
-        fields["ca_file"] = ca
+        fields["ca_file"] = _ca_file(data["ca_file"], f"{name}: ca_file")
     if "client_id" in data:
         fields["client_id"] = _text(data["client_id"], f"{name}: client_id")
     for key in ("base_topic", "discovery_prefix"):

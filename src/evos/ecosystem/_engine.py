@@ -52,13 +52,9 @@ class Engine:
             if isinstance(rule.when, Becomes):
                 state.held = rule.when.condition.holds(self._values)
 
-    @property
-    def values(self) -> Mapping[str, Any]:
-        return self._values
-
     def _apply(self, changes: Mapping[str, Any]) -> None:
         self._values.update(changes)
-        if LATITUDE in changes or LONGITUDE in changes or not changes:
+        if LATITUDE in changes or LONGITUDE in changes:  # a zone not yet known is unknown, as an absent value
             lat, lon = self._values.get(LATITUDE), self._values.get(LONGITUDE)
             for name, zone in self.rules.zones.items():
                 inside = None if lat is None or lon is None else (

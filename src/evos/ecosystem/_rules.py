@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from evos.broker import Condition, compile_condition
-from evos.ecosystem._config import BridgeConfig, _server_fields, _text, _topic
+from evos.ecosystem._config import BridgeConfig, _ca_file, _number, _server_fields, _text, _topic
 from evos.errors import EvosError, InvalidArgumentError
 from evos.openings import opens_the_car
 from evos.vss import Catalog, Datatype, EntryType, Value, validate
@@ -133,12 +133,6 @@ def _mapping(value: Any, where: str, keys: tuple[str, ...] | None = None) -> dic
     return value
 
 
-def _number(value: Any, where: str, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-        raise InvalidArgumentError(f"{where}: {value!r} is not a number from {low:g} to {high:g}")
-    return float(value)
-
-
 def _name(value: Any, where: str) -> str:
     if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise InvalidArgumentError(f"{where}: {value!r} is not a name (letters, digits and _, not starting with a "
@@ -190,10 +184,7 @@ def _server(value: Any, where: str) -> BridgeConfig:
         if key in given:
             fields[key] = _text(given[key], f"{where}.{key}")
     if "ca_file" in given:
-        ca = Path(_text(given["ca_file"], f"{where}.ca_file"))
-        if not ca.is_file():
-            raise InvalidArgumentError(f"{where}.ca_file: {ca} is not a file")
-        fields["ca_file"] = ca
+        fields["ca_file"] = _ca_file(given["ca_file"], f"{where}.ca_file")
     return BridgeConfig(**fields, client_id="evos-automations")
 
 
