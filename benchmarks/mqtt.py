@@ -1,5 +1,6 @@
 """The MQTT bridge (`evos up --mqtt`, the bridge its own process) on Debian's mosquitto: state messages per second it
-delivers, the command round trip from a home's client, and the bridge's CPU.
+delivers (what the car changes, and its capacity when the car changes more than it carries), the command round trip
+from a home's client, and the bridge's CPU.
 
     python benchmarks/mqtt.py           # full run (about 2 minutes), figures for docs/benchmarks.md
     python benchmarks/mqtt.py --quick   # about 40 s, to check the benchmark still runs
@@ -9,7 +10,9 @@ starts. Two bridge configurations: the default (the signals a home wants, at mos
 second; what the home commands confirmed at once) and everything (`publish: [Vehicle]`, `min_interval_s: 0`: every
 change of every signal); the second also on a server with `set_tcp_nodelay true` (mosquitto's default leaves
 Nagle's algorithm on: a small message to a client can wait for its delayed ACK, 40 ms on Linux). Phases: parked
-(the twin stepping at 10 Hz), then ACC cruising at 100 km/h in real time. A home's client (aiomqtt, in this process)
+(the twin stepping at 10 Hz); for the "everything" bridges, parked with a client changing 100 sensors of an overlay
+as fast as it can (kuksa.val.v1 Set, all 100 in each request: more than the bridge carries), the bridge's
+capacity; then ACC cruising at 100 km/h in real time. A home's client (aiomqtt, in this process)
 subscribes to `evos/car/#` and counts what arrives; while driving it sends commands one at a time — the driver's set
 point, 21.0 and 21.5 °C in turn, on `.../Temperature/set` (QoS 1) — and takes the time until the state topic shows
 the new value: the home's command, the server, the bridge's checks and audit journal row (SQLite, committed), the
@@ -34,6 +37,9 @@ from pathlib import Path
 
 import aiomqtt
 import grpc
+from kuksa.val.v1 import types_pb2 as t1
+from kuksa.val.v1 import val_pb2 as v1
+from kuksa.val.v1 import val_pb2_grpc as v1_grpc
 from kuksa.val.v2 import val_pb2_grpc as v2_grpc
 from rich.console import Console
 from rich.table import Table
@@ -48,6 +54,11 @@ SETPOINT_TOPIC = f"{BASE}/Vehicle/Cabin/HVAC/Station/Row1/Driver/Temperature"
 EVERYTHING = "publish: [Vehicle]\nmin_interval_s: 0\n"
 # column -> (the bridge's configuration, mosquitto's set_tcp_nodelay)
 CONFIGS = {"default": ("", False), "everything": (EVERYTHING, False), "everything, no Nagle": (EVERYTHING, True)}
+# the capacity phase: sensors of an overlay that no app provides, changed as fast as one client can (kuksa.val.v1 Set,
+# all of them in each request), parked; only the "everything" bridges publish them
+FLOOD = [f"Vehicle.Bench.Load.S{i:03d}" for i in range(100)]
+FLOOD_OVERLAY = "".join(f"{path}:\n  type: sensor\n  datatype: float\n" for path in FLOOD)
+FLOOD_TOPIC = f"{BASE}/Vehicle/Bench/"
 
 
 @contextlib.contextmanager
@@ -78,6 +89,7 @@ class Home:
 
     client: aiomqtt.Client
     received: int = 0
+    flooded: int = 0
     latest: dict[str, bytes] = field(default_factory=dict)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -85,6 +97,8 @@ class Home:
         async for message in self.client.messages:
             if not message.retain:
                 self.received += 1
+                if str(message.topic).startswith(FLOOD_TOPIC):
+                    self.flooded += 1
             payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
             self.latest[str(message.topic)] = payload
             if str(message.topic) == SETPOINT_TOPIC:
@@ -127,6 +141,35 @@ async def home_on(port: int) -> AsyncIterator[Home]:
                 await task
 
 
+async def flood(address: str, seconds: float) -> int:
+    """Change every FLOOD sensor, one request for all of them after another, for ``seconds``; the changes sent."""
+    sent = 0
+    deadline = time.perf_counter() + seconds
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = v1_grpc.VALStub(channel)
+        while time.perf_counter() < deadline:
+            value = float(sent % 100_000)
+            updates = [v1.EntryUpdate(entry=t1.DataEntry(path=path, value=t1.Datapoint(float=value + i)),
+                                      fields=[t1.FIELD_VALUE]) for i, path in enumerate(FLOOD)]
+            reply = await stub.Set(v1.SetRequest(updates=updates))
+            if reply.errors or reply.HasField("error"):
+                raise RuntimeError(f"the flood's Set was refused: {reply}")
+            sent += len(FLOOD)
+    return sent
+
+
+async def capacity(car: Car, home: Home, seconds: float) -> dict[str, float]:
+    """What the bridge delivers when the car changes more than it can carry: offered and delivered per second."""
+    first = home.flooded
+    start = time.perf_counter()
+    sent, (cpu, all_cpu) = await asyncio.gather(flood(car.address, seconds),
+                                                asyncio.to_thread(bridge_cpu, car, seconds))
+    elapsed_s = time.perf_counter() - start
+    await asyncio.sleep(1.0)  # what the bridge still had in hand
+    return {"offered": sent / elapsed_s, "delivered": (home.flooded - first) / (time.perf_counter() - start),
+            "flood_cpu": cpu, "flood_all_cpu": all_cpu}
+
+
 def bridge_cpu(car: Car, seconds: float) -> tuple[float, float]:
     """(the bridge's CPU %, all processes' CPU %) of one core over ``seconds``."""
     figures = usage(car, seconds)
@@ -136,17 +179,22 @@ def bridge_cpu(car: Car, seconds: float) -> tuple[float, float]:
 async def measure(bridge: str, port: int, tmp: Path, phase_s: float, commands: int) -> dict[str, object]:
     config_file = tmp / "bridge.yaml"
     config_file.write_text(f"server: mqtt://127.0.0.1:{port}\n" + bridge)
-    async with running_car(0, "--mqtt-config", str(config_file)) as car, home_on(port) as home:
+    overlay = tmp / "bench.vspec"
+    overlay.write_text(FLOOD_OVERLAY)
+    async with (running_car(0, "--mqtt-config", str(config_file), "--overlay", str(overlay)) as car,
+                home_on(port) as home):
         await asyncio.sleep(3.0)  # the apps settle, the retained states arrive
         parked_rate, (parked_cpu, _) = await asyncio.gather(home.rate(phase_s),
                                                             asyncio.to_thread(bridge_cpu, car, phase_s))
+        flooded = await capacity(car, home, phase_s) if bridge else {}
         async with grpc.aio.insecure_channel(car.address) as channel:
             stub = v2_grpc.VALStub(channel)
             await cruise_at_100(stub, Probe(stub))
             rate, (cpu, all_cpu) = await asyncio.gather(home.rate(phase_s),
                                                         asyncio.to_thread(bridge_cpu, car, phase_s))
             took = await home.round_trips(commands)
-    return {"parked_rate": parked_rate, "parked_cpu": parked_cpu, "rate": rate, "cpu": cpu, "all_cpu": all_cpu,
+    return {**flooded, "parked_rate": parked_rate, "parked_cpu": parked_cpu, "rate": rate, "cpu": cpu,
+            "all_cpu": all_cpu,
             "p50": percentile(took, 0.5), "p99": percentile(took, 0.99), "max": took[-1] * 1e3,
             "topics": len(home.latest)}
 
@@ -165,12 +213,19 @@ async def main(quick: bool) -> None:
     for column in ("measure", *CONFIGS, "target (issue 14)"):
         table.add_column(column)
 
-    def row(title: str, cell: str, target: str = "") -> None:
-        table.add_row(title, *(cell.format(**figures) for figures in results.values()), target)
+    def row(title: str, cell: str, target: str = "", flood: bool = False) -> None:
+        """One measure of every configuration (``flood``: of the capacity phase, which the default has not)."""
+        table.add_row(title, *(cell.format(**figures) if "offered" in figures or not flood else "—"
+                               for figures in results.values()), target)
 
     row("topics the home sees", "{topics}")
     row(f"parked: messages/s to the home ({phase_s:.0f} s)", "{parked_rate:,.1f}")
     row("  the bridge's CPU", "{parked_cpu:.1f} % of a core")
+    row(f"capacity, parked: changes/s offered to the broker ({len(FLOOD)} sensors, {phase_s:.0f} s)",
+        "{offered:,.0f}", flood=True)
+    row("  messages/s the home receives of them", "{delivered:,.0f}", flood=True)
+    row("  the bridge's CPU (all the car's processes)", "{flood_cpu:.0f} % ({flood_all_cpu:.0f} %) of a core",
+        flood=True)
     row(f"ACC at 100 km/h: messages/s to the home ({phase_s:.0f} s)", "{rate:,.1f}")
     row("  the bridge's CPU (all the car's processes)", "{cpu:.1f} % ({all_cpu:.0f} %) of a core")
     row(f"command round trip while driving ({commands}, one at a time)",

@@ -6,8 +6,9 @@
 # tests/ecosystem/velocitas/app.py with this venv's python against a whole car.
 #
 #   scripts/velocitas_venv.sh                 # creates ${EVOS_VELOCITAS_VENV:-<repo>/.peers/velocitas}; fast when done
-#   scripts/velocitas_venv.sh CATALOG.json    # the model from another VSS JSON tree (default: evos' catalog, below)
+#   scripts/velocitas_venv.sh CATALOG.json    # the model from another VSS JSON tree (default: the car's, below)
 #   EVOS_VELOCITAS_VENV=/tmp/vapp EVOS_VELOCITAS_PYTHON=/path/to/python3.12 scripts/velocitas_venv.sh
+#   EVOS=/path/to/evos scripts/velocitas_venv.sh   # the evos that exports the catalog (default: .venv's, or PATH's)
 #
 # Its own venv, because the SDK pins grpcio==1.64.1 and protobuf==5.29.5 exactly (evos needs grpcio>=1.82,
 # protobuf>=7.35), and because both carry a different sdv/databroker/v1/types.proto in protobuf's descriptor pool:
@@ -15,7 +16,9 @@
 # wheels for 3.13 (pip would build it from source). The generator pins vss-tools==6.0, which resolves beside the
 # SDK's pins, so one venv holds both. Every package is pinned through the constraints below (the resolved set).
 #
-# The model: gen-model reads the JSON tree (the format of `vss-tools export json`) and writes a package `vehicle`
+# The model: by default from the catalog the car serves, `evos catalog export` (VSS 6.0 plus evos' overlays: the
+# cabin's scenes, the twin's driver, the apps' states), so that an app reaches every signal of the car by the model.
+# gen-model reads the JSON tree (the format of `vss-tools export json`) and writes a package `vehicle`
 # (one module per branch, velocitas_sdk.model classes) into $VENV/model; a .pth file puts that directory on the
 # venv's sys.path. It is made again when the catalog file or the generator changes.
 set -euo pipefail
@@ -23,17 +26,23 @@ CATALOG_ARG="${1:+$(realpath -m "$1")}"  # as given, from where the script was c
 cd "$(dirname "$0")/.."
 
 VENV="${EVOS_VELOCITAS_VENV:-$PWD/.peers/velocitas}"
-# evos' catalog as a VSS JSON tree. Until `evos catalog export --out FILE` exists (the whole catalog: VSS 6.0 plus
-# evos' overlays), the built-in VSS 6.0 tree the car loads.
-CATALOG="${CATALOG_ARG:-src/evos/vss/data/vss-6.0.json}"
+EVOS_BIN="${EVOS:-}"
+if [ -z "$CATALOG_ARG" ] && [ -z "$EVOS_BIN" ]; then
+    if [ -x .venv/bin/evos ]; then EVOS_BIN=.venv/bin/evos; else EVOS_BIN="$(command -v evos || true)"; fi
+    if [ -z "$EVOS_BIN" ]; then
+        echo "velocitas_venv.sh: needs evos installed (.venv/bin/evos, evos on PATH, or EVOS=...) to export the" \
+             "car's catalog, or a catalog file as its argument" >&2
+        exit 1
+    fi
+fi
 PYTHON="${EVOS_VELOCITAS_PYTHON:-$(command -v python3 || true)}"
 if [ -z "$PYTHON" ] || ! "$PYTHON" -c 'import sys; sys.exit(not (3, 10) <= sys.version_info[:2] <= (3, 12))' \
         2>/dev/null; then
     echo "velocitas_venv.sh: needs Python 3.10-3.12 (python3, or set EVOS_VELOCITAS_PYTHON)" >&2
     exit 1
 fi
-if [ ! -f "$CATALOG" ]; then
-    echo "velocitas_venv.sh: no catalog file $CATALOG" >&2
+if [ -n "$CATALOG_ARG" ] && [ ! -f "$CATALOG_ARG" ]; then
+    echo "velocitas_venv.sh: no catalog file $CATALOG_ARG" >&2
     exit 1
 fi
 
@@ -114,6 +123,10 @@ if [ ! -f "$MARKER" ] || [ "$(cat "$MARKER")" != "$STAMP" ] || [ ! -x "$VENV/bin
     printf '%s\n' "$STAMP" > "$MARKER"
 fi
 
+CATALOG="${CATALOG_ARG:-$VENV/car-catalog.json}"
+if [ -z "$CATALOG_ARG" ]; then
+    "$EVOS_BIN" catalog export --out "$CATALOG" >/dev/null
+fi
 MODEL_STAMP="$( (cat "$MARKER"; sha256sum < "$CATALOG") | sha256sum | cut -d' ' -f1)"
 MODEL_MARKER="$VENV/.evos-velocitas-model"
 if [ -f "$MODEL_MARKER" ] && [ "$(cat "$MODEL_MARKER")" = "$MODEL_STAMP" ] && [ -f "$VENV/model/vehicle/__init__.py" ]
@@ -139,5 +152,8 @@ assert isinstance(vehicle.Speed, DataPointFloat) and vehicle.Speed.get_path() ==
 seat = vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling
 assert isinstance(seat, DataPointInt8) and seat.get_path() == "Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling"
 EOF
+if [ -z "$CATALOG_ARG" ]; then  # the car's own signals are in the model too
+    "$VENV/bin/python" -c 'from vehicle import vehicle; assert vehicle.Evos.Cabin.Scene.get_path() == "Vehicle.Evos.Cabin.Scene"'
+fi
 printf '%s\n' "$MODEL_STAMP" > "$MODEL_MARKER"
 echo "velocitas_venv.sh: done ($(du -sh "$VENV" | cut -f1))" >&2

@@ -54,10 +54,9 @@ cabin_cli.use_local_car(parked_car)
 
 def _car_catalog() -> Catalog:
     """The catalog of the car with every app (``evos up``'s, whatever it runs)."""
-    from evos.app import overlays_of
-    from evos.car import car_apps
+    from evos.car import car_apps, car_overlays
 
-    return load_catalog(None, overlays_of(car_apps(every=True)))
+    return load_catalog(None, car_overlays(car_apps(every=True)))
 
 
 use_catalog(_car_catalog)

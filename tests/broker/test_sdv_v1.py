@@ -1052,6 +1052,8 @@ async def test_stream_datapoints_answers_only_requests_with_errors(sdv: Sdv, bro
         assert (broker.get(SPEED).value, broker.get(SOC).value) == (10.0, 80.0)
         send({speed: dp("float_value", 30.0), soc: dp("float_value", 81.0)})
         await eventually(lambda: (broker.get(SPEED).value, broker.get(SOC).value) == (30.0, 81.0))
-        send(None)  # the feeder is done
+        requests.put_nowait(None)  # the feeder is done (half-close): the stream ends, OK
+        assert await asyncio.wait_for(call.read(), 5) is grpc.aio.EOF
+        assert await asyncio.wait_for(call.code(), 5) == grpc.StatusCode.OK
     finally:
         call.cancel()

@@ -109,8 +109,10 @@ def started(seen: list[dict[str, Any]]) -> bool:
 
 def assert_saw_the_drive(seen: list[dict[str, Any]]) -> None:
     """What the app read and its subscriptions saw: the parked car's 0 km/h, then the drive."""
-    read = next(e for e in seen if e["event"] == "read")
-    assert read["value"] == 0.0 and read["timestamp_s"] > 0
+    reads = {e["path"]: e for e in seen if e["event"] == "read"}
+    assert reads["Vehicle.Speed"]["value"] == 0.0 and reads["Vehicle.Speed"]["timestamp_s"] > 0
+    # an evos overlay signal by the model made from `evos catalog export`: the cabin's scenes, a string array
+    assert {"cinema", "office"} <= set(reads["Vehicle.Evos.Cabin.Scenes"]["value"]), reads
     replies = {query: [e for e in seen if e["event"] == "reply" and e["query"] == query]
                for query in (ALL_QUERY, FAST_QUERY)}
     assert all(e["field"] == "float_value" for rs in replies.values() for e in rs), replies

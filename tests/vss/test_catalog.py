@@ -121,3 +121,27 @@ def test_base_catalog_entry_needs_a_type(tmp_path: Path) -> None:
     path.write_text(json.dumps({"Vehicle": {"type": "branch", "children": {"Speed": {"datatype": "float"}}}}))
     with pytest.raises(CatalogError, match=r"cat\.json: Vehicle\.Speed: missing 'type'"):
         load_catalog(path)
+
+
+def test_tree_export_loads_back_as_the_same_catalog(tmp_path: Path, catalog: Catalog) -> None:
+    path = tmp_path / "vss.json"
+    path.write_text(json.dumps(catalog.to_tree()))
+    again = load_catalog(path)
+    assert [(s.id, s.path, s.to_dict()) for s in again] == [(s.id, s.path, s.to_dict()) for s in catalog]
+
+
+def test_tree_export_puts_an_overlay_leaf_in_its_branch(tmp_path: Path) -> None:
+    overlay = {"Vehicle.Cabin.Evos.Glow": {"type": "actuator", "datatype": "uint8", "unit": "percent", "max": 100,
+                                          "description": "Ambient light."},
+               "Vehicle.Speed": {"max": 250.0}}
+    catalog = load_catalog(overlays=[overlay])
+    tree = catalog.to_tree()
+    cabin = tree["Vehicle"]["children"]["Cabin"]
+    assert cabin["type"] == "branch"
+    assert cabin["children"]["Evos"] == {"type": "branch", "children": {"Glow": {
+        "type": "actuator", "datatype": "uint8", "unit": "percent", "max": 100, "description": "Ambient light."}}}
+    assert tree["Vehicle"]["children"]["Speed"]["max"] == 250.0
+    path = tmp_path / "vss.json"
+    path.write_text(json.dumps(tree))
+    again = load_catalog(path)
+    assert {s.path: s.to_dict() for s in again} == {s.path: s.to_dict() for s in catalog}

@@ -10,8 +10,9 @@ an app's process loads nothing of the others.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
-from evos.app import App, CarSettings
+from evos.app import App, CarSettings, overlays_of
 from evos.car._local import LocalCar, local_car, permissions_of
 from evos.car._supervisor import AppKeys, Supervisor, apps_overlay, notify
 from evos.errors import InvalidArgumentError
@@ -48,5 +49,11 @@ def car_apps(settings: CarSettings | None = None, every: bool = False) -> list[A
     return [app_named(name) for name in APPS if every or wanted.get(name, True)]
 
 
-__all__ = ["APPS", "AppKeys", "LocalCar", "Supervisor", "app_named", "apps_overlay", "car_apps", "local_car",
-           "notify", "permissions_of"]
+def car_overlays(apps: list[App]) -> list[Any]:
+    """What the car's broker adds to VSS 6.0 for ``apps``: their overlays, and the supervisor's
+    ``Vehicle.Evos.Apps.*`` of the broker and each app (``evos up``'s catalog, and ``evos catalog export``'s)."""
+    return [*overlays_of(apps), apps_overlay(["Broker", *(app.signal_name for app in apps)])]
+
+
+__all__ = ["APPS", "AppKeys", "LocalCar", "Supervisor", "app_named", "apps_overlay", "car_apps", "car_overlays",
+           "local_car", "notify", "permissions_of"]

@@ -33,9 +33,9 @@ from evos.broker._cli import (
     serve,
     serve_command,
 )
-from evos.car import app_named, car_apps
+from evos.car import app_named, car_apps, car_overlays
 from evos.car._guard import no_opening
-from evos.car._supervisor import ALIVE, APPS, READY, AppKeys, Supervisor, app_socket, apps_overlay, notify
+from evos.car._supervisor import ALIVE, APPS, READY, AppKeys, Supervisor, app_socket, notify
 from evos.errors import EvosError, InvalidArgumentError
 from evos.vss import load_catalog
 
@@ -92,11 +92,12 @@ def _settings(vehicle: str, plugged_in: bool, charger_kw: float, ambient: float,
                        automations=str(automations.resolve()) if automations else None)
 
 
-def _chosen(names: str | None, settings: CarSettings | None = None) -> list[App]:
-    """The apps ``--apps`` names (all by default, with the optional ones ``settings`` asks for), in the car's start
-    order."""
+def _chosen(names: str | None, settings: CarSettings | None) -> list[App]:
+    """The apps ``--apps`` names, in the car's start order: for ``evos up`` (``settings``) all by default, with the
+    optional ones that ``settings`` asks for, and those only when it does; for the broker alone (None) any app, all of
+    them by default (the broker carries their signals, nothing runs)."""
     if names is None or names.strip() == "all":
-        return car_apps(settings)
+        return car_apps(settings, every=settings is None)
     apps = car_apps(every=True)
     wanted = [n.strip() for n in names.split(",") if n.strip()]
     known = {app.name for app in apps}
@@ -104,10 +105,10 @@ def _chosen(names: str | None, settings: CarSettings | None = None) -> list[App]
     if unknown or not wanted:
         raise typer.BadParameter(f"{unknown[0] if unknown else names!r} is not an app of the car; apps: "
                                  f"{', '.join(a.name for a in apps)} (or all)", param_hint="--apps")
-    if "mqtt" in wanted and not (settings and settings.bridged):
+    if settings is not None and "mqtt" in wanted and not settings.bridged:
         raise typer.BadParameter("'mqtt' (the bridge to the home) needs its server: --mqtt URL or --mqtt-config "
                                  "FILE", param_hint="--apps")
-    if "automations" in wanted and not (settings and settings.automations):
+    if settings is not None and "automations" in wanted and not settings.automations:
         raise typer.BadParameter("'automations' needs its rules: --automations FILE", param_hint="--apps")
     return [app for app in apps if app.name in wanted]
 
@@ -148,17 +149,15 @@ def up_command(
 
     async def main() -> None:
         begun = time.monotonic()
+        # the catalog, the apps' key and their tokens (which check the owner's rules file) take a while to make: off
+        # the event loop; and before the data directory, which a car that cannot start does not make
+        catalog = await asyncio.to_thread(load_catalog, vss, [*car_overlays(every), *(overlay or [])])
+        keys = await asyncio.to_thread(AppKeys.generate)
+        tokens = await asyncio.to_thread(lambda: {app.name: keys.token(app, catalog, settings) for app in chosen})
         with datadir.claim(directory):
             console.print(f"data directory: {directory}", highlight=False)
             socket = app_socket()
             try:
-                names = ["Broker", *(app.signal_name for app in every)]
-                overlays: list[Any] = [*overlays_of(every), apps_overlay(names), *(overlay or [])]
-                # the catalog, the apps' key and their tokens take a while to make: off the event loop
-                catalog = await asyncio.to_thread(load_catalog, vss, overlays)
-                keys = await asyncio.to_thread(AppKeys.generate)
-                tokens = await asyncio.to_thread(
-                    lambda: {app.name: keys.token(app, catalog, settings) for app in chosen})
                 broker = Broker(catalog)
                 config = ServerConfig(address=address, jwt_public_key=jwt_public_key, jwt_issuer=jwt_issuer,
                                       tls_cert=tls_cert, tls_key=tls_key, app_socket=socket, app_key=keys.public_pem,
@@ -313,8 +312,36 @@ def broker_command(
                        "with 'evos app run NAME'.")] = None,
 ) -> None:
     """Run the vehicle data broker alone (KUKSA-compatible gRPC, kuksa.val.v1 and v2)."""
-    overlays: list[Any] = [*(overlays_of(_chosen(apps)) if apps else []), *(overlay or [])]
+    overlays: list[Any] = [*(overlays_of(_chosen(apps, None)) if apps else []), *(overlay or [])]
     serve_command("evos broker", address, vss, overlays, jwt_public_key, jwt_issuer, tls_cert, tls_key, audit_journal)
+
+
+catalog_cli = typer.Typer(name="catalog", no_args_is_help=True, help="The car's signal catalog.")
+
+
+@catalog_cli.command("export")
+def catalog_export_command(
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="Write to this file (default: standard output).", dir_okay=False)] = None,
+    vss: VssOpt = None,
+    overlay: OverlayOpt = None,
+) -> None:
+    """Write the catalog 'evos up' serves, every app's signals included (VSS 6.0 plus evos' overlays, the apps'
+    Vehicle.Evos.Apps.* and any --overlay), as a VSS JSON tree: the format of 'vss-tools export json', which
+    Velocitas' model generator (gen-model) and --vss read."""
+    overlays = [*car_overlays(car_apps(every=True)), *(overlay or [])]
+    try:
+        text = json.dumps(load_catalog(vss, overlays).to_tree(), indent=1, ensure_ascii=False) + "\n"
+    except EvosError as exc:
+        raise fail(str(exc)) from None
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text, "utf-8")
+    except OSError as exc:
+        raise fail(f"--out {out}: cannot write: {exc.strerror or exc}") from None
+    console.print(f"wrote {out}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -322,4 +349,5 @@ def register(app: typer.Typer) -> None:
     app.command("up")(up_command)
     app.command("apps")(apps_command)
     app.add_typer(app_cli)
+    app.add_typer(catalog_cli)
     app.command("broker")(broker_command)

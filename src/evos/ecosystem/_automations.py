@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +39,8 @@ class FiringLog:
     """Every firing, in a SQLite file: its row is committed before the actions run and completed after."""
 
     def __init__(self, path: Path) -> None:
+        # used from worker threads (asyncio.to_thread), one statement at a time
+        self._lock = threading.Lock()
         self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("CREATE TABLE IF NOT EXISTS firings (id INTEGER PRIMARY KEY, time_s REAL NOT NULL, "
@@ -45,15 +48,18 @@ class FiringLog:
 
     def begin(self, firing: Firing, time_s: float) -> int:
         actions = json.dumps([_described(a) for a in firing.actions])
-        cursor = self.db.execute("INSERT INTO firings (time_s, rule, trigger, actions) VALUES (?, ?, ?, ?)",
-                                 (time_s, firing.rule, firing.trigger, actions))
-        return int(cursor.lastrowid or 0)
+        with self._lock:
+            cursor = self.db.execute("INSERT INTO firings (time_s, rule, trigger, actions) VALUES (?, ?, ?, ?)",
+                                     (time_s, firing.rule, firing.trigger, actions))
+            return int(cursor.lastrowid or 0)
 
     def finish(self, row: int, outcomes: list[str]) -> None:
-        self.db.execute("UPDATE firings SET outcomes = ? WHERE id = ?", (json.dumps(outcomes), row))
+        with self._lock:
+            self.db.execute("UPDATE firings SET outcomes = ? WHERE id = ?", (json.dumps(outcomes), row))
 
     def close(self) -> None:
-        self.db.close()
+        with self._lock:
+            self.db.close()
 
 
 def read_log(path: Path, rule: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
@@ -106,6 +112,7 @@ class Automations:
         self.log = firing_log
         self.engine: Engine | None = None
         self._client: aiomqtt.Client | None = None
+        self._connected = asyncio.Event()
         self._firings: asyncio.Queue[Firing] = asyncio.Queue()
         self.uses_mqtt = bool(rules.home) or any(isinstance(a, Publish | Notify) for r in rules.rules
                                                  for a in r.actions)
@@ -169,6 +176,7 @@ class Automations:
             for topic in self._topics:
                 await connected.subscribe(topic, qos=1)
             self._client = connected
+            self._connected.set()
             receiving = asyncio.create_task(self._receive(connected))
             stopping = asyncio.create_task(stop.wait())
             try:
@@ -181,6 +189,7 @@ class Automations:
 
         def closed() -> None:
             self._client = None
+            self._connected.clear()
 
         await stay_connected(config, client, session, stop, closed)
 
@@ -198,20 +207,41 @@ class Automations:
             self._fired(self.engine.update(_now(), {f"home.{name}": value}))
 
     async def _carry_out(self) -> None:
-        while True:
-            firing = await self._firings.get()
-            row = await asyncio.to_thread(self.log.begin, firing, time.time()) if self.log else 0
-            outcomes = [await self._act(firing, action) for action in firing.actions]
-            log.info("automations: %s (%s): %s", firing.rule, firing.trigger, "; ".join(outcomes))
-            if self.log:
-                await asyncio.to_thread(self.log.finish, row, outcomes)
+        """Each firing in a task of its own: one whose publish waits for the home's server holds back no other."""
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                firing = await self._firings.get()
+                # logged in firing order, before its actions run
+                row = await asyncio.to_thread(self.log.begin, firing, time.time()) if self.log else 0
+                task = asyncio.create_task(self._carry(firing, row), name=f"automations: {firing.rule}")
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def _carry(self, firing: Firing, row: int) -> None:
+        outcomes = [await self._act(firing, action) for action in firing.actions]
+        log.info("automations: %s (%s): %s", firing.rule, firing.trigger, "; ".join(outcomes))
+        if self.log:
+            await asyncio.to_thread(self.log.finish, row, outcomes)
+
+    async def _home_client(self) -> aiomqtt.Client:
+        """The connected client, waiting for it up to the rules' ``publish_wait_s``; UnavailableError after."""
+        wait_s = self.rules.publish_wait_s
+        try:
+            await asyncio.wait_for(self._connected.wait(), wait_s)
+        except TimeoutError:
+            raise UnavailableError(f"the MQTT server was not connected within {wait_s:g} s") from None
+        assert self._client is not None
+        return self._client
 
     async def _act(self, firing: Firing, action: Any) -> str:
         try:
             if isinstance(action, Publish | Notify):
-                client = self._client
-                if client is None:
-                    raise UnavailableError("the MQTT server is not connected")
+                client = await self._home_client()
                 if isinstance(action, Publish):
                     await client.publish(action.topic, action.payload, qos=action.qos, retain=action.retain)
                 else:

@@ -21,12 +21,16 @@ from evos.vss import Catalog, Datatype, EntryType, Value, validate
 
 LATITUDE, LONGITUDE = "Vehicle.CurrentLocation.Latitude", "Vehicle.CurrentLocation.Longitude"
 DEFAULT_NOTIFY_TOPIC = "evos/car/notify"
+# how long a publish or notify waits for the home's MQTT server when it is not connected: long enough for a car
+# arriving home to get back on the home's network, short enough that a garage never opens long after the arrival
+DEFAULT_PUBLISH_WAIT_S = 30.0
+MAX_PUBLISH_WAIT_S = 600.0
 MAX_NAME_CHARS = 100
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HOME_TYPES = {"float": Datatype.DOUBLE, "int": Datatype.INT64, "bool": Datatype.BOOLEAN, "string": Datatype.STRING}
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?")
-_TOP_KEYS = ("rules", "zones", "home", "mqtt", "timezone", "notify_topic")
+_TOP_KEYS = ("rules", "zones", "home", "mqtt", "timezone", "notify_topic", "publish_wait_s")
 _RULE_KEYS = ("name", "when", "only_if", "cooldown_s", "do")
 _WHEN_KEYS = ("becomes", "enters", "leaves", "at")
 
@@ -107,6 +111,7 @@ class Rules:
     notify_topic: str
     reads: frozenset[str]
     actuates: frozenset[str]
+    publish_wait_s: float = DEFAULT_PUBLISH_WAIT_S
 
 
 def _read(source: Path | str) -> tuple[str, Any]:
@@ -329,6 +334,8 @@ def load_rules(source: Path | str, catalog: Catalog, mqtt: BridgeConfig | None =
             raise InvalidArgumentError(f"{name}: timezone: {top['timezone']!r} is not a time zone (an IANA name "
                                        "such as Europe/Berlin)") from None
     notify_topic = _topic(top.get("notify_topic", DEFAULT_NOTIFY_TOPIC), f"{name}: notify_topic")
+    publish_wait_s = _number(top.get("publish_wait_s", DEFAULT_PUBLISH_WAIT_S), f"{name}: publish_wait_s", 0,
+                             MAX_PUBLISH_WAIT_S)
     if home and server is None:
         raise InvalidArgumentError(f"{name}: home: values of the home need an MQTT server: give mqtt: in the file, "
                                    "or evos up --mqtt URL")
@@ -360,4 +367,4 @@ def load_rules(source: Path | str, catalog: Catalog, mqtt: BridgeConfig | None =
         actions = tuple(checker.action(a, f"{where}: do[{i}]", server is not None) for i, a in enumerate(do))
         rules.append(Rule(label, when, actions, only_if, cooldown_s))
     return Rules(tuple(rules), zones, home, server, timezone, notify_topic, frozenset(checker.reads),
-                 frozenset(checker.actuates))
+                 frozenset(checker.actuates), publish_wait_s)

@@ -92,6 +92,19 @@ class Catalog:
             raise UnknownSignalError(self._unknown_message(pattern, what="pattern"))
         return found
 
+    def to_tree(self) -> dict[str, Any]:
+        """The catalog as a VSS JSON tree (the shape of ``vss-tools export json``, which ``load_catalog`` reads and
+        Velocitas' model generator takes): branches ``{"type": "branch", "children": {...}}``, leaves as
+        ``Signal.to_dict``. Children are in catalog order, so an overlay's leaf joins its branch."""
+        tree: dict[str, Any] = {}
+        for signal in self.signals.values():
+            *branches, leaf = signal.path.split(".")
+            level = tree
+            for name in branches:
+                level = level.setdefault(name, {"type": "branch", "children": {}})["children"]
+            level[leaf] = signal.to_dict()
+        return tree
+
     def _unknown_message(self, path: str, what: str = "signal") -> str:
         close = difflib.get_close_matches(path, self.signals, n=1, cutoff=0.8)
         hint = f" (did you mean {close[0]}?)" if close else ""

@@ -7,7 +7,8 @@ through the SDK's native middleware. It runs in the Velocitas venv (scripts/velo
         SDV_MQTT_ADDRESS=mqtt://127.0.0.1:1883 .peers/velocitas/bin/python tests/ecosystem/velocitas/app.py
 
 What it does, each step on its own (one failing does not stop the others):
-- ``await self.Vehicle.Speed.get()`` (GetDatapoints);
+- ``await self.Vehicle.Speed.get()`` and ``await self.Vehicle.Evos.Cabin.Scenes.get()`` (GetDatapoints; the second
+  is the cabin's scene list, an evos overlay signal, in the model because it is made from ``evos catalog export``);
 - ``await self.Vehicle.Speed.subscribe(...)`` (Subscribe ``SELECT Vehicle.Speed``), each reply published on MQTT
   ``evos-velocitas-app/currentSpeed`` as the template's app does;
 - ``@subscribe_data_points("Vehicle.Speed", "Vehicle.Speed > FAST")`` (``SELECT Vehicle.Speed WHERE ...``);
@@ -121,14 +122,16 @@ class EvosSpeedApp(VehicleApp):
                mqtt=os.environ.get("SDV_MQTT_ADDRESS"), fast_query=FAST_QUERY)
         await self.publish_status()
         await self.Vehicle.Speed.subscribe(self.on_speed_change)
-        try:
-            speed = await self.Vehicle.Speed.get()
-        except Exception as error:
-            self.read = False
-            report("read", path=SPEED, error=describe(error))
-        else:
-            self.read = True
-            report("read", path=SPEED, value=speed.value, timestamp_s=speed.timestamp.ToSeconds())
+        self.read = True
+        for datapoint in (self.Vehicle.Speed, self.Vehicle.Evos.Cabin.Scenes):
+            try:
+                reply = await datapoint.get()
+            except Exception as error:
+                self.read = False
+                report("read", path=datapoint.get_path(), error=describe(error))
+            else:
+                value = list(reply.value) if datapoint is self.Vehicle.Evos.Cabin.Scenes else reply.value
+                report("read", path=datapoint.get_path(), value=value, timestamp_s=reply.timestamp.ToSeconds())
         heater = self.Vehicle.Cabin.Seat.Row1.DriverSide.HeatingCooling
         try:
             await heater.set(HEATING)
