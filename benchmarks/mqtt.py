@@ -47,10 +47,11 @@ from rich.table import Table
 from car import Car, Probe, cruise_at_100, running_car, usage
 from companion import _free_port, percentile
 from evos.ecosystem._bridge import NO_DELAY
+from evos.ecosystem._topics import state_topic
 
 console = Console()
 BASE = "evos/car"
-SETPOINT_TOPIC = f"{BASE}/Vehicle/Cabin/HVAC/Station/Row1/Driver/Temperature"
+SETPOINT_TOPIC = state_topic(BASE, "Vehicle.Cabin.HVAC.Station.Row1.Driver.Temperature")
 EVERYTHING = "publish: [Vehicle]\nmin_interval_s: 0\n"
 # column -> (the bridge's configuration, mosquitto's set_tcp_nodelay)
 CONFIGS = {"default": ("", False), "everything": (EVERYTHING, False), "everything, no Nagle": (EVERYTHING, True)}
@@ -58,7 +59,7 @@ CONFIGS = {"default": ("", False), "everything": (EVERYTHING, False), "everythin
 # all of them in each request), parked; only the "everything" bridges publish them
 FLOOD = [f"Vehicle.Bench.Load.S{i:03d}" for i in range(100)]
 FLOOD_OVERLAY = "".join(f"{path}:\n  type: sensor\n  datatype: float\n" for path in FLOOD)
-FLOOD_TOPIC = f"{BASE}/Vehicle/Bench/"
+FLOOD_TOPIC = state_topic(BASE, "Vehicle.Bench") + "/"
 
 
 @contextlib.contextmanager
@@ -145,7 +146,7 @@ async def flood(address: str, seconds: float) -> tuple[int, dict[str, float]]:
     """Change every FLOOD sensor, one request for all of them after another, for ``seconds``; the changes sent and
     the last value of each sensor."""
     sent = 0
-    last: dict[str, float] = {}
+    value = 0.0
     deadline = time.perf_counter() + seconds
     async with grpc.aio.insecure_channel(address) as channel:
         stub = v1_grpc.VALStub(channel)
@@ -157,8 +158,7 @@ async def flood(address: str, seconds: float) -> tuple[int, dict[str, float]]:
             if reply.errors or reply.HasField("error"):
                 raise RuntimeError(f"the flood's Set was refused: {reply}")
             sent += len(FLOOD)
-            last = {path: value + i for i, path in enumerate(FLOOD)}
-    return sent, last
+    return sent, {path: value + i for i, path in enumerate(FLOOD)} if sent else {}
 
 
 async def capacity(car: Car, home: Home, seconds: float) -> dict[str, float]:
@@ -171,9 +171,7 @@ async def capacity(car: Car, home: Home, seconds: float) -> dict[str, float]:
     await asyncio.sleep(1.0)  # what the bridge still had in hand
     delivered = (home.flooded - first) / (time.perf_counter() - start)
     # the bridge may skip values it cannot keep up with, never the last: the home ends with the car's state
-    topics = {path: FLOOD_TOPIC + path.removeprefix("Vehicle.Bench.").replace(".", "/") for path in FLOOD}
-    final = sum(1 for path, value in last.items()
-                if topics[path] in home.latest and float(home.latest[topics[path]]) == value)
+    final = sum(1 for path, value in last.items() if float(home.latest.get(state_topic(BASE, path), "nan")) == value)
     return {"offered": sent / elapsed_s, "delivered": delivered, "final": final, "flood_cpu": cpu,
             "flood_all_cpu": all_cpu}
 

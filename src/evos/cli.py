@@ -20,7 +20,7 @@ from evos.ecosystem._cli import app as mqtt_app
 from evos.ecosystem._cli import automations_app, use_catalog
 from evos.twin._cli import app as twin_app
 from evos.twin._cli import drive_command
-from evos.vss import Catalog, load_catalog
+from evos.vss import Catalog
 
 app = typer.Typer(
     name="evos", no_args_is_help=True, rich_markup_mode="rich", add_completion=False,
@@ -54,9 +54,9 @@ cabin_cli.use_local_car(parked_car)
 
 def _car_catalog() -> Catalog:
     """The catalog of the car with every app (``evos up``'s, whatever it runs)."""
-    from evos.car import car_apps, car_overlays
+    from evos.car import car_catalog
 
-    return load_catalog(None, car_overlays(car_apps(every=True)))
+    return car_catalog()
 
 
 use_catalog(_car_catalog)

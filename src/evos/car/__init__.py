@@ -10,12 +10,15 @@ an app's process loads nothing of the others.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from evos.app import App, CarSettings, overlays_of
 from evos.car._local import LocalCar, local_car, permissions_of
 from evos.car._supervisor import AppKeys, Supervisor, apps_overlay, notify
 from evos.errors import InvalidArgumentError
+from evos.vss import Catalog, load_catalog
 
 # name -> (module, attribute) of every app of the car, in the order they start
 APPS = {
@@ -51,9 +54,15 @@ def car_apps(settings: CarSettings | None = None, every: bool = False) -> list[A
 
 def car_overlays(apps: list[App]) -> list[Any]:
     """What the car's broker adds to VSS 6.0 for ``apps``: their overlays, and the supervisor's
-    ``Vehicle.Evos.Apps.*`` of the broker and each app (``evos up``'s catalog, and ``evos catalog export``'s)."""
+    ``Vehicle.Evos.Apps.*`` of the broker and each app (``evos up``'s catalog)."""
     return [*overlays_of(apps), apps_overlay(["Broker", *(app.signal_name for app in apps)])]
 
 
-__all__ = ["APPS", "AppKeys", "LocalCar", "Supervisor", "app_named", "apps_overlay", "car_apps", "car_overlays",
-           "local_car", "notify", "permissions_of"]
+def car_catalog(vss: Path | None = None, overlays: Iterable[Any] = ()) -> Catalog:
+    """The catalog of the car with every app, whatever ``evos up`` runs (``vss`` instead of VSS 6.0, and the
+    owner's ``overlays`` on top): what ``evos catalog export`` writes and rules files are checked against."""
+    return load_catalog(vss, [*car_overlays(car_apps(every=True)), *overlays])
+
+
+__all__ = ["APPS", "AppKeys", "LocalCar", "Supervisor", "app_named", "apps_overlay", "car_apps", "car_catalog",
+           "car_overlays", "local_car", "notify", "permissions_of"]

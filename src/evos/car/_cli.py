@@ -33,7 +33,7 @@ from evos.broker._cli import (
     serve,
     serve_command,
 )
-from evos.car import app_named, car_apps, car_overlays
+from evos.car import app_named, car_apps, car_catalog, car_overlays
 from evos.car._guard import no_opening
 from evos.car._supervisor import ALIVE, APPS, READY, AppKeys, Supervisor, app_socket, notify
 from evos.errors import EvosError, InvalidArgumentError
@@ -329,9 +329,8 @@ def catalog_export_command(
     """Write the catalog 'evos up' serves, every app's signals included (VSS 6.0 plus evos' overlays, the apps'
     Vehicle.Evos.Apps.* and any --overlay), as a VSS JSON tree: the format of 'vss-tools export json', which
     Velocitas' model generator (gen-model) and --vss read."""
-    overlays = [*car_overlays(car_apps(every=True)), *(overlay or [])]
     try:
-        text = json.dumps(load_catalog(vss, overlays).to_tree(), indent=1, ensure_ascii=False) + "\n"
+        text = json.dumps(car_catalog(vss, overlay or ()).to_tree(), indent=1, ensure_ascii=False) + "\n"
     except EvosError as exc:
         raise fail(str(exc)) from None
     if out is None:

@@ -111,7 +111,7 @@ class Rules:
     notify_topic: str
     reads: frozenset[str]
     actuates: frozenset[str]
-    publish_wait_s: float = DEFAULT_PUBLISH_WAIT_S
+    publish_wait_s: float
 
 
 def _read(source: Path | str) -> tuple[str, Any]:
